@@ -1,0 +1,101 @@
+// config.hpp - the control files: control/authguard and control/authguard-allow.
+//
+// Everything the detector and the stores may be tuned with lives here, with
+// the defaults documented in doc/defaults.md. Loading validates every value;
+// a bad file is refused with "file:line: reason" so that a typo never
+// silently weakens the guard.
+#pragma once
+
+#include "authguard/address.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace authguard {
+
+// The numbers the verdicts are made of. "Wide network" = IPv4 /16, IPv6 /32
+// by default: roughly one provider's block, so a phone hopping through its
+// carrier's pools stays in a few, while a botnet brings a new one per login.
+struct Thresholds {
+    // lock: networks never seen for this user before, within the window
+    int lock_new_networks_short = 6;
+    int lock_new_networks_long = 8;
+    // alert (log, notify, still allow)
+    int alert_networks_long = 5;
+    int alert_addresses_long = 40;
+    int alert_failing_networks_long = 10;
+    // failure pressure: a success from an unknown network is answered with a
+    // temporary failure while it lasts (never from a known network)
+    int tempfail_failing_networks_short = 10;
+    int tempfail_replay_networks = 5; // one password fingerprint from this many networks
+    bool operator==(const Thresholds&) const = default;
+};
+
+struct StoreConfig {
+    std::string redis = "127.0.0.1:6379"; // host:port, [v6]:port or unix:/path
+    std::string redis_password;
+    int redis_db = 0;
+    std::string key_prefix = "ag:";
+    int connect_timeout_ms = 100;
+    int command_timeout_ms = 100;
+};
+
+struct Config {
+    std::filesystem::path control_dir;
+    StoreConfig store;
+    enum class StoreFailure { allow, tempfail } on_store_failure = StoreFailure::allow;
+    bool clock_from_store = true; // Redis TIME, so every MX host agrees
+
+    std::int64_t window_short = 3600;
+    std::int64_t window_long = 86400;
+    std::int64_t known_period = 30 * 86400;
+    std::int64_t lock_expiry = 0; // 0: until unlocked
+    std::int64_t lock_retention = 400 * 86400;
+
+    int ipv4_net_prefix = 24, ipv4_wide_prefix = 16;
+    int ipv6_net_prefix = 64, ipv6_wide_prefix = 32;
+
+    bool lowercase_users = true;
+    std::size_t max_user_length = 256;
+    int max_entries = 100; // observations kept per user (bounds an attacked user)
+
+    std::string fingerprint_secret; // empty: fingerprints off
+    int fingerprint_bits = 16;
+
+    std::vector<std::string> notify_command; // argv, no shell
+    std::string notify_mail;                 // recipient, e.g. postmaster
+    std::string mail_program = "/var/qmail/bin/qmail-inject";
+    std::string log_file; // extra copy of every log line (tests, demo)
+
+    Thresholds defaults;
+    std::map<std::string, Thresholds> user_thresholds;   // "alice@example.com"
+    std::map<std::string, Thresholds> domain_thresholds; // "example.com"
+
+    // control/authguard-allow
+    std::vector<Cidr> allow_networks;
+    std::vector<std::string> allow_users;
+
+    const Thresholds& thresholds_for(const std::string& user) const;
+    bool user_allowed(const std::string& user) const;
+    bool address_allowed(const std::string& address_text) const;
+};
+
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// $AUTHGUARD_CONTROL, else $QMAILHOME/control, else /var/qmail/control.
+std::filesystem::path default_control_dir();
+
+// Reads control_dir/authguard (missing: all defaults) and
+// control_dir/authguard-allow (optional). Throws ConfigError.
+Config load_config(const std::filesystem::path& control_dir);
+
+// Parses "90", "90s", "15m", "1h", "30d" into seconds; nullopt when bad.
+std::optional<std::int64_t> parse_duration(std::string_view text);
+
+} // namespace authguard

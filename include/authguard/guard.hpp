@@ -1,0 +1,48 @@
+// guard.hpp - one event through the whole detector, as every hook uses it.
+//
+// normalise -> allowlists -> store (one round trip) -> decide -> lock and
+// notify -> one log line. A store failure fails open (or tempfails, by
+// configuration); nothing here ever waits longer than the store timeouts.
+#pragma once
+
+#include "authguard/config.hpp"
+#include "authguard/detector.hpp"
+#include "authguard/event.hpp"
+#include "authguard/log.hpp"
+#include "authguard/store.hpp"
+
+#include <optional>
+#include <string>
+
+namespace authguard {
+
+// Lower-cases (if configured) and checks a user name from the network.
+// Returns the reason it is refused, or "" and the normalised name in `out`.
+std::string normalize_user(std::string_view raw, const Config& config, std::string& out);
+
+// The clock: $AUTHGUARD_NOW if set (tests, replays, the demo), else 0 when
+// the store's clock is to be used, else the local time.
+std::int64_t event_time(const Config& config);
+
+// The client address text from tcpserver's environment, canonical, or
+// "unknown" when missing or not an address.
+std::string client_address_from_env();
+
+class Guard {
+  public:
+    Guard(const Config& config, Store& store, Logger& logger)
+        : config_(config), store_(store), logger_(logger) {}
+
+    // The event's user must already be normalised. The returned decision's
+    // verdict is what the hook must enforce.
+    Decision check(Event event);
+
+  private:
+    void log_decision(const Event& event, const Decision& decision, std::string_view note);
+
+    const Config& config_;
+    Store& store_;
+    Logger& logger_;
+};
+
+} // namespace authguard

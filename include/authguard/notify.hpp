@@ -1,0 +1,23 @@
+// notify.hpp - telling the admin that an account was locked.
+//
+// Runs the configured command (no shell) with the evidence on its stdin,
+// and/or mails it through the local qmail-inject or sendmail. Both are
+// detached: the login that caused the lock is answered at once, and the
+// programs never inherit the SMTP connection on fd 0-2.
+#pragma once
+
+#include "authguard/config.hpp"
+
+#include <string>
+
+namespace authguard {
+
+// The text handed to the notify command and mailed.
+std::string lock_message(const std::string& user, const std::string& reason,
+                         const std::string& evidence, std::int64_t since);
+
+// Starts the configured notifications; returns a description of what failed
+// to start ("" when all started or none are configured).
+std::string notify_lock(const Config& config, const std::string& user, const std::string& message);
+
+} // namespace authguard

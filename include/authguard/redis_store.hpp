@@ -1,0 +1,50 @@
+// redis_store.hpp - the Store on Redis (hiredis), shared by every MX host.
+//
+// Keys: <prefix>{<user>} (observations hash) and <prefix>{<user>}:lock.
+// The braces make both one Redis Cluster hash slot, so the record script
+// stays valid there. Every command is bounded by the configured timeouts,
+// which are set again after every reconnect (hiredis drops them).
+#pragma once
+
+#include "authguard/store.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+
+namespace authguard {
+
+class RedisStore final : public Store {
+  public:
+    explicit RedisStore(const Config& config);
+
+    RecordResult record(const Event& event, bool count) override;
+    bool set_lock(const std::string& user, const Lock& lock) override;
+    bool clear_lock(const std::string& user, std::int64_t forget_since) override;
+    History load(const std::string& user) override;
+    std::vector<std::string> users() override;
+    std::int64_t now() override;
+    StoreStats stats() override;
+
+    std::string observations_key(const std::string& user) const;
+    std::string lock_key(const std::string& user) const;
+
+  private:
+    struct ContextFree {
+        void operator()(redisContext* c) const { redisFree(c); }
+    };
+    struct ReplyFree {
+        void operator()(redisReply* r) const { freeReplyObject(r); }
+    };
+    using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+    redisContext& connection();
+    Reply command(const std::vector<std::string>& argv);
+    Reply eval_script(const std::vector<std::string>& keys_and_args, int key_count);
+    [[noreturn]] void fail(const std::string& what);
+
+    const Config& config_;
+    std::unique_ptr<redisContext, ContextFree> context_;
+};
+
+} // namespace authguard

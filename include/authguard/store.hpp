@@ -1,0 +1,63 @@
+// store.hpp - where observations and locks live, shared by every hook.
+//
+// A Store keeps plain per-user History (see history.hpp). The hot path is
+// record(): one round trip that adds the event, refreshes expiry and returns
+// the user's whole bounded history and lock. Everything else is for the
+// admin tool. Stores throw StoreError on any failure; the caller decides
+// whether that fails open.
+#pragma once
+
+#include "authguard/config.hpp"
+#include "authguard/event.hpp"
+#include "authguard/history.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace authguard {
+
+struct StoreError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct RecordResult {
+    std::int64_t now = 0; // the clock the store used (Redis TIME unless overridden)
+    History history;      // after the event
+};
+
+struct StoreStats {
+    std::int64_t users = 0;
+    std::int64_t locks = 0;
+    std::int64_t observations = 0;
+    std::int64_t memory_bytes = 0; // of authguard's keys, where the store can tell
+};
+
+class Store {
+  public:
+    virtual ~Store() = default;
+
+    // Adds the event (when `count` is false, only reads) and returns the
+    // history. event.time == 0 means "use the store's clock".
+    virtual RecordResult record(const Event& event, bool count) = 0;
+
+    // Sets the lock unless one is already there; true when this call set it.
+    virtual bool set_lock(const std::string& user, const Lock& lock) = 0;
+    // Removes the lock and forgets successes first seen at or after
+    // `forget_since` (the evidence must not become "known networks").
+    // True when there was a lock.
+    virtual bool clear_lock(const std::string& user, std::int64_t forget_since) = 0;
+
+    virtual History load(const std::string& user) = 0;
+    virtual std::vector<std::string> users() = 0;
+    virtual std::int64_t now() = 0;
+    virtual StoreStats stats() = 0;
+};
+
+// Builds the store the configuration names.
+std::unique_ptr<Store> open_store(const Config& config);
+
+} // namespace authguard

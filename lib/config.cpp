@@ -1,0 +1,376 @@
+// config.cpp - reading and validating the control files.
+//
+// Boost.Program_options' config-file parser reads each "key = value" line;
+// it is fed one line at a time so that every error can name file:line.
+#include "authguard/config.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace authguard {
+
+namespace {
+
+std::string trim(std::string_view s) {
+    auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string_view::npos) return {};
+    auto e = s.find_last_not_of(" \t\r");
+    return std::string(s.substr(b, e - b + 1));
+}
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+std::optional<long long> parse_int(std::string_view text) {
+    long long v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return v;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+    if (text == "yes" || text == "true" || text == "1" || text == "on") return true;
+    if (text == "no" || text == "false" || text == "0" || text == "off") return false;
+    return std::nullopt;
+}
+
+std::vector<std::string> split_words(std::string_view text) {
+    std::vector<std::string> out;
+    std::istringstream in{std::string(text)};
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+}
+
+// Each threshold, by its control-file name.
+using ThresholdField = int Thresholds::*;
+const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields() {
+    static const std::vector<std::pair<std::string_view, ThresholdField>> fields{
+        {"lock-new-networks-short", &Thresholds::lock_new_networks_short},
+        {"lock-new-networks-long", &Thresholds::lock_new_networks_long},
+        {"alert-networks-long", &Thresholds::alert_networks_long},
+        {"alert-addresses-long", &Thresholds::alert_addresses_long},
+        {"alert-failing-networks-long", &Thresholds::alert_failing_networks_long},
+        {"tempfail-failing-networks-short", &Thresholds::tempfail_failing_networks_short},
+        {"tempfail-replay-networks", &Thresholds::tempfail_replay_networks},
+    };
+    return fields;
+}
+
+// Sets one threshold from text; returns an error message or "".
+std::string set_threshold(Thresholds& t, std::string_view name, std::string_view value) {
+    for (auto& [key, field] : threshold_fields()) {
+        if (key != name) continue;
+        auto v = parse_int(value);
+        if (!v || *v < 1 || *v > 1000000)
+            return "'" + std::string(name) + "' wants a whole number from 1 to 1000000, not '" +
+                   std::string(value) + "'";
+        t.*field = static_cast<int>(*v);
+        return "";
+    }
+    return "unknown threshold '" + std::string(name) + "'";
+}
+
+struct Line {
+    int number;
+    std::string value;
+};
+
+class Loader {
+  public:
+    Loader(Config& config, std::string file) : config_(config), file_(std::move(file)) {}
+
+    [[noreturn]] void fail(int line, const std::string& why) const {
+        throw ConfigError(file_ + ":" + std::to_string(line) + ": " + why);
+    }
+
+    void apply(const std::string& key, const Line& line) {
+        const std::string& v = line.value;
+        auto integer = [&](int lo, int hi) {
+            auto n = parse_int(v);
+            if (!n || *n < lo || *n > hi)
+                fail(line.number, "'" + key + "' wants a whole number from " + std::to_string(lo) +
+                                      " to " + std::to_string(hi) + ", not '" + v + "'");
+            return static_cast<int>(*n);
+        };
+        auto duration = [&](std::int64_t lo) {
+            auto d = parse_duration(v);
+            if (!d || *d < lo)
+                fail(line.number, "'" + key + "' wants a duration such as 90s, 15m, 1h, 30d, not '" +
+                                      v + "'");
+            return *d;
+        };
+        auto boolean = [&] {
+            auto b = parse_bool(v);
+            if (!b) fail(line.number, "'" + key + "' wants yes or no, not '" + v + "'");
+            return *b;
+        };
+
+        if (key == "redis") {
+            if (v.empty()) fail(line.number, "'redis' needs host:port or unix:/path");
+            config_.store.redis = v;
+        } else if (key == "redis-password") {
+            config_.store.redis_password = v;
+        } else if (key == "redis-db") {
+            config_.store.redis_db = integer(0, 1000000);
+        } else if (key == "key-prefix") {
+            if (v.find_first_of("{}") != std::string::npos)
+                fail(line.number, "'key-prefix' may not contain { or }");
+            config_.store.key_prefix = v;
+        } else if (key == "connect-timeout-ms") {
+            config_.store.connect_timeout_ms = integer(1, 10000);
+        } else if (key == "command-timeout-ms") {
+            config_.store.command_timeout_ms = integer(1, 10000);
+        } else if (key == "on-store-failure") {
+            if (v == "allow") config_.on_store_failure = Config::StoreFailure::allow;
+            else if (v == "tempfail") config_.on_store_failure = Config::StoreFailure::tempfail;
+            else fail(line.number, "'on-store-failure' wants allow or tempfail, not '" + v + "'");
+        } else if (key == "clock") {
+            if (v == "store") config_.clock_from_store = true;
+            else if (v == "local") config_.clock_from_store = false;
+            else fail(line.number, "'clock' wants store or local, not '" + v + "'");
+        } else if (key == "window-short") {
+            config_.window_short = duration(60);
+        } else if (key == "window-long") {
+            config_.window_long = duration(60);
+        } else if (key == "known-period") {
+            config_.known_period = duration(3600);
+        } else if (key == "lock-expiry") {
+            config_.lock_expiry = v == "never" ? 0 : duration(60);
+        } else if (key == "lock-retention") {
+            config_.lock_retention = duration(86400);
+        } else if (key == "ipv4-net-prefix") {
+            config_.ipv4_net_prefix = integer(8, 32);
+        } else if (key == "ipv4-wide-prefix") {
+            config_.ipv4_wide_prefix = integer(8, 32);
+        } else if (key == "ipv6-net-prefix") {
+            config_.ipv6_net_prefix = integer(16, 128);
+        } else if (key == "ipv6-wide-prefix") {
+            config_.ipv6_wide_prefix = integer(16, 128);
+        } else if (key == "lowercase-users") {
+            config_.lowercase_users = boolean();
+        } else if (key == "max-user-length") {
+            config_.max_user_length = static_cast<std::size_t>(integer(8, 1024));
+        } else if (key == "max-entries") {
+            config_.max_entries = integer(16, 1000);
+        } else if (key == "fingerprint-secret") {
+            if (v.size() < 16) fail(line.number, "'fingerprint-secret' must be at least 16 characters");
+            config_.fingerprint_secret = v;
+        } else if (key == "fingerprint-bits") {
+            config_.fingerprint_bits = integer(4, 16);
+        } else if (key == "notify-command") {
+            config_.notify_command = split_words(v);
+            if (config_.notify_command.empty() || config_.notify_command[0].front() != '/')
+                fail(line.number, "'notify-command' wants an absolute path and arguments");
+        } else if (key == "notify-mail") {
+            if (v.find_first_of(" \t\n<>") != std::string::npos)
+                fail(line.number, "'notify-mail' wants one address, not '" + v + "'");
+            config_.notify_mail = v;
+        } else if (key == "mail-program") {
+            if (v.empty() || v.front() != '/')
+                fail(line.number, "'mail-program' wants an absolute path");
+            config_.mail_program = v;
+        } else if (key == "log-file") {
+            config_.log_file = v;
+        } else if (key == "override") {
+            apply_override(line);
+        } else {
+            std::string err = set_threshold(config_.defaults, key, v);
+            if (!err.empty()) fail(line.number, err);
+        }
+    }
+
+    // "override = alice@example.com lock-new-networks-long=20 ..." or "@example.com ..."
+    void apply_override(const Line& line) {
+        auto words = split_words(line.value);
+        if (words.size() < 2)
+            fail(line.number, "'override' wants a user or @domain and name=value pairs");
+        override_lines_.push_back({line.number, line.value});
+    }
+
+    // Overrides start from the final defaults, so their order in the file
+    // does not matter.
+    void finish_overrides() {
+        for (auto& line : override_lines_) {
+            auto words = split_words(line.value);
+            std::string who = config_.lowercase_users ? lower(words[0]) : words[0];
+            bool domain = who.front() == '@';
+            auto& map = domain ? config_.domain_thresholds : config_.user_thresholds;
+            auto name = domain ? who.substr(1) : who;
+            if (name.empty()) fail(line.number, "'override' names an empty user or domain");
+            Thresholds t = map.count(name) ? map[name] : config_.defaults;
+            for (std::size_t i = 1; i < words.size(); ++i) {
+                auto eq = words[i].find('=');
+                if (eq == std::string::npos)
+                    fail(line.number, "'override' wants name=value, not '" + words[i] + "'");
+                auto err = set_threshold(t, words[i].substr(0, eq), words[i].substr(eq + 1));
+                if (!err.empty()) fail(line.number, err);
+            }
+            map[name] = t;
+        }
+    }
+
+    void check_consistency() const {
+        if (config_.window_short >= config_.window_long)
+            throw ConfigError(file_ + ": window-short must be shorter than window-long");
+        if (config_.known_period < config_.window_long)
+            throw ConfigError(file_ + ": known-period must be at least window-long");
+    }
+
+  private:
+    Config& config_;
+    std::string file_;
+    std::vector<Line> override_lines_;
+};
+
+po::options_description known_keys() {
+    po::options_description desc;
+    auto add = [&](const char* name) { desc.add_options()(name, po::value<std::string>()); };
+    for (const char* k :
+         {"redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
+          "command-timeout-ms", "on-store-failure", "clock", "window-short", "window-long",
+          "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",
+          "ipv6-net-prefix", "ipv6-wide-prefix", "lowercase-users", "max-user-length",
+          "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
+          "notify-mail", "mail-program", "log-file", "override"})
+        add(k);
+    for (auto& [k, field] : threshold_fields()) add(std::string(k).c_str());
+    return desc;
+}
+
+void load_main_file(Config& config, const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) {
+        if (errno == ENOENT) return; // all defaults
+        throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
+    }
+    Loader loader(config, path.string());
+    static const po::options_description desc = known_keys();
+    bool holds_secret = false;
+    int secret_line = 0;
+    std::string text;
+    for (int number = 1; std::getline(in, text); ++number) {
+        std::string t = trim(text);
+        if (t.empty() || t.front() == '#') continue;
+        if (t.front() == '[') loader.fail(number, "sections are not used in this file");
+        if (t.find('=') == std::string::npos) loader.fail(number, "expected 'key = value'");
+        std::istringstream one(t + "\n");
+        po::parsed_options parsed(&desc);
+        try {
+            parsed = po::parse_config_file(one, desc, false);
+        } catch (const po::error& e) {
+            loader.fail(number, e.what());
+        }
+        for (auto& opt : parsed.options) {
+            std::string value = opt.value.empty() ? std::string() : trim(opt.value.front());
+            loader.apply(opt.string_key, Line{number, value});
+            if ((opt.string_key == "redis-password" || opt.string_key == "fingerprint-secret") &&
+                !value.empty()) {
+                holds_secret = true;
+                secret_line = number;
+            }
+        }
+    }
+    loader.finish_overrides();
+    loader.check_consistency();
+
+    if (holds_secret) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH))
+            loader.fail(secret_line, "holds a secret but is readable by others (chmod o-r " +
+                                         path.string() + ")");
+    }
+}
+
+void load_allow_file(Config& config, const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) {
+        if (errno == ENOENT) return;
+        throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
+    }
+    std::string text;
+    for (int number = 1; std::getline(in, text); ++number) {
+        auto hash = text.find('#');
+        std::string t = trim(std::string_view(text).substr(0, hash));
+        if (t.empty()) continue;
+        if (t.find_first_of(" \t") != std::string::npos)
+            throw ConfigError(path.string() + ":" + std::to_string(number) +
+                              ": one network or user per line, not '" + t + "'");
+        if (auto cidr = parse_cidr(t)) {
+            config.allow_networks.push_back(*cidr);
+        } else if (t.find_first_of("/:") != std::string::npos &&
+                   t.find('@') == std::string::npos) {
+            throw ConfigError(path.string() + ":" + std::to_string(number) +
+                              ": not a network: '" + t + "'");
+        } else {
+            config.allow_users.push_back(config.lowercase_users ? lower(t) : t);
+        }
+    }
+}
+
+} // namespace
+
+std::optional<std::int64_t> parse_duration(std::string_view text) {
+    if (text.empty()) return std::nullopt;
+    std::int64_t unit = 1;
+    switch (text.back()) {
+    case 's': unit = 1; text.remove_suffix(1); break;
+    case 'm': unit = 60; text.remove_suffix(1); break;
+    case 'h': unit = 3600; text.remove_suffix(1); break;
+    case 'd': unit = 86400; text.remove_suffix(1); break;
+    default: break;
+    }
+    auto n = parse_int(text);
+    if (!n || *n < 0 || *n > 3650LL * 86400 / unit) return std::nullopt;
+    return *n * unit;
+}
+
+const Thresholds& Config::thresholds_for(const std::string& user) const {
+    if (auto it = user_thresholds.find(user); it != user_thresholds.end()) return it->second;
+    auto at = user.rfind('@');
+    if (at != std::string::npos) {
+        if (auto it = domain_thresholds.find(user.substr(at + 1)); it != domain_thresholds.end())
+            return it->second;
+    }
+    return defaults;
+}
+
+bool Config::user_allowed(const std::string& user) const {
+    return std::find(allow_users.begin(), allow_users.end(), user) != allow_users.end();
+}
+
+bool Config::address_allowed(const std::string& address_text) const {
+    auto address = parse_address(address_text);
+    if (!address) return false;
+    return std::any_of(allow_networks.begin(), allow_networks.end(),
+                       [&](const Cidr& c) { return c.contains(*address); });
+}
+
+std::filesystem::path default_control_dir() {
+    if (const char* dir = std::getenv("AUTHGUARD_CONTROL"); dir && *dir) return dir;
+    if (const char* home = std::getenv("QMAILHOME"); home && *home)
+        return std::filesystem::path(home) / "control";
+    return "/var/qmail/control";
+}
+
+Config load_config(const std::filesystem::path& control_dir) {
+    Config config;
+    config.control_dir = control_dir;
+    load_main_file(config, control_dir / "authguard");
+    load_allow_file(config, control_dir / "authguard-allow");
+    return config;
+}
+
+} // namespace authguard

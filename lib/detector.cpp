@@ -1,0 +1,208 @@
+// detector.cpp - signals and verdicts (see detector.hpp for the reasoning).
+#include "authguard/detector.hpp"
+
+#include "authguard/address.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+namespace authguard {
+
+std::string_view to_string(Verdict verdict) {
+    switch (verdict) {
+    case Verdict::allow: return "allow";
+    case Verdict::alert: return "alert";
+    case Verdict::tempfail: return "tempfail";
+    case Verdict::lock: return "lock";
+    case Verdict::refuse_locked: return "refuse-locked";
+    }
+    return "unknown";
+}
+
+NetworkKeys network_keys(std::string_view address_text, const Config& config) {
+    auto address = parse_address(address_text);
+    if (!address) return {std::string(unknown_address), std::string(unknown_address)};
+    bool v4 = address->family == Address::Family::v4;
+    return {network_key(*address, v4 ? config.ipv4_net_prefix : config.ipv6_net_prefix),
+            network_key(*address, v4 ? config.ipv4_wide_prefix : config.ipv6_wide_prefix)};
+}
+
+namespace {
+
+struct Keyed {
+    const Observation* observation;
+    NetworkKeys keys;
+};
+
+void count_window(const std::vector<Keyed>& successes, const std::vector<Keyed>& failures,
+                  const std::unordered_map<std::string, std::int64_t>& wide_first_seen,
+                  std::int64_t since, WindowCounts& out) {
+    std::set<std::string_view> nets, wides, new_wides, failing_wides;
+    for (auto& k : successes) {
+        if (k.observation->last < since) continue;
+        ++out.addresses;
+        nets.insert(k.keys.net);
+        wides.insert(k.keys.wide);
+        if (wide_first_seen.at(k.keys.wide) >= since) new_wides.insert(k.keys.wide);
+    }
+    for (auto& k : failures) {
+        if (k.observation->last < since) continue;
+        ++out.failing_addresses;
+        out.failures += static_cast<int>(k.observation->count);
+        failing_wides.insert(k.keys.wide);
+    }
+    out.networks = static_cast<int>(nets.size());
+    out.wide_networks = static_cast<int>(wides.size());
+    out.new_wide_networks = static_cast<int>(new_wides.size());
+    out.failing_wide_networks = static_cast<int>(failing_wides.size());
+}
+
+std::string lock_evidence(const std::vector<Keyed>& successes,
+                          const std::unordered_map<std::string, std::int64_t>& wide_first_seen,
+                          std::int64_t since) {
+    // The new wide networks, oldest first, each with its addresses.
+    std::map<std::pair<std::int64_t, std::string>, std::vector<std::string>> by_network;
+    for (auto& k : successes) {
+        auto first = wide_first_seen.at(k.keys.wide);
+        if (k.observation->last < since || first < since) continue;
+        by_network[{first, k.keys.wide}].push_back(k.observation->address);
+    }
+    std::string out;
+    for (auto& [key, addresses] : by_network) {
+        if (!out.empty()) out += ' ';
+        out += key.second + "@" + std::to_string(key.first) + "[";
+        for (std::size_t i = 0; i < addresses.size(); ++i)
+            out += (i ? "," : "") + addresses[i];
+        out += "]";
+    }
+    return out;
+}
+
+// The user's live observations with their network keys, computed once.
+struct Analysis {
+    std::vector<Keyed> successes, failures;
+    std::unordered_map<std::string, std::int64_t> wide_first_seen;
+
+    Analysis(const History& history, std::int64_t now, const Config& config) {
+        for (auto& o : history.observations) {
+            if (o.last < now - config.known_period) continue; // expired, not yet pruned
+            Keyed k{&o, network_keys(o.address, config)};
+            if (o.kind == Observation::Kind::success) {
+                auto [it, fresh] = wide_first_seen.emplace(k.keys.wide, o.first);
+                if (!fresh) it->second = std::min(it->second, o.first);
+                successes.push_back(std::move(k));
+            } else {
+                failures.push_back(std::move(k));
+            }
+        }
+    }
+};
+
+Signals signals_of(const Analysis& a, const Event& event, const Config& config) {
+    const auto& successes = a.successes;
+    const auto& failures = a.failures;
+    const auto& wide_first_seen = a.wide_first_seen;
+    Signals s;
+    count_window(successes, failures, wide_first_seen, event.time - config.window_short,
+                 s.short_window);
+    count_window(successes, failures, wide_first_seen, event.time - config.window_long,
+                 s.long_window);
+
+    std::map<std::uint16_t, std::set<std::string_view>> wides_by_fingerprint;
+    for (auto& k : failures)
+        if (k.observation->fingerprint && k.observation->last >= event.time - config.window_long)
+            wides_by_fingerprint[*k.observation->fingerprint].insert(k.keys.wide);
+    s.fingerprints = static_cast<int>(wides_by_fingerprint.size());
+    for (auto& [fp, wides] : wides_by_fingerprint)
+        s.replay_networks = std::max(s.replay_networks, static_cast<int>(wides.size()));
+
+    // Known: the user succeeded from this wide network before this event.
+    auto event_wide = network_keys(event.address, config).wide;
+    for (auto& k : successes) {
+        if (k.keys.wide != event_wide) continue;
+        bool this_event_only = k.observation->address == event.address &&
+                               k.observation->count <= 1 && event.outcome == Outcome::success;
+        if (!this_event_only) s.event_network_known = true;
+    }
+    return s;
+}
+
+} // namespace
+
+Signals compute_signals(const History& history, const Event& event, const Config& config) {
+    return signals_of(Analysis(history, event.time, config), event, config);
+}
+
+Decision decide(const History& history, const Event& event, const Config& config) {
+    Decision d;
+    Analysis analysis(history, event.time, config);
+    d.signals = signals_of(analysis, event, config);
+    const Signals& s = d.signals;
+    const Thresholds& t = config.thresholds_for(event.user);
+
+    if (history.lock && history.lock->active(event.time)) {
+        d.verdict = Verdict::refuse_locked;
+        d.reason = "locked since " + std::to_string(history.lock->since) + ": " + history.lock->reason;
+        return d;
+    }
+
+    auto over = [](int value, int limit) { return value >= limit; };
+    if (event.outcome == Outcome::success) {
+        std::int64_t since = 0;
+        if (over(s.short_window.new_wide_networks, t.lock_new_networks_short)) {
+            d.reason = std::to_string(s.short_window.new_wide_networks) +
+                       " new networks within " + std::to_string(config.window_short) +
+                       "s (lock-new-networks-short=" + std::to_string(t.lock_new_networks_short) + ")";
+            since = event.time - config.window_short;
+        } else if (over(s.long_window.new_wide_networks, t.lock_new_networks_long)) {
+            d.reason = std::to_string(s.long_window.new_wide_networks) +
+                       " new networks within " + std::to_string(config.window_long) +
+                       "s (lock-new-networks-long=" + std::to_string(t.lock_new_networks_long) + ")";
+            since = event.time - config.window_long;
+        }
+        if (!d.reason.empty()) {
+            d.verdict = Verdict::lock;
+            d.evidence = lock_evidence(analysis.successes, analysis.wide_first_seen, since);
+            return d;
+        }
+        if (!s.event_network_known) {
+            if (over(s.short_window.failing_wide_networks, t.tempfail_failing_networks_short)) {
+                d.verdict = Verdict::tempfail;
+                d.reason = "success from an unknown network while " +
+                           std::to_string(s.short_window.failing_wide_networks) +
+                           " networks fail (tempfail-failing-networks-short=" +
+                           std::to_string(t.tempfail_failing_networks_short) + ")";
+                return d;
+            }
+            if (over(s.replay_networks, t.tempfail_replay_networks)) {
+                d.verdict = Verdict::tempfail;
+                d.reason = "success from an unknown network while one password is replayed from " +
+                           std::to_string(s.replay_networks) +
+                           " networks (tempfail-replay-networks=" +
+                           std::to_string(t.tempfail_replay_networks) + ")";
+                return d;
+            }
+        }
+    }
+
+    if (over(s.long_window.wide_networks, t.alert_networks_long)) {
+        d.reason = std::to_string(s.long_window.wide_networks) + " networks within " +
+                   std::to_string(config.window_long) + "s (alert-networks-long)";
+    } else if (over(s.long_window.addresses, t.alert_addresses_long)) {
+        d.reason = std::to_string(s.long_window.addresses) + " addresses within " +
+                   std::to_string(config.window_long) + "s (alert-addresses-long)";
+    } else if (over(s.long_window.failing_wide_networks, t.alert_failing_networks_long)) {
+        d.reason = std::to_string(s.long_window.failing_wide_networks) +
+                   " failing networks within " + std::to_string(config.window_long) +
+                   "s (alert-failing-networks-long)";
+    } else if (over(s.replay_networks, t.tempfail_replay_networks)) {
+        d.reason = "one password replayed from " + std::to_string(s.replay_networks) +
+                   " networks (tempfail-replay-networks)";
+    }
+    if (!d.reason.empty()) d.verdict = Verdict::alert;
+    return d;
+}
+
+} // namespace authguard

@@ -1,0 +1,113 @@
+// guard.cpp - the detector pipeline shared by every hook.
+#include "authguard/guard.hpp"
+
+#include "authguard/address.hpp"
+#include "authguard/notify.hpp"
+
+#include <cstdlib>
+#include <ctime>
+
+namespace authguard {
+
+std::string normalize_user(std::string_view raw, const Config& config, std::string& out) {
+    if (raw.empty()) return "empty user name";
+    if (raw.size() > config.max_user_length)
+        return "user name longer than " + std::to_string(config.max_user_length) + " bytes";
+    for (unsigned char c : raw)
+        if (c < 0x20 || c == 0x7f) return "control character in user name";
+    out.assign(raw);
+    if (config.lowercase_users)
+        for (auto& c : out)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return "";
+}
+
+std::int64_t event_time(const Config& config) {
+    if (const char* now = std::getenv("AUTHGUARD_NOW"); now && *now) {
+        char* end = nullptr;
+        long long t = std::strtoll(now, &end, 10);
+        if (end && *end == '\0' && t > 0) return t;
+    }
+    return config.clock_from_store ? 0 : static_cast<std::int64_t>(std::time(nullptr));
+}
+
+std::string client_address_from_env() {
+    for (const char* name : {"TCPREMOTEIP", "TCP6REMOTEIP"}) {
+        const char* value = std::getenv(name);
+        if (!value || !*value) continue;
+        if (auto a = parse_address(value)) return a->to_string();
+    }
+    return std::string(unknown_address);
+}
+
+Decision Guard::check(Event event) {
+    Decision decision;
+    if (config_.user_allowed(event.user)) {
+        decision.reason = "allowlisted user";
+        log_decision(event, decision, "");
+        return decision;
+    }
+    // An allowlisted network is never counted or judged (a locked account
+    // stays locked); a temporary failure is the server's problem, not a
+    // sign of attack, so it is not counted either.
+    bool allowlisted = config_.address_allowed(event.address);
+    bool count = !allowlisted && event.outcome != Outcome::temporary_failure;
+
+    RecordResult result;
+    try {
+        result = store_.record(event, count);
+    } catch (const StoreError& e) {
+        bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
+        decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
+        decision.reason = std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
+        log_decision(event, decision, e.what());
+        return decision;
+    }
+    event.time = result.now;
+    decision = decide(result.history, event, config_);
+    if (allowlisted && decision.verdict != Verdict::refuse_locked) {
+        decision.verdict = Verdict::allow;
+        decision.reason = "allowlisted network";
+    }
+
+    std::string note;
+    if (decision.verdict == Verdict::lock) {
+        Lock lock{event.time, config_.lock_expiry ? event.time + config_.lock_expiry : 0,
+                  decision.reason, decision.evidence, 0, event.time};
+        try {
+            if (store_.set_lock(event.user, lock)) {
+                auto failed = notify_lock(config_, event.user,
+                                          lock_message(event.user, lock.reason, lock.evidence,
+                                                       lock.since));
+                if (!failed.empty()) note = "cannot start " + failed;
+            }
+        } catch (const StoreError& e) {
+            note = std::string("lock not stored: ") + e.what(); // this login is refused anyway
+        }
+    }
+    log_decision(event, decision, note);
+    return decision;
+}
+
+void Guard::log_decision(const Event& event, const Decision& d, std::string_view note) {
+    const Signals& s = d.signals;
+    std::string line = std::string(to_string(d.verdict)) + " user=" + escape_for_log(event.user) +
+                       " address=" + escape_for_log(event.address, 64) +
+                       " service=" + escape_for_log(event.service, 32) +
+                       " outcome=" + std::string(to_string(event.outcome)) +
+                       " time=" + std::to_string(event.time) +
+                       " nets_short=" + std::to_string(s.short_window.wide_networks) +
+                       " nets_long=" + std::to_string(s.long_window.wide_networks) +
+                       " new_nets_long=" + std::to_string(s.long_window.new_wide_networks) +
+                       " addresses_long=" + std::to_string(s.long_window.addresses) +
+                       " failing_nets_long=" + std::to_string(s.long_window.failing_wide_networks) +
+                       " replay_nets=" + std::to_string(s.replay_networks);
+    if (!d.reason.empty()) line += " reason=\"" + escape_for_log(d.reason, 256) + "\"";
+    if (!note.empty()) line += " note=\"" + escape_for_log(note, 256) + "\"";
+    auto level = d.verdict == Verdict::allow && note.empty() ? Logger::Level::info
+                 : d.reason.rfind("store unavailable", 0) == 0 ? Logger::Level::error
+                                                                 : Logger::Level::warning;
+    logger_.write(level, line);
+}
+
+} // namespace authguard

@@ -1,0 +1,38 @@
+// history.cpp - the text encoding of observations shared by every store.
+#include "authguard/history.hpp"
+
+#include <charconv>
+
+namespace authguard {
+
+std::string observation_field(Observation::Kind kind, std::string_view address) {
+    std::string field(1, static_cast<char>(kind));
+    field += '|';
+    field += address;
+    return field;
+}
+
+std::optional<Observation> parse_observation(std::string_view field, std::string_view value) {
+    if (field.size() < 3 || field[1] != '|' || (field[0] != 's' && field[0] != 'f'))
+        return std::nullopt;
+    Observation o;
+    o.kind = static_cast<Observation::Kind>(field[0]);
+    o.address = std::string(field.substr(2));
+
+    const char* p = value.data();
+    const char* end = value.data() + value.size();
+    auto number = [&](std::int64_t& out) {
+        while (p < end && *p == ' ') ++p;
+        auto [next, ec] = std::from_chars(p, end, out);
+        if (ec != std::errc{}) return false;
+        p = next;
+        return true;
+    };
+    if (!number(o.first) || !number(o.last) || !number(o.count)) return std::nullopt;
+    std::int64_t fp = 0;
+    if (p < end && number(fp) && fp >= 0 && fp <= 0xffff)
+        o.fingerprint = static_cast<std::uint16_t>(fp);
+    return o;
+}
+
+} // namespace authguard

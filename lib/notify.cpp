@@ -1,0 +1,107 @@
+// notify.cpp - detached notification programs.
+#include "authguard/notify.hpp"
+
+#include "authguard/event.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <vector>
+
+namespace authguard {
+
+namespace {
+
+// Forks twice so the program is not our child (nobody waits for it), feeds
+// `input` to its stdin, and points its stdout/stderr at /dev/null.
+bool spawn_detached(const std::vector<std::string>& argv, const std::string& input) {
+    pid_t middle = ::fork();
+    if (middle < 0) return false;
+    if (middle == 0) {
+        ::setsid();
+        int pipe_fds[2];
+        if (::pipe(pipe_fds) != 0) ::_exit(1);
+        pid_t child = ::fork();
+        if (child < 0) ::_exit(1);
+        if (child == 0) {
+            int null_fd = ::open("/dev/null", O_RDWR);
+            ::dup2(pipe_fds[0], 0);
+            ::dup2(null_fd, 1);
+            ::dup2(null_fd, 2);
+            for (int fd = 3; fd < 64; ++fd) ::close(fd);
+            std::vector<char*> args;
+            for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            ::_exit(127);
+        }
+        ::close(pipe_fds[0]);
+        ::signal(SIGPIPE, SIG_IGN);
+        const char* p = input.data();
+        std::size_t left = input.size();
+        while (left > 0) {
+            ssize_t n = ::write(pipe_fds[1], p, left);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            p += n;
+            left -= static_cast<std::size_t>(n);
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    while (::waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+std::string utc(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+} // namespace
+
+std::string lock_message(const std::string& user, const std::string& reason,
+                         const std::string& evidence, std::int64_t since) {
+    std::string text = "authguard locked the account " + escape_for_log(user, 256) + " at " +
+                       utc(since) + ".\n\nReason: " + reason +
+                       "\n\nNew networks (network@first-seen[addresses]):\n";
+    std::string line;
+    for (char c : evidence) {
+        if (c == ' ') {
+            text += "  " + line + "\n";
+            line.clear();
+        } else {
+            line += c;
+        }
+    }
+    if (!line.empty()) text += "  " + line + "\n";
+    text += "\nThe password has probably leaked. Change it, then run:\n  authguardctl unlock " +
+            escape_for_log(user, 256) + "\n";
+    return text;
+}
+
+std::string notify_lock(const Config& config, const std::string& user, const std::string& message) {
+    std::string failed;
+    if (!config.notify_command.empty()) {
+        if (!spawn_detached(config.notify_command, message))
+            failed += "notify-command " + config.notify_command[0] + " ";
+    }
+    if (!config.notify_mail.empty()) {
+        std::string mail = "To: " + config.notify_mail + "\nSubject: authguard locked " +
+                           escape_for_log(user, 200) + "\n\n" + message;
+        if (!spawn_detached({config.mail_program, config.notify_mail}, mail))
+            failed += "mail-program " + config.mail_program + " ";
+    }
+    return failed;
+}
+
+} // namespace authguard

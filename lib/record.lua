@@ -1,0 +1,45 @@
+-- record.lua - one authentication event, one round trip (see redis_store.cpp).
+-- KEYS[1] observations hash, KEYS[2] lock hash; both carry the user's hash tag.
+-- ARGV: now ('' = server TIME), mode ('s' success, 'f' failure, '-' read only),
+--       address, fingerprint ('' = none), success retention, failure retention,
+--       max entries, lock retention (seconds).
+local now = tonumber(ARGV[1])
+if not now then now = tonumber(redis.call('TIME')[1]) end
+local obs, lock = KEYS[1], KEYS[2]
+local mode = ARGV[2]
+
+if mode == 's' or mode == 'f' then
+  local field = mode .. '|' .. ARGV[3]
+  local suffix = ''
+  if ARGV[4] ~= '' then suffix = ' ' .. ARGV[4] end
+  local old = redis.call('HGET', obs, field)
+  local max = tonumber(ARGV[7])
+  if old then
+    local first, last, count = string.match(old, '^(%d+) (%d+) (%d+)')
+    first, last = math.min(tonumber(first), now), math.max(tonumber(last), now)
+    redis.call('HSET', obs, field, first .. ' ' .. last .. ' ' .. (tonumber(count) + 1) .. suffix)
+  else
+    if redis.call('HLEN', obs) >= max then
+      local all = redis.call('HGETALL', obs)
+      for i = 1, #all, 2 do
+        local kind = string.sub(all[i], 1, 1)
+        local last = tonumber(string.match(all[i + 1], '^%d+ (%d+)'))
+        local keep = tonumber(ARGV[5])
+        if kind == 'f' then keep = tonumber(ARGV[6]) end
+        if kind ~= 'x' and last and last < now - keep then redis.call('HDEL', obs, all[i]) end
+      end
+    end
+    if redis.call('HLEN', obs) < max then
+      redis.call('HSET', obs, field, now .. ' ' .. now .. ' 1' .. suffix)
+    else
+      redis.call('HINCRBY', obs, 'x|dropped', 1)
+    end
+  end
+  redis.call('EXPIRE', obs, ARGV[5])
+  if redis.call('EXISTS', lock) == 1 then
+    redis.call('HINCRBY', lock, 'attempts_after', 1)
+    redis.call('HSET', lock, 'last_attempt', now)
+    redis.call('EXPIRE', lock, ARGV[8])
+  end
+end
+return {now, redis.call('HGETALL', obs), redis.call('HGETALL', lock)}

@@ -1,0 +1,261 @@
+// redis_store.cpp - Store on Redis: the record script and the admin queries.
+#include "authguard/redis_store.hpp"
+
+#include "record_lua.hpp" // generated from lib/record.lua: record_lua, record_lua_sha1
+
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace authguard {
+
+namespace {
+
+timeval to_timeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
+
+std::string as_string(const redisReply* r) {
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+        return std::string(r->str, r->len);
+    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+    return {};
+}
+
+std::int64_t as_int(const redisReply* r) {
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    auto s = as_string(r);
+    try {
+        return s.empty() ? 0 : std::stoll(s);
+    } catch (...) {
+        return 0;
+    }
+}
+
+void fill_history(History& h, const redisReply* obs, const redisReply* lock) {
+    if (obs && obs->type == REDIS_REPLY_ARRAY) {
+        for (std::size_t i = 0; i + 1 < obs->elements; i += 2) {
+            auto field = as_string(obs->element[i]);
+            auto value = as_string(obs->element[i + 1]);
+            if (field == "x|dropped") {
+                h.dropped = as_int(obs->element[i + 1]);
+            } else if (auto o = parse_observation(field, value)) {
+                h.observations.push_back(std::move(*o));
+            }
+        }
+    }
+    if (lock && lock->type == REDIS_REPLY_ARRAY && lock->elements >= 2) {
+        Lock l;
+        for (std::size_t i = 0; i + 1 < lock->elements; i += 2) {
+            auto field = as_string(lock->element[i]);
+            const redisReply* v = lock->element[i + 1];
+            if (field == "since") l.since = as_int(v);
+            else if (field == "until") l.until = as_int(v);
+            else if (field == "reason") l.reason = as_string(v);
+            else if (field == "evidence") l.evidence = as_string(v);
+            else if (field == "attempts_after") l.attempts_after = as_int(v);
+            else if (field == "last_attempt") l.last_attempt = as_int(v);
+        }
+        h.lock = std::move(l);
+    }
+}
+
+} // namespace
+
+RedisStore::RedisStore(const Config& config) : config_(config) {}
+
+std::string RedisStore::observations_key(const std::string& user) const {
+    return config_.store.key_prefix + "{" + user + "}";
+}
+
+std::string RedisStore::lock_key(const std::string& user) const {
+    return observations_key(user) + ":lock";
+}
+
+void RedisStore::fail(const std::string& what) {
+    std::string detail = context_ && context_->err ? context_->errstr : "";
+    context_.reset(); // reconnect, and re-arm the timeouts, on the next call
+    throw StoreError("redis " + config_.store.redis + ": " + what +
+                     (detail.empty() ? "" : ": " + detail));
+}
+
+redisContext& RedisStore::connection() {
+    if (context_) return *context_;
+    const auto& where = config_.store.redis;
+    timeval connect_tv = to_timeval(config_.store.connect_timeout_ms);
+    redisContext* c = nullptr;
+    if (where.rfind("unix:", 0) == 0 || where.front() == '/') {
+        auto path = where.front() == '/' ? where : where.substr(5);
+        c = redisConnectUnixWithTimeout(path.c_str(), connect_tv);
+    } else {
+        auto colon = where.rfind(':');
+        std::string host = where.substr(0, colon);
+        int port = 6379;
+        if (colon != std::string::npos) {
+            try {
+                port = std::stoi(where.substr(colon + 1));
+            } catch (...) {
+                throw StoreError("redis: bad address '" + where + "'");
+            }
+        }
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+            host = host.substr(1, host.size() - 2);
+        c = redisConnectWithTimeout(host.c_str(), port, connect_tv);
+    }
+    if (c == nullptr) throw StoreError("redis " + where + ": out of memory");
+    context_.reset(c);
+    if (c->err) fail("cannot connect");
+    timeval command_tv = to_timeval(config_.store.command_timeout_ms);
+    if (redisSetTimeout(c, command_tv) != REDIS_OK) fail("cannot set timeout");
+    if (!config_.store.redis_password.empty()) command({"AUTH", config_.store.redis_password});
+    if (config_.store.redis_db != 0) command({"SELECT", std::to_string(config_.store.redis_db)});
+    return *context_;
+}
+
+RedisStore::Reply RedisStore::command(const std::vector<std::string>& argv) {
+    redisContext& c = connection();
+    std::vector<const char*> ptrs;
+    std::vector<std::size_t> lens;
+    for (auto& a : argv) {
+        ptrs.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    auto* raw = static_cast<redisReply*>(
+        redisCommandArgv(&c, static_cast<int>(argv.size()), ptrs.data(), lens.data()));
+    if (raw == nullptr) fail(argv[0] + " failed");
+    Reply reply(raw);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        std::string message(reply->str, reply->len);
+        if (message.rfind("NOSCRIPT", 0) == 0) return reply; // the caller loads the script
+        throw StoreError("redis " + config_.store.redis + ": " + argv[0] + ": " + message);
+    }
+    return reply;
+}
+
+RedisStore::Reply RedisStore::eval_script(const std::vector<std::string>& keys_and_args,
+                                          int key_count) {
+    std::vector<std::string> argv{"EVALSHA", std::string(record_lua_sha1),
+                                  std::to_string(key_count)};
+    argv.insert(argv.end(), keys_and_args.begin(), keys_and_args.end());
+    Reply reply = command(argv);
+    if (reply->type == REDIS_REPLY_ERROR) { // NOSCRIPT: first use since Redis started
+        argv[0] = "EVAL";
+        argv[1] = std::string(record_lua);
+        reply = command(argv);
+    }
+    return reply;
+}
+
+RecordResult RedisStore::record(const Event& event, bool count) {
+    std::string mode = "-";
+    if (count) mode = event.outcome == Outcome::success ? "s" : "f";
+    std::string fingerprint =
+        event.fingerprint && mode == "f" ? std::to_string(*event.fingerprint) : "";
+    std::string now = event.time > 0 ? std::to_string(event.time) : "";
+    Reply reply = eval_script({observations_key(event.user), lock_key(event.user), now, mode,
+                               event.address, fingerprint, std::to_string(config_.known_period),
+                               std::to_string(config_.window_long),
+                               std::to_string(config_.max_entries),
+                               std::to_string(config_.lock_retention)},
+                              2);
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        throw StoreError("redis: unexpected reply to the record script");
+    RecordResult result;
+    result.now = as_int(reply->element[0]);
+    fill_history(result.history, reply->element[1], reply->element[2]);
+    return result;
+}
+
+bool RedisStore::set_lock(const std::string& user, const Lock& lock) {
+    static constexpr const char* script =
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+        "redis.call('HSET', KEYS[1], 'since', ARGV[1], 'until', ARGV[2], 'reason', ARGV[3], "
+        "'evidence', ARGV[4], 'attempts_after', 0, 'last_attempt', ARGV[1]) "
+        "redis.call('EXPIRE', KEYS[1], ARGV[5]) return 1";
+    Reply reply = command({"EVAL", script, "1", lock_key(user), std::to_string(lock.since),
+                           std::to_string(lock.until), lock.reason, lock.evidence,
+                           std::to_string(config_.lock_retention)});
+    return as_int(reply.get()) == 1;
+}
+
+bool RedisStore::clear_lock(const std::string& user, std::int64_t forget_since) {
+    static constexpr const char* script =
+        "local had = redis.call('DEL', KEYS[2]) "
+        "local all = redis.call('HGETALL', KEYS[1]) "
+        "for i = 1, #all, 2 do "
+        "  local first = tonumber(string.match(all[i + 1], '^(%d+) ')) "
+        "  if string.sub(all[i], 1, 2) == 's|' and first and first >= tonumber(ARGV[1]) then "
+        "    redis.call('HDEL', KEYS[1], all[i]) end "
+        "end return had";
+    Reply reply = command({"EVAL", script, "2", observations_key(user), lock_key(user),
+                           std::to_string(forget_since)});
+    return as_int(reply.get()) == 1;
+}
+
+History RedisStore::load(const std::string& user) {
+    Reply obs = command({"HGETALL", observations_key(user)});
+    Reply lock = command({"HGETALL", lock_key(user)});
+    History h;
+    fill_history(h, obs.get(), lock.get());
+    return h;
+}
+
+std::vector<std::string> RedisStore::users() {
+    std::vector<std::string> out;
+    const std::string& prefix = config_.store.key_prefix;
+    std::string cursor = "0";
+    do {
+        Reply reply = command({"SCAN", cursor, "MATCH", prefix + "{*}", "COUNT", "1000"});
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+            throw StoreError("redis: unexpected reply to SCAN");
+        cursor = as_string(reply->element[0]);
+        const redisReply* keys = reply->element[1];
+        for (std::size_t i = 0; i < keys->elements; ++i) {
+            auto key = as_string(keys->element[i]);
+            if (key.size() < prefix.size() + 2) continue;
+            out.push_back(key.substr(prefix.size() + 1, key.size() - prefix.size() - 2));
+        }
+    } while (cursor != "0");
+    // Users who only have a lock (observations expired) are listed too.
+    cursor = "0";
+    do {
+        Reply reply = command({"SCAN", cursor, "MATCH", prefix + "{*}:lock", "COUNT", "1000"});
+        cursor = as_string(reply->element[0]);
+        const redisReply* keys = reply->element[1];
+        for (std::size_t i = 0; i < keys->elements; ++i) {
+            auto key = as_string(keys->element[i]);
+            auto user = key.substr(prefix.size() + 1, key.size() - prefix.size() - 7);
+            if (std::find(out.begin(), out.end(), user) == out.end()) out.push_back(user);
+        }
+    } while (cursor != "0");
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::int64_t RedisStore::now() {
+    Reply reply = command({"TIME"});
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
+        throw StoreError("redis: unexpected reply to TIME");
+    return as_int(reply->element[0]);
+}
+
+StoreStats RedisStore::stats() {
+    StoreStats s;
+    for (auto& user : users()) {
+        History h = load(user);
+        ++s.users;
+        s.observations += static_cast<std::int64_t>(h.observations.size());
+        if (h.lock) ++s.locks;
+        for (auto& key : {observations_key(user), lock_key(user)}) {
+            Reply r = command({"MEMORY", "USAGE", key});
+            if (r->type == REDIS_REPLY_INTEGER) s.memory_bytes += r->integer;
+        }
+    }
+    return s;
+}
+
+std::unique_ptr<Store> open_store(const Config& config) {
+    return std::make_unique<RedisStore>(config);
+}
+
+} // namespace authguard

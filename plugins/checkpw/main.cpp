@@ -1,0 +1,286 @@
+// authguard-checkpw - the AUTH-time guard, a checkpassword program placed in
+// front of the real one:
+//
+//   qmail-smtpd [host] authguard-checkpw /home/vpopmail/bin/vchkpw /bin/true
+//
+// It reads fd 3 once, hands the same bytes to the real checkpassword and
+// runs it with itself (in "authenticated" mode) as the subprogram. If the
+// password is wrong the real program exits and this process records a
+// failure. If it is right the real program execs our authenticated stage
+// under the uid, environment and working directory it chose; that stage asks
+// this process (over two pipes) for the verdict and then execs the real
+// subprogram, or refuses. So every event costs exactly one store round trip
+// and the store is only ever touched with this process's own privileges.
+//
+// Exit codes are the checkpassword convention's: 0 ok (the subprogram's own
+// code), 1 refused or bad password (535), 2 misuse, 111 temporary (454);
+// the real checkpassword's code is passed on unchanged.
+#include "authguard/checkpassword.hpp"
+#include "authguard/config.hpp"
+#include "authguard/fingerprint.hpp"
+#include "authguard/guard.hpp"
+#include "authguard/log.hpp"
+#include "authguard/store.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace ag = authguard;
+namespace cp = authguard::checkpassword;
+
+namespace {
+
+constexpr const char* authenticated_flag = "--authenticated";
+
+// One byte each way between the guard and its authenticated stage.
+constexpr char report_success = 'S';
+constexpr char verdict_allow = 'A';
+constexpr char verdict_refuse = 'R';
+constexpr char verdict_tempfail = 'T';
+
+class Fd {
+  public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    Fd& operator=(Fd&& o) noexcept {
+        reset();
+        fd_ = std::exchange(o.fd_, -1);
+        return *this;
+    }
+    ~Fd() { reset(); }
+    int get() const { return fd_; }
+    void reset() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+struct Pipe {
+    Fd read, write;
+    bool open() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+        read = Fd(fds[0]);
+        write = Fd(fds[1]);
+        return true;
+    }
+};
+
+// Holds the fd 3 bytes and wipes them however the function is left.
+struct Secret {
+    std::string bytes;
+    ~Secret() { wipe(); }
+    void wipe() { ::explicit_bzero(bytes.data(), bytes.size()); }
+};
+
+bool write_all(int fd, const char* p, std::size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+    return true;
+}
+
+int read_byte(int fd) {
+    char c = 0;
+    for (;;) {
+        ssize_t n = ::read(fd, &c, 1);
+        if (n < 0 && errno == EINTR) continue;
+        return n == 1 ? static_cast<unsigned char>(c) : -1;
+    }
+}
+
+int wait_exit_code(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return cp::exit_temp;
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return cp::exit_temp; // killed: nobody decided
+}
+
+std::string self_path() {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return {};
+    return std::string(buf, static_cast<std::size_t>(n));
+}
+
+// Run by the real checkpassword after a good password:
+//   authguard-checkpw --authenticated REPORT_FD VERDICT_FD -- subprogram...
+int authenticated_stage(int argc, char** argv) {
+    if (argc < 5 || std::strcmp(argv[4], "--") != 0) return cp::exit_misuse;
+    int report_fd = std::atoi(argv[2]);
+    int verdict_fd = std::atoi(argv[3]);
+    char s = report_success;
+    int verdict = -1;
+    if (write_all(report_fd, &s, 1)) verdict = read_byte(verdict_fd);
+    ::close(report_fd);
+    ::close(verdict_fd);
+    // No answer means the guard is gone; like any store failure, that fails open.
+    if (verdict == verdict_refuse) return cp::exit_bad;
+    if (verdict == verdict_tempfail) return cp::exit_temp;
+    if (argc == 5) return cp::exit_ok;
+    ::execvp(argv[5], argv + 5);
+    return cp::exit_temp;
+}
+
+ag::Outcome outcome_of_exit(int code) {
+    // vchkpw: 1 access denied, 3 unknown user or bad password; the
+    // convention: 1 bad password. 111 and vchkpw's 4-24 are local failures.
+    if (code == 1 || code == 3) return ag::Outcome::bad_password;
+    return ag::Outcome::temporary_failure;
+}
+
+int guard_stage(int argc, char** argv) {
+    ag::Logger logger;
+    if (argc < 2) {
+        logger.write(ag::Logger::Level::error,
+                     "usage: authguard-checkpw checkpassword [subprogram ...]");
+        return cp::exit_misuse;
+    }
+
+    ag::Config config;
+    try {
+        config = ag::load_config(ag::default_control_dir());
+    } catch (const ag::ConfigError& e) {
+        logger.write(ag::Logger::Level::error, std::string("refusing to start: ") + e.what());
+        return cp::exit_temp;
+    }
+    if (!config.log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
+        logger.set_copy_path(config.log_file);
+
+    Secret input;
+    if (int rc = cp::read_input(3, input.bytes); rc != 0) {
+        logger.write(ag::Logger::Level::warning,
+                     rc == cp::exit_bad ? "fd 3: more than 512 bytes, refused"
+                                        : std::string("fd 3: cannot read: ") + std::strerror(errno));
+        return rc;
+    }
+    cp::Input credentials;
+    if (int rc = cp::parse(input.bytes, credentials); rc != 0) {
+        logger.write(ag::Logger::Level::warning,
+                     rc == cp::exit_misuse ? "fd 3: not user\\0password\\0, refused"
+                                           : "fd 3: empty user or password, refused");
+        return rc;
+    }
+
+    ag::Event event;
+    if (auto why = ag::normalize_user(credentials.user, config, event.user); !why.empty()) {
+        logger.write(ag::Logger::Level::warning,
+                     "refused user=" + ag::escape_for_log(credentials.user) + ": " + why);
+        return cp::exit_bad;
+    }
+    event.address = ag::client_address_from_env();
+    if (event.address == ag::unknown_address)
+        logger.write(ag::Logger::Level::warning,
+                     "no usable TCPREMOTEIP/TCP6REMOTEIP; counted as network 'unknown' for user=" +
+                         ag::escape_for_log(event.user));
+    const char* port = std::getenv("TCPLOCALPORT");
+    event.service = port ? ag::service_for_port(port) : "unknown";
+    event.time = ag::event_time(config);
+    event.fingerprint = ag::password_fingerprint(config.fingerprint_secret, config.fingerprint_bits,
+                                                 event.user, credentials.password);
+
+    std::string self = self_path();
+    Pipe credentials_pipe, report, verdict;
+    if (self.empty() || !credentials_pipe.open() || !report.open() || !verdict.open()) {
+        logger.write(ag::Logger::Level::error, "cannot set up pipes or find myself: " +
+                                                   std::string(std::strerror(errno)));
+        return cp::exit_temp;
+    }
+    // At most 512 bytes: fits any pipe buffer, so this never blocks.
+    bool written = write_all(credentials_pipe.write.get(), input.bytes.data(), input.bytes.size());
+    credentials_pipe.write.reset();
+    input.wipe();
+    if (!written) {
+        logger.write(ag::Logger::Level::error, "cannot pass fd 3 on");
+        return cp::exit_temp;
+    }
+
+    std::string report_fd = std::to_string(report.write.get());
+    std::string verdict_fd = std::to_string(verdict.read.get());
+    std::vector<char*> child_argv{argv[1], self.data(), const_cast<char*>(authenticated_flag),
+                                  report_fd.data(), verdict_fd.data(), const_cast<char*>("--")};
+    for (int i = 2; i < argc; ++i) child_argv.push_back(argv[i]);
+    child_argv.push_back(nullptr);
+
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        logger.write(ag::Logger::Level::error, std::string("fork: ") + std::strerror(errno));
+        return cp::exit_temp;
+    }
+    if (pid == 0) {
+        if (::dup2(credentials_pipe.read.get(), 3) < 0) ::_exit(cp::exit_temp);
+        ::fcntl(report.write.get(), F_SETFD, 0);
+        ::fcntl(verdict.read.get(), F_SETFD, 0);
+        ::execv(argv[1], child_argv.data());
+        ::_exit(cp::exit_temp);
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    credentials_pipe.read.reset();
+    report.write.reset();
+    verdict.read.reset();
+
+    std::unique_ptr<ag::Store> store = ag::open_store(config);
+    ag::Guard guard(config, *store, logger);
+
+    if (read_byte(report.read.get()) == report_success) {
+        event.outcome = ag::Outcome::success;
+        event.fingerprint.reset();
+        ag::Decision d = guard.check(event);
+        char answer = verdict_allow;
+        if (d.verdict == ag::Verdict::lock || d.verdict == ag::Verdict::refuse_locked)
+            answer = verdict_refuse;
+        else if (d.verdict == ag::Verdict::tempfail)
+            answer = verdict_tempfail;
+        write_all(verdict.write.get(), &answer, 1);
+        verdict.write.reset();
+        return wait_exit_code(pid);
+    }
+
+    verdict.write.reset();
+    int code = wait_exit_code(pid);
+    if (code == cp::exit_ok) {
+        // The real checkpassword ran the subprogram itself instead of our
+        // stage: the login happened; record it so it still counts.
+        event.outcome = ag::Outcome::success;
+        event.fingerprint.reset();
+        guard.check(event);
+        return code;
+    }
+    if (code == cp::exit_misuse) {
+        logger.write(ag::Logger::Level::warning, "checkpassword " + ag::escape_for_log(argv[1]) +
+                                                     " exited 2 (misuse) for user=" +
+                                                     ag::escape_for_log(event.user));
+        return code;
+    }
+    event.outcome = outcome_of_exit(code);
+    if (event.outcome != ag::Outcome::bad_password) event.fingerprint.reset();
+    guard.check(event);
+    return code;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 2 && std::strcmp(argv[1], authenticated_flag) == 0)
+        return authenticated_stage(argc, argv);
+    return guard_stage(argc, argv);
+}
