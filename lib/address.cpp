@@ -21,7 +21,8 @@ bool starts_with_mapped(const std::array<std::uint8_t, 16>& b) {
 std::optional<Address> parse_address(std::string_view text) {
     // inet_pton needs a NUL-terminated string; 45 characters is the longest
     // textual IPv6 address, so anything longer is refused before copying.
-    if (text.empty() || text.size() > 45) return std::nullopt;
+    if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos)
+        return std::nullopt;
     char buf[46];
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';

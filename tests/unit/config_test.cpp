@@ -1,0 +1,121 @@
+// config_test.cpp - control files: defaults, validation with file:line, overrides, allowlists.
+#include "authguard/config.hpp"
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+using namespace authguard;
+using authguard::testing::TempDir;
+
+namespace {
+std::string error_of(const TempDir& dir) {
+    try {
+        load_config(dir.path());
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+} // namespace
+
+TEST_CASE("no control files: documented defaults") {
+    TempDir dir;
+    Config c = load_config(dir.path());
+    CHECK(c.store.redis == "127.0.0.1:6379");
+    CHECK(c.store.connect_timeout_ms == 100);
+    CHECK(c.store.command_timeout_ms == 100);
+    CHECK(c.window_short == 3600);
+    CHECK(c.window_long == 86400);
+    CHECK(c.known_period == 30 * 86400);
+    CHECK(c.on_store_failure == Config::StoreFailure::allow);
+    CHECK(c.defaults == Thresholds{});
+}
+
+TEST_CASE("a full control file") {
+    TempDir dir;
+    dir.write("authguard", "# comment\n"
+                           "redis = unix:/run/redis/redis.sock\n"
+                           "  key-prefix = mx:  \n"
+                           "window-short = 30m\n"
+                           "window-long = 2d\n"
+                           "lock-new-networks-long = 12\n"
+                           "on-store-failure = tempfail\n"
+                           "lowercase-users = no\n"
+                           "notify-command = /usr/local/bin/page-admin --urgent\n"
+                           "override = Alice@Example.com lock-new-networks-long=30\n"
+                           "override = @webmail.example lock-new-networks-short=20\n");
+    dir.write("authguard-allow", "192.0.2.10   # webmail\n2001:db8::/32\n\nrelay@example.com\n");
+    Config c = load_config(dir.path());
+    CHECK(c.store.redis == "unix:/run/redis/redis.sock");
+    CHECK(c.store.key_prefix == "mx:");
+    CHECK(c.window_short == 1800);
+    CHECK(c.window_long == 172800);
+    CHECK(c.defaults.lock_new_networks_long == 12);
+    CHECK(c.on_store_failure == Config::StoreFailure::tempfail);
+    CHECK(c.notify_command.size() == 2);
+    // overrides start from the file's defaults, whatever their order
+    CHECK(c.thresholds_for("Alice@Example.com").lock_new_networks_long == 30);
+    CHECK(c.thresholds_for("bob@webmail.example").lock_new_networks_short == 20);
+    CHECK(c.thresholds_for("bob@webmail.example").lock_new_networks_long == 12);
+    CHECK(c.thresholds_for("carol@example.com").lock_new_networks_long == 12);
+    CHECK(c.address_allowed("192.0.2.10"));
+    CHECK(!c.address_allowed("192.0.2.11"));
+    CHECK(c.address_allowed("2001:db8:1::5"));
+    CHECK(!c.address_allowed("unknown"));
+    CHECK(c.user_allowed("relay@example.com"));
+}
+
+TEST_CASE("errors name file:line and the reason") {
+    TempDir dir;
+    auto file = (dir.path() / "authguard").string();
+    dir.write("authguard", "redis = /tmp/x\n\nno-such-key = 1\n");
+    CHECK(error_of(dir).rfind(file + ":3: ", 0) == 0);
+    dir.write("authguard", "window-long = forever\n");
+    CHECK(error_of(dir).find(file + ":1: 'window-long' wants a duration") == 0);
+    dir.write("authguard", "lock-new-networks-long = 0\n");
+    CHECK(error_of(dir).find(":1:") != std::string::npos);
+    dir.write("authguard", "command-timeout-ms = 100ms\n");
+    CHECK(error_of(dir).find(":1:") != std::string::npos);
+    dir.write("authguard", "just some words\n");
+    CHECK(error_of(dir).find(":1: expected 'key = value'") != std::string::npos);
+    dir.write("authguard", "override = bob@example.com lock-foo=3\n");
+    CHECK(error_of(dir).find("unknown threshold 'lock-foo'") != std::string::npos);
+    dir.write("authguard", "window-short = 2d\n");
+    CHECK(error_of(dir).find("window-short must be shorter") != std::string::npos);
+    dir.write("authguard", "key-prefix = a{b}\n");
+    CHECK(!error_of(dir).empty());
+}
+
+TEST_CASE("allow file errors") {
+    TempDir dir;
+    dir.write("authguard-allow", "192.0.2.0/24\n10.0.0.0/99\n");
+    CHECK(error_of(dir).find("authguard-allow:2: not a network") != std::string::npos);
+    dir.write("authguard-allow", "192.0.2.0/24 extra\n");
+    CHECK(error_of(dir).find("authguard-allow:1:") != std::string::npos);
+}
+
+TEST_CASE("a secret in a file others can read is refused") {
+    TempDir dir;
+    dir.write("authguard", "redis-password = s3cret-and-long\n");
+    auto path = dir.path() / "authguard";
+    ::chmod(path.c_str(), 0644);
+    CHECK(error_of(dir).find("readable by others") != std::string::npos);
+    ::chmod(path.c_str(), 0640);
+    CHECK(error_of(dir).empty());
+    dir.write("authguard", "fingerprint-secret = short\n");
+    CHECK(error_of(dir).find("at least 16") != std::string::npos);
+}
+
+TEST_CASE("durations") {
+    CHECK(parse_duration("90") == 90);
+    CHECK(parse_duration("15m") == 900);
+    CHECK(parse_duration("1h") == 3600);
+    CHECK(parse_duration("30d") == 30 * 86400);
+    CHECK(!parse_duration(""));
+    CHECK(!parse_duration("h"));
+    CHECK(!parse_duration("-5m"));
+    CHECK(!parse_duration("1w"));
+    CHECK(!parse_duration("99999999999d"));
+}

@@ -1,0 +1,187 @@
+// detector_test.cpp - the policy rules, on hand-built histories.
+#include "authguard/detector.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace authguard;
+
+namespace {
+
+constexpr std::int64_t day = 86400, hour = 3600;
+constexpr std::int64_t t0 = 1374400000; // July 2013, the seed's week
+
+// Applies an event to a history the way every store does, then decides.
+struct Account {
+    Config config;
+    History history;
+    std::string user = "hello@example.com";
+
+    Decision login(const std::string& address, std::int64_t time, bool ok = true,
+                   std::optional<std::uint16_t> fp = std::nullopt) {
+        auto kind = ok ? Observation::Kind::success : Observation::Kind::failure;
+        bool found = false;
+        for (auto& o : history.observations) {
+            if (o.kind == kind && o.address == address) {
+                o.first = std::min(o.first, time);
+                o.last = std::max(o.last, time);
+                ++o.count;
+                if (fp) o.fingerprint = fp;
+                found = true;
+            }
+        }
+        if (!found) history.observations.push_back({kind, address, time, time, 1, fp});
+        Event e{user, address, time, ok ? Outcome::success : Outcome::bad_password, "submission",
+                fp};
+        Decision d = decide(history, e, config);
+        if (d.verdict == Verdict::lock && !history.lock)
+            history.lock = Lock{time, 0, d.reason, d.evidence, 0, time};
+        return d;
+    }
+};
+
+std::string bot_address(int i) {
+    // one new /16 per bot, like the seed's botnet
+    return std::to_string(31 + i % 180) + "." + std::to_string(40 + i / 180) + "." +
+           std::to_string(i % 250) + "." + std::to_string(1 + i % 200);
+}
+
+} // namespace
+
+TEST_CASE("the seed: a botnet is locked within a handful of logins") {
+    Account a;
+    a.login("203.0.113.5", t0 - 10 * day); // the owner's home, known for days
+    a.login("203.0.113.5", t0 - 1 * day);
+    int let_in = 0;
+    for (int i = 0; i < 880; ++i) {
+        // about 37 new addresses an hour
+        Decision d = a.login(bot_address(i), t0 + i * hour / 37);
+        if (d.verdict == Verdict::lock || d.verdict == Verdict::refuse_locked) break;
+        ++let_in;
+    }
+    CHECK(let_in <= 9);
+    CHECK(let_in == a.config.defaults.lock_new_networks_short - 1);
+    REQUIRE(a.history.lock);
+    CHECK(a.history.lock->reason.find("new networks") != std::string::npos);
+    CHECK(a.history.lock->evidence.find(bot_address(0)) != std::string::npos);
+    // Locked: even the owner is refused until an admin unlocks.
+    CHECK(a.login("203.0.113.5", t0 + 2 * hour).verdict == Verdict::refuse_locked);
+}
+
+TEST_CASE("a slower botnet trips the 24 h window") {
+    Account a;
+    int let_in = 0;
+    for (int i = 0; i < 100; ++i) {
+        Decision d = a.login(bot_address(i), t0 + i * 3 * hour / 2); // one every 90 minutes
+        if (d.verdict != Verdict::allow && d.verdict != Verdict::alert) break;
+        ++let_in;
+    }
+    CHECK(let_in == a.config.defaults.lock_new_networks_long - 1);
+}
+
+TEST_CASE("a phone behind carrier-grade NAT is never locked") {
+    Account a;
+    // Three /16s of one carrier's pools, 15 addresses a day for 30 days.
+    for (int d = 0; d < 30; ++d) {
+        for (int i = 0; i < 15; ++i) {
+            std::string addr = std::to_string(100 + (d + i) % 3) + ".64." +
+                               std::to_string((d * 15 + i) % 256) + "." + std::to_string(i + 1);
+            auto v = a.login(addr, t0 + d * day + i * hour).verdict;
+            CHECK(v != Verdict::lock);
+            CHECK(v != Verdict::refuse_locked);
+            CHECK(v != Verdict::tempfail);
+        }
+    }
+}
+
+TEST_CASE("addresses within known networks are known") {
+    Account a;
+    a.login("198.51.100.1", t0);
+    auto s = compute_signals(a.history, {a.user, "198.51.7.9", t0 + 60, Outcome::success, "", {}},
+                             a.config);
+    CHECK(s.event_network_known); // same /16
+    a.login("192.0.2.1", t0 + 120);
+    s = compute_signals(a.history, {a.user, "192.0.2.1", t0 + 120, Outcome::success, "", {}},
+                        a.config);
+    CHECK(!s.event_network_known); // its only success is this very event
+    a.login("192.0.2.1", t0 + 180);
+    s = compute_signals(a.history, {a.user, "192.0.2.1", t0 + 180, Outcome::success, "", {}},
+                        a.config);
+    CHECK(s.event_network_known);
+}
+
+TEST_CASE("failures never lock, and never refuse a known network") {
+    Account a;
+    a.login("203.0.113.5", t0 - 5 * day);
+    for (int i = 0; i < 200; ++i) {
+        auto v = a.login(bot_address(i), t0 + i * 10, false).verdict;
+        CHECK(v != Verdict::lock);
+    }
+    CHECK(!a.history.lock);
+    // The owner, from home, gets in.
+    auto owner = a.login("203.0.113.5", t0 + 2100);
+    CHECK(owner.verdict != Verdict::tempfail);
+    CHECK(owner.verdict != Verdict::refuse_locked);
+    // A success from an unknown network while 200 networks fail: tempfail.
+    CHECK(a.login("198.18.0.1", t0 + 2200).verdict == Verdict::tempfail);
+}
+
+TEST_CASE("one password replayed from many networks") {
+    Account a;
+    a.login("203.0.113.5", t0 - 5 * day);
+    // the seed's aftermath: ten tries every twelve hours with the old password
+    Decision last;
+    for (int i = 0; i < 6; ++i) last = a.login(bot_address(i), t0 + i * 300, false, 4242);
+    CHECK(last.signals.replay_networks == 6);
+    CHECK(last.verdict == Verdict::alert);
+    CHECK(a.login("198.18.0.1", t0 + 4000).verdict == Verdict::tempfail);
+    CHECK(a.login("203.0.113.5", t0 + 4100).verdict == Verdict::alert); // known: logged, let in
+}
+
+TEST_CASE("guessing (many fingerprints) is not a replay") {
+    Account a;
+    Decision last;
+    for (int i = 0; i < 6; ++i)
+        last = a.login(bot_address(i), t0 + i * 300, false, static_cast<std::uint16_t>(i));
+    CHECK(last.signals.replay_networks == 1);
+    CHECK(last.signals.fingerprints == 6);
+}
+
+TEST_CASE("windows slide") {
+    Account a;
+    // 7 new networks spread over 3 days: never 6 in an hour nor 8 in a day.
+    for (int i = 0; i < 7; ++i) CHECK(a.login(bot_address(i), t0 + i * 11 * hour).verdict != Verdict::lock);
+    CHECK(!a.history.lock);
+}
+
+TEST_CASE("lock expiry and manual locks") {
+    Account a;
+    a.history.lock = Lock{t0, t0 + hour, "manual", "", 0, t0};
+    CHECK(a.login("203.0.113.5", t0 + 10).verdict == Verdict::refuse_locked);
+    CHECK(a.login("203.0.113.5", t0 + 2 * hour).verdict == Verdict::allow);
+}
+
+TEST_CASE("per-user overrides") {
+    Account a;
+    a.config.user_thresholds[a.user] = Thresholds{};
+    a.config.user_thresholds[a.user].lock_new_networks_short = 50;
+    a.config.user_thresholds[a.user].lock_new_networks_long = 50;
+    for (int i = 0; i < 20; ++i) CHECK(a.login(bot_address(i), t0 + i * 60).verdict != Verdict::lock);
+}
+
+TEST_CASE("unknown addresses are one network") {
+    Account a;
+    for (int i = 0; i < 20; ++i) a.login("unknown", t0 + i);
+    auto s = compute_signals(a.history, {a.user, "unknown", t0 + 30, Outcome::success, "", {}},
+                             a.config);
+    CHECK(s.long_window.wide_networks == 1);
+    CHECK(!a.history.lock);
+}
+
+TEST_CASE("IPv6: privacy addresses and a carrier's /64s stay in one wide network") {
+    Account a;
+    for (int i = 0; i < 300; ++i) {
+        char addr[64];
+        std::snprintf(addr, sizeof addr, "2a01:598:%x:%x::%x", 0x8000 + i * 7, i * 13, i + 1);
+        CHECK(a.login(addr, t0 + i * 600).verdict != Verdict::lock);
+    }
+}
