@@ -126,6 +126,13 @@ Signals signals_of(const Analysis& a, const Event& event, const Config& config) 
                                k.observation->count <= 1 && event.outcome == Outcome::success;
         if (!this_event_only) s.event_network_known = true;
     }
+    if (event.outcome == Outcome::bad_password) {
+        s.event_new_failing_network = true;
+        for (auto& k : failures) {
+            bool this_event_only = k.observation->address == event.address && k.observation->count <= 1;
+            if (k.keys.wide == event_wide && !this_event_only) s.event_new_failing_network = false;
+        }
+    }
     return s;
 }
 
@@ -164,6 +171,7 @@ Decision decide(const History& history, const Event& event, const Config& config
         }
         if (!d.reason.empty()) {
             d.verdict = Verdict::lock;
+            d.notify = true;
             d.evidence = lock_evidence(analysis.successes, analysis.wide_first_seen, since);
             return d;
         }
@@ -187,20 +195,27 @@ Decision decide(const History& history, const Event& event, const Config& config
         }
     }
 
-    if (over(s.long_window.wide_networks, t.alert_networks_long)) {
-        d.reason = std::to_string(s.long_window.wide_networks) + " networks within " +
-                   std::to_string(config.window_long) + "s (alert-networks-long)";
-    } else if (over(s.long_window.addresses, t.alert_addresses_long)) {
-        d.reason = std::to_string(s.long_window.addresses) + " addresses within " +
-                   std::to_string(config.window_long) + "s (alert-addresses-long)";
-    } else if (over(s.long_window.failing_wide_networks, t.alert_failing_networks_long)) {
-        d.reason = std::to_string(s.long_window.failing_wide_networks) +
-                   " failing networks within " + std::to_string(config.window_long) +
-                   "s (alert-failing-networks-long)";
-    } else if (over(s.replay_networks, t.tempfail_replay_networks)) {
-        d.reason = "one password replayed from " + std::to_string(s.replay_networks) +
-                   " networks (tempfail-replay-networks)";
-    }
+    // Alerts; `reached` is true when this event brought the count to the threshold.
+    bool new_success_network = event.outcome == Outcome::success && !s.event_network_known;
+    bool new_address = event.outcome == Outcome::success && [&] {
+        for (auto& o : history.observations)
+            if (o.kind == Observation::Kind::success && o.address == event.address) return o.count <= 1;
+        return false;
+    }();
+    auto alert = [&](int value, int limit, bool event_added, std::string text) {
+        if (!d.reason.empty() || !over(value, limit)) return;
+        d.reason = std::to_string(value) + " " + text;
+        d.notify = event_added && value == limit;
+    };
+    const std::string within = " within " + std::to_string(config.window_long) + "s";
+    alert(s.long_window.wide_networks, t.alert_networks_long, new_success_network,
+          "networks" + within + " (alert-networks-long)");
+    alert(s.long_window.addresses, t.alert_addresses_long, new_address,
+          "addresses" + within + " (alert-addresses-long)");
+    alert(s.long_window.failing_wide_networks, t.alert_failing_networks_long,
+          s.event_new_failing_network, "failing networks" + within + " (alert-failing-networks-long)");
+    alert(s.replay_networks, t.tempfail_replay_networks, s.event_new_failing_network,
+          "networks replaying one wrong password" + within + " (tempfail-replay-networks)");
     if (!d.reason.empty()) d.verdict = Verdict::alert;
     return d;
 }

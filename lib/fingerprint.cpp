@@ -64,7 +64,9 @@ std::optional<std::uint16_t> password_fingerprint(std::string_view secret, int b
     std::uint64_t b = siphash24(std::string(16, 'b'), key_material);
     std::memcpy(key.data(), &a, 8);
     std::memcpy(key.data() + 8, &b, 8);
-    std::string message(user);
+    std::string message;
+    message.reserve(user.size() + 1 + password.size()); // no reallocation leaves a copy behind
+    message += user;
     message += '\0';
     message += password;
     std::uint64_t h = siphash24(key, message);

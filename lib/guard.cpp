@@ -81,9 +81,15 @@ Decision Guard::check(Event event) {
                                                        lock.since));
                 if (!failed.empty()) note = "cannot start " + failed;
             }
+            decision.notify = false; // done, and only by the process that set the lock
         } catch (const StoreError& e) {
             note = std::string("lock not stored: ") + e.what(); // this login is refused anyway
         }
+    }
+    if (decision.notify) {
+        auto failed = notify_admin(config_, "authguard alert for " + escape_for_log(event.user, 200),
+                                   alert_message(event.user, decision.reason, event.time));
+        if (!failed.empty()) note = "cannot start " + failed;
     }
     log_decision(event, decision, note);
     return decision;

@@ -89,19 +89,31 @@ std::string lock_message(const std::string& user, const std::string& reason,
     return text;
 }
 
-std::string notify_lock(const Config& config, const std::string& user, const std::string& message) {
+std::string alert_message(const std::string& user, const std::string& reason, std::int64_t when) {
+    return "authguard alert for the account " + escape_for_log(user, 256) + " at " + utc(when) +
+           ".\n\nReason: " + reason +
+           "\n\nThe login was allowed. If this is not the user's own doing, run:\n"
+           "  authguardctl show " +
+           escape_for_log(user, 256) + "\n";
+}
+
+std::string notify_admin(const Config& config, const std::string& subject,
+                         const std::string& message) {
     std::string failed;
     if (!config.notify_command.empty()) {
         if (!spawn_detached(config.notify_command, message))
             failed += "notify-command " + config.notify_command[0] + " ";
     }
     if (!config.notify_mail.empty()) {
-        std::string mail = "To: " + config.notify_mail + "\nSubject: authguard locked " +
-                           escape_for_log(user, 200) + "\n\n" + message;
+        std::string mail = "To: " + config.notify_mail + "\nSubject: " + subject + "\n\n" + message;
         if (!spawn_detached({config.mail_program, config.notify_mail}, mail))
             failed += "mail-program " + config.mail_program + " ";
     }
     return failed;
+}
+
+std::string notify_lock(const Config& config, const std::string& user, const std::string& message) {
+    return notify_admin(config, "authguard locked " + escape_for_log(user, 200), message);
 }
 
 } // namespace authguard

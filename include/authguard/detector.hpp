@@ -43,6 +43,7 @@ struct Signals {
     int replay_networks = 0; // most wide networks failing with one fingerprint (long window)
     int fingerprints = 0;    // distinct failing fingerprints (long window)
     bool event_network_known = false; // success from the event's wide network before
+    bool event_new_failing_network = false; // a failure from a wide network not failing before
 };
 
 struct Decision {
@@ -50,6 +51,9 @@ struct Decision {
     std::string reason; // empty for a plain allow
     Signals signals;
     std::string evidence; // for a lock: the networks that crossed the threshold
+    // Tell the admin: a lock, or an alert threshold reached by this very
+    // event (not every later login while the count stays there).
+    bool notify = false;
 };
 
 // The networks an address belongs to, per the configured prefixes.

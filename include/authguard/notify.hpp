@@ -1,4 +1,4 @@
-// notify.hpp - telling the admin that an account was locked.
+// notify.hpp - telling the admin that an account was locked or looks attacked.
 //
 // Runs the configured command (no shell) with the evidence on its stdin,
 // and/or mails it through the local qmail-inject or sendmail. Both are
@@ -16,8 +16,13 @@ namespace authguard {
 std::string lock_message(const std::string& user, const std::string& reason,
                          const std::string& evidence, std::int64_t since);
 
+// The text of an alert: the login was allowed, but a threshold was reached.
+std::string alert_message(const std::string& user, const std::string& reason, std::int64_t when);
+
 // Starts the configured notifications; returns a description of what failed
 // to start ("" when all started or none are configured).
+std::string notify_admin(const Config& config, const std::string& subject,
+                         const std::string& message);
 std::string notify_lock(const Config& config, const std::string& user, const std::string& message);
 
 } // namespace authguard

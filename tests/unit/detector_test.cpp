@@ -185,3 +185,26 @@ TEST_CASE("IPv6: privacy addresses and a carrier's /64s stay in one wide network
         CHECK(a.login(addr, t0 + i * 600).verdict != Verdict::lock);
     }
 }
+
+TEST_CASE("alerts notify once, when the event reaches the threshold") {
+    Account a;
+    a.config.defaults.lock_new_networks_short = 100;
+    a.config.defaults.lock_new_networks_long = 100;
+    int notified = 0;
+    for (int i = 0; i < 8; ++i) {
+        Decision d = a.login(bot_address(i), t0 + i * 600);
+        notified += d.notify;
+        // and again from the same place: no new notification
+        notified += a.login(bot_address(i), t0 + i * 600 + 60).notify;
+        if (i + 1 >= a.config.defaults.alert_networks_long) CHECK(d.verdict == Verdict::alert);
+    }
+    CHECK(notified == 1);
+}
+
+TEST_CASE("a lock always notifies") {
+    Account a;
+    Decision d;
+    for (int i = 0; i < 6; ++i) d = a.login(bot_address(i), t0 + i * 60);
+    CHECK(d.verdict == Verdict::lock);
+    CHECK(d.notify);
+}
