@@ -126,8 +126,10 @@ class Loader {
         } else if (key == "redis-db") {
             config_.store.redis_db = integer(0, 1000000);
         } else if (key == "key-prefix") {
-            if (v.find_first_of("{}") != std::string::npos)
-                fail(line.number, "'key-prefix' may not contain { or }");
+            // Braces would break the per-user hash tag; glob characters the
+            // SCAN patterns of the admin tool.
+            if (v.find_first_of("{}*?[]\\ ") != std::string::npos)
+                fail(line.number, "'key-prefix' may not contain { } * ? [ ] \\ or spaces");
             config_.store.key_prefix = v;
         } else if (key == "connect-timeout-ms") {
             config_.store.connect_timeout_ms = integer(1, 10000);

@@ -36,7 +36,8 @@ if mode == 's' or mode == 'f' then
     end
   end
   redis.call('EXPIRE', obs, ARGV[5])
-  if redis.call('EXISTS', lock) == 1 then
+  local lock_until = tonumber(redis.call('HGET', lock, 'until'))
+  if lock_until and (lock_until == 0 or lock_until > now) then
     redis.call('HINCRBY', lock, 'attempts_after', 1)
     redis.call('HSET', lock, 'last_attempt', now)
     redis.call('EXPIRE', lock, ARGV[8])

@@ -167,7 +167,9 @@ RecordResult RedisStore::record(const Event& event, bool count) {
 
 bool RedisStore::set_lock(const std::string& user, const Lock& lock) {
     static constexpr const char* script =
-        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+        "local old = redis.call('HGET', KEYS[1], 'until') "
+        "if old and (tonumber(old) == 0 or tonumber(old) > tonumber(ARGV[1])) then return 0 end "
+        "redis.call('DEL', KEYS[1]) "
         "redis.call('HSET', KEYS[1], 'since', ARGV[1], 'until', ARGV[2], 'reason', ARGV[3], "
         "'evidence', ARGV[4], 'attempts_after', 0, 'last_attempt', ARGV[1]) "
         "redis.call('EXPIRE', KEYS[1], ARGV[5]) return 1";

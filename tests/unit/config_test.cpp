@@ -84,8 +84,10 @@ TEST_CASE("errors name file:line and the reason") {
     CHECK(error_of(dir).find("unknown threshold 'lock-foo'") != std::string::npos);
     dir.write("authguard", "window-short = 2d\n");
     CHECK(error_of(dir).find("window-short must be shorter") != std::string::npos);
-    dir.write("authguard", "key-prefix = a{b}\n");
-    CHECK(!error_of(dir).empty());
+    for (const char* prefix : {"a{b}", "g[1]:", "*", "a?", "a\\b"}) {
+        dir.write("authguard", std::string("key-prefix = ") + prefix + "\n");
+        CHECK_MESSAGE(!error_of(dir).empty(), prefix);
+    }
 }
 
 TEST_CASE("allow file errors") {

@@ -165,6 +165,13 @@ TEST_CASE("redis store: locks") {
     REQUIRE(h.observations.size() == 1);
     CHECK(h.observations[0].address == "192.0.2.1");
     CHECK(!store.clear_lock("dave", 150));
+
+    // an expired lock is replaced by a new one, and counts no attempts
+    CHECK(store.set_lock("dave", Lock{400, 500, "first", "", 0, 400}));
+    store.record(login("dave", "192.0.2.1", 600), true);
+    CHECK(store.load("dave").lock->attempts_after == 0);
+    CHECK(store.set_lock("dave", Lock{700, 0, "second", "", 0, 700}));
+    CHECK(store.load("dave").lock->reason == "second");
 }
 
 TEST_CASE("redis store: hostile user names are stored binary-safe under one hash tag") {

@@ -1,0 +1,783 @@
+// commands.cpp - authguardctl's commands (show, locks, unlock, lock, top,
+// stats, check-config) on top of authguard's Store, detector and notify.
+//
+// Every count shown is computed by authguard::compute_signals, the same code
+// the hooks decide with, at the clock the hooks would use; this tool never
+// re-implements a rule. Everything from the store is printed escaped.
+#include "ctl.hpp"
+
+#include "authguard/address.hpp"
+#include "authguard/detector.hpp"
+#include "authguard/event.hpp"
+#include "authguard/guard.hpp"
+#include "authguard/log.hpp"
+#include "authguard/notify.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <iostream>
+#include <limits>
+#include <optional>
+
+namespace authguardctl {
+
+namespace ag = authguard;
+
+// --- Context ---
+
+const ag::Config& Context::config() {
+    if (!config_) config_ = std::make_unique<ag::Config>(ag::load_config(control_dir));
+    return *config_;
+}
+
+ag::Store& Context::store() {
+    if (!store_) store_ = ag::open_store(config());
+    return *store_;
+}
+
+std::int64_t Context::now() {
+    std::int64_t t = ag::event_time(config());
+    return t != 0 ? t : store().now();
+}
+
+std::string Context::user_arg(std::size_t index) {
+    std::string user;
+    if (auto why = ag::normalize_user(args.at(index), config(), user); !why.empty())
+        throw UsageError("user '" + args[index] + "': " + why);
+    return user;
+}
+
+namespace {
+
+constexpr std::int64_t far_future = std::numeric_limits<std::int64_t>::max();
+
+// The thresholds by their control-file names (config.cpp spells the same).
+const std::vector<std::pair<const char*, int ag::Thresholds::*>>& threshold_fields() {
+    static const std::vector<std::pair<const char*, int ag::Thresholds::*>> fields{
+        {"lock-new-networks-short", &ag::Thresholds::lock_new_networks_short},
+        {"lock-new-networks-long", &ag::Thresholds::lock_new_networks_long},
+        {"alert-networks-long", &ag::Thresholds::alert_networks_long},
+        {"alert-addresses-long", &ag::Thresholds::alert_addresses_long},
+        {"alert-failing-networks-long", &ag::Thresholds::alert_failing_networks_long},
+        {"tempfail-failing-networks-short", &ag::Thresholds::tempfail_failing_networks_short},
+        {"tempfail-replay-networks", &ag::Thresholds::tempfail_replay_networks},
+    };
+    return fields;
+}
+
+std::string thresholds_text(const ag::Thresholds& t) {
+    std::string out;
+    for (auto& [name, field] : threshold_fields())
+        out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(t.*field);
+    return out;
+}
+
+void thresholds_json(Json& j, const ag::Thresholds& t) {
+    j.begin_object();
+    for (auto& [name, field] : threshold_fields())
+        j.key(name).value(t.*field);
+    j.end_object();
+}
+
+// Columns separated by two spaces; the last one is never padded, so a long
+// (escaped) user name or reason does not widen the table.
+class Table {
+  public:
+    Table(std::vector<std::string> header, std::vector<bool> right_aligned)
+        : right_(std::move(right_aligned)) {
+        rows_.push_back(std::move(header));
+    }
+    void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+    bool empty() const { return rows_.size() == 1; }
+    void print(std::ostream& out, std::string_view indent = "") const {
+        std::vector<std::size_t> width;
+        for (auto& r : rows_)
+            for (std::size_t i = 0; i < r.size(); ++i) {
+                if (width.size() <= i) width.push_back(0);
+                width[i] = std::max(width[i], r[i].size());
+            }
+        for (auto& r : rows_) {
+            std::string line(indent);
+            for (std::size_t i = 0; i < r.size(); ++i) {
+                bool last = i + 1 == r.size();
+                bool right = i < right_.size() && right_[i];
+                if (i) line += "  ";
+                line += right ? rpad(r[i], width[i]) : last ? r[i] : pad(r[i], width[i]);
+            }
+            out << line << "\n";
+        }
+    }
+
+  private:
+    std::vector<std::vector<std::string>> rows_;
+    std::vector<bool> right_;
+};
+
+// The lock's evidence as the detector writes it:
+// "<wide network>@<first seen>[<address>,...]" separated by spaces.
+struct EvidenceNetwork {
+    std::string network;
+    std::int64_t first = 0;
+    std::vector<std::string> addresses;
+};
+
+std::optional<std::vector<EvidenceNetwork>> parse_evidence(std::string_view text) {
+    std::vector<EvidenceNetwork> out;
+    while (!text.empty()) {
+        auto space = text.find(' ');
+        std::string_view item = text.substr(0, space);
+        text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+        auto at = item.find('@');
+        auto bracket = item.find('[', at == std::string_view::npos ? 0 : at);
+        if (at == std::string_view::npos || bracket == std::string_view::npos || item.back() != ']')
+            return std::nullopt;
+        EvidenceNetwork n;
+        n.network = std::string(item.substr(0, at));
+        auto digits = item.substr(at + 1, bracket - at - 1);
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n.first);
+        if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty())
+            return std::nullopt;
+        auto list = item.substr(bracket + 1, item.size() - bracket - 2);
+        while (!list.empty()) {
+            auto comma = list.find(',');
+            n.addresses.emplace_back(list.substr(0, comma));
+            list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        }
+        out.push_back(std::move(n));
+    }
+    if (out.empty()) return std::nullopt;
+    return out;
+}
+
+std::string lock_state(const std::optional<ag::Lock>& lock, std::int64_t now) {
+    if (!lock) return "-";
+    return lock->active(now) ? "locked" : "expired";
+}
+
+void lock_json(Json& j, const ag::Lock& lock, std::int64_t now) {
+    j.begin_object();
+    j.key("active").value(lock.active(now));
+    j.time("since", lock.since);
+    j.time("until", lock.until);
+    j.key("reason").value(lock.reason);
+    j.key("evidence").value(lock.evidence);
+    j.key("evidence_networks");
+    if (auto networks = parse_evidence(lock.evidence)) {
+        j.begin_array();
+        for (auto& n : *networks) {
+            j.begin_object().key("network").value(n.network).time("first", n.first);
+            j.key("addresses").begin_array();
+            for (auto& a : n.addresses)
+                j.value(a);
+            j.end_array().end_object();
+        }
+        j.end_array();
+    } else {
+        j.null();
+    }
+    j.key("attempts_after").value(lock.attempts_after);
+    j.time("last_attempt", lock.last_attempt);
+    j.end_object();
+}
+
+std::string until_text(const ag::Lock& lock) {
+    return lock.until == 0 ? std::string("until unlocked") : "until " + utc(lock.until);
+}
+
+// Who ran the tool, for the log.
+std::string admin_name() {
+    std::string who;
+    if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name)
+        who = pw->pw_name;
+    else
+        who = "uid-" + std::to_string(::getuid());
+    if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo)
+        who += "/sudo:" + std::string(sudo);
+    return who;
+}
+
+// The hooks' logger: syslog (mail, ident authguard) and the log-file copy.
+void log_line(const ag::Config& config, ag::Logger::Level level, const std::string& line) {
+    ag::Logger logger;
+    if (!config.log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
+        logger.set_copy_path(config.log_file);
+    logger.write(level, line);
+}
+
+bool is_empty(const ag::History& h) {
+    return h.observations.empty() && !h.lock && h.dropped == 0;
+}
+
+ag::Signals signals_at(const ag::History& h, const std::string& user, std::int64_t now,
+                       const ag::Config& config) {
+    ag::Event event;
+    event.user = user;
+    event.address = std::string(ag::unknown_address);
+    event.time = now;
+    return ag::compute_signals(h, event, config);
+}
+
+const char* kind_text(ag::Observation::Kind kind) {
+    return kind == ag::Observation::Kind::success ? "success" : "failure";
+}
+
+std::int64_t count_option(const Context& ctx, const char* name, int min) {
+    int v = ctx.options[name].as<int>();
+    if (v < min)
+        throw UsageError(std::string("--") + name + " wants a number of at least " +
+                         std::to_string(min));
+    return v;
+}
+
+std::int64_t duration_option(const Context& ctx, const char* name) {
+    const auto& text = ctx.options[name].as<std::string>();
+    auto d = ag::parse_duration(text);
+    if (!d || *d <= 0)
+        throw UsageError(std::string("--") + name +
+                         " wants a duration such as 90s, 15m, 1h, 30d, not '" + text + "'");
+    return *d;
+}
+
+} // namespace
+
+// --- show USER ---
+
+int cmd_show(Context& ctx) {
+    std::string user = ctx.user_arg(0);
+    const ag::Config& config = ctx.config();
+    ag::Store& store = ctx.store();
+    ag::History h = store.load(user);
+    if (is_empty(h)) throw NotFound("nothing stored for user '" + user + "'");
+    std::int64_t now = ctx.now();
+    ag::Signals s = signals_at(h, user, now, config);
+    const ag::Thresholds& t = config.thresholds_for(user);
+
+    std::vector<const ag::Observation*> obs;
+    for (auto& o : h.observations)
+        obs.push_back(&o);
+    std::sort(obs.begin(), obs.end(), [](auto* a, auto* b) {
+        // successes first, then by first seen
+        if (a->kind != b->kind) return a->kind == ag::Observation::Kind::success;
+        if (a->first != b->first) return a->first < b->first;
+        return a->address < b->address;
+    });
+    auto old = [&](const ag::Observation& o) { return o.last < now - config.known_period; };
+
+    struct Row {
+        const char* name;
+        int ag::WindowCounts::*field;
+    };
+    static const Row rows[] = {
+        {"addresses", &ag::WindowCounts::addresses},
+        {"networks", &ag::WindowCounts::networks},
+        {"wide_networks", &ag::WindowCounts::wide_networks},
+        {"new_wide_networks", &ag::WindowCounts::new_wide_networks},
+        {"failing_addresses", &ag::WindowCounts::failing_addresses},
+        {"failing_wide_networks", &ag::WindowCounts::failing_wide_networks},
+        {"failures", &ag::WindowCounts::failures},
+    };
+
+    if (ctx.json) {
+        Json j;
+        j.begin_object();
+        j.key("user").value(user);
+        j.time("now", now);
+        j.key("observations").begin_array();
+        for (auto* o : obs) {
+            auto keys = ag::network_keys(o->address, config);
+            j.begin_object();
+            j.key("kind").value(kind_text(o->kind));
+            j.key("address").value(o->address);
+            j.key("network").value(keys.net);
+            j.key("wide_network").value(keys.wide);
+            j.time("first", o->first);
+            j.time("last", o->last);
+            j.key("count").value(o->count);
+            j.key("fingerprint");
+            if (o->fingerprint)
+                j.value(static_cast<std::int64_t>(*o->fingerprint));
+            else
+                j.null();
+            j.key("expired").value(old(*o));
+            j.end_object();
+        }
+        j.end_array();
+        j.key("dropped").value(h.dropped);
+        j.key("windows").begin_object();
+        for (auto [name, counts, seconds] :
+             {std::tuple{"short", &s.short_window, config.window_short},
+              std::tuple{"long", &s.long_window, config.window_long}}) {
+            j.key(name).begin_object().key("seconds").value(seconds);
+            for (auto& r : rows)
+                j.key(r.name).value(counts->*r.field);
+            j.end_object();
+        }
+        j.end_object();
+        j.key("replay_networks").value(s.replay_networks);
+        j.key("fingerprints").value(s.fingerprints);
+        j.key("thresholds");
+        thresholds_json(j, t);
+        j.key("lock");
+        if (h.lock)
+            lock_json(j, *h.lock, now);
+        else
+            j.null();
+        j.end_object();
+        print_json(j);
+        return exit_ok;
+    }
+
+    auto& out = std::cout;
+    out << "user:        " << esc(user) << "\n";
+    out << "clock:       " << utc(now) << "\n";
+    if (!h.lock) {
+        out << "lock:        none\n";
+    } else {
+        const ag::Lock& l = *h.lock;
+        out << "lock:        " << (l.active(now) ? "LOCKED" : "expired") << " since "
+            << utc(l.since) << ", " << until_text(l) << "\n";
+        out << "  reason:    " << esc(l.reason) << "\n";
+        out << "  attempts:  " << l.attempts_after << " after the lock";
+        if (l.attempts_after > 0) out << ", last " << utc(l.last_attempt);
+        out << "\n";
+        if (auto networks = parse_evidence(l.evidence)) {
+            out << "  evidence:  " << networks->size() << " new networks\n";
+            Table table({"WIDE NETWORK", "FIRST SEEN", "ADDRESSES"}, {});
+            for (auto& n : *networks) {
+                std::string list;
+                for (auto& a : n.addresses)
+                    list += (list.empty() ? "" : " ") + esc(a);
+                table.row({esc(n.network), utc(n.first), list});
+            }
+            table.print(out, "    ");
+        } else {
+            out << "  evidence:  " << esc(l.evidence) << "\n";
+        }
+    }
+
+    out << "\n";
+    Table windows({"COUNTS", "SHORT " + duration_text(config.window_short),
+                   "LONG " + duration_text(config.window_long)},
+                  {false, true, true});
+    for (auto& r : rows) {
+        std::string name = r.name;
+        std::replace(name.begin(), name.end(), '_', ' ');
+        windows.row({name, std::to_string(s.short_window.*r.field),
+                     std::to_string(s.long_window.*r.field)});
+    }
+    windows.print(out);
+    out << "password replayed from " << s.replay_networks << " wide networks (" << s.fingerprints
+        << " failing fingerprints, long window)\n";
+    out << "thresholds: " << thresholds_text(t) << "\n\n";
+
+    out << "observations: " << h.observations.size() << " stored";
+    if (h.dropped)
+        out << ", " << h.dropped << " dropped (max-entries " << config.max_entries << ")";
+    out << "\n";
+    if (!obs.empty()) {
+        Table table({"KIND", "FIRST SEEN", "LAST SEEN", "COUNT", "FP", "NETWORK", "WIDE NETWORK",
+                     "ADDRESS"},
+                    {false, false, false, true, true});
+        bool any_old = false;
+        for (auto* o : obs) {
+            auto keys = ag::network_keys(o->address, config);
+            std::string kind = kind_text(o->kind);
+            if (old(*o)) {
+                kind += "*";
+                any_old = true;
+            }
+            table.row({kind, utc(o->first), utc(o->last), std::to_string(o->count),
+                       o->fingerprint ? std::to_string(*o->fingerprint) : "-", esc(keys.net),
+                       esc(keys.wide), esc(o->address)});
+        }
+        table.print(out, "  ");
+        if (any_old)
+            out << "  * last seen before known-period (" << duration_text(config.known_period)
+                << "): ignored, to be pruned\n";
+    }
+    return exit_ok;
+}
+
+// --- locks ---
+
+int cmd_locks(Context& ctx) {
+    ag::Store& store = ctx.store();
+    std::int64_t now = ctx.now();
+    std::vector<std::pair<std::string, ag::Lock>> locks;
+    for (auto& user : store.users()) {
+        ag::History h = store.load(user);
+        if (h.lock) locks.emplace_back(user, *h.lock);
+    }
+    std::sort(locks.begin(), locks.end(), [](auto& a, auto& b) {
+        return std::tie(a.second.since, a.first) < std::tie(b.second.since, b.first);
+    });
+
+    if (ctx.json) {
+        Json j;
+        j.begin_object().time("now", now).key("locks").begin_array();
+        for (auto& [user, lock] : locks) {
+            j.begin_object().key("user").value(user).key("lock");
+            lock_json(j, lock, now);
+            j.end_object();
+        }
+        j.end_array().end_object();
+        print_json(j);
+        return exit_ok;
+    }
+    if (locks.empty()) {
+        std::cout << "no locks\n";
+        return exit_ok;
+    }
+    Table table({"SINCE", "UNTIL", "STATE", "ATTEMPTS", "USER", "REASON"},
+                {false, false, false, true});
+    for (auto& [user, lock] : locks)
+        table.row({utc(lock.since), utc(lock.until), lock_state(lock, now),
+                   std::to_string(lock.attempts_after), esc(user), esc(lock.reason)});
+    table.print(std::cout);
+    return exit_ok;
+}
+
+// --- unlock USER [--keep-history] ---
+
+int cmd_unlock(Context& ctx) {
+    std::string user = ctx.user_arg(0);
+    const ag::Config& config = ctx.config();
+    ag::Store& store = ctx.store();
+    bool keep = ctx.options["keep-history"].as<bool>();
+
+    ag::History h = store.load(user);
+    if (!h.lock) throw NotFound("user '" + user + "' is not locked");
+    const ag::Lock lock = *h.lock;
+    std::int64_t forget_since = keep ? far_future : lock.since - config.window_long;
+    std::vector<std::string> forgotten;
+    for (auto& o : h.observations)
+        if (o.kind == ag::Observation::Kind::success && o.first >= forget_since)
+            forgotten.push_back(o.address);
+    std::sort(forgotten.begin(), forgotten.end());
+
+    if (!store.clear_lock(user, forget_since))
+        throw NotFound("user '" + user + "' is not locked (any more)");
+
+    std::string line = "unlock user=" + ag::escape_for_log(user) +
+                       " by=" + ag::escape_for_log(admin_name(), 64) +
+                       " lock_since=" + std::to_string(lock.since) +
+                       " attempts_after=" + std::to_string(lock.attempts_after) +
+                       (keep ? std::string(" history=kept")
+                             : " forget_since=" + std::to_string(forget_since) +
+                                   " forgotten=" + std::to_string(forgotten.size())) +
+                       " reason=\"" + ag::escape_for_log(lock.reason, 256) + "\"";
+    log_line(config, ag::Logger::Level::warning, line);
+
+    if (ctx.json) {
+        Json j;
+        j.begin_object().key("user").value(user).key("unlocked").value(true);
+        j.key("lock");
+        lock_json(j, lock, ctx.now());
+        j.key("forget_since");
+        if (keep)
+            j.null();
+        else
+            j.value(forget_since);
+        j.key("forgotten").begin_array();
+        for (auto& a : forgotten)
+            j.value(a);
+        j.end_array().end_object();
+        print_json(j);
+        return exit_ok;
+    }
+    std::cout << "unlocked " << esc(user) << " (locked since " << utc(lock.since) << ": "
+              << esc(lock.reason) << ")\n";
+    if (keep) {
+        std::cout << "history kept\n";
+    } else {
+        std::cout << "forgot " << forgotten.size() << " successful addresses first seen since "
+                  << utc(forget_since);
+        for (auto& a : forgotten)
+            std::cout << " " << esc(a);
+        std::cout << "\n";
+    }
+    return exit_ok;
+}
+
+// --- lock USER --reason TEXT [--for DURATION] ---
+
+int cmd_lock(Context& ctx) {
+    if (!ctx.options.count("reason")) throw UsageError("lock wants --reason TEXT");
+    std::string reason = ctx.options["reason"].as<std::string>();
+    if (reason.empty()) throw UsageError("--reason wants a text");
+    if (reason.size() > 1000) throw UsageError("--reason is longer than 1000 bytes");
+    for (unsigned char c : reason)
+        if (c < 0x20 || c == 0x7f) throw UsageError("--reason contains a control character");
+    std::optional<std::int64_t> lock_for;
+    if (ctx.options.count("for")) lock_for = duration_option(ctx, "for");
+    std::string user = ctx.user_arg(0);
+    const ag::Config& config = ctx.config();
+    ag::Store& store = ctx.store();
+
+    std::int64_t now = ctx.now();
+    ag::Lock lock{now, lock_for ? now + *lock_for : 0, reason, "manual", 0, now};
+    // An expired lock (lock-expiry) still occupies the key and would make
+    // set_lock refuse: remove it first, keeping the history.
+    if (auto existing = store.load(user).lock; existing && !existing->active(now))
+        store.clear_lock(user, far_future);
+    if (!store.set_lock(user, lock)) {
+        auto existing = store.load(user).lock;
+        throw NotFound("user '" + user + "' is already locked" +
+                       (existing ? " since " + utc(existing->since) : std::string()));
+    }
+
+    std::string failed =
+        ag::notify_lock(config, user, ag::lock_message(user, reason, "manual", now));
+    std::string line = "manual-lock user=" + ag::escape_for_log(user) +
+                       " by=" + ag::escape_for_log(admin_name(), 64) +
+                       " since=" + std::to_string(now) + " until=" + std::to_string(lock.until) +
+                       " reason=\"" + ag::escape_for_log(reason, 256) + "\"";
+    if (!failed.empty()) line += " note=\"cannot start " + ag::escape_for_log(failed, 256) + "\"";
+    log_line(config, ag::Logger::Level::warning, line);
+
+    if (!failed.empty())
+        std::cerr << "authguardctl: warning: locked, but cannot start " << esc(failed) << "\n";
+    if (config.user_allowed(user))
+        std::cerr << "authguardctl: warning: '" << esc(user)
+                  << "' is listed in authguard-allow, which skips every check: the lock has "
+                     "no effect while it is listed there\n";
+
+    if (ctx.json) {
+        Json j;
+        j.begin_object().key("user").value(user).key("locked").value(true);
+        j.key("lock");
+        lock_json(j, lock, now);
+        j.key("notify_failed");
+        if (failed.empty())
+            j.null();
+        else
+            j.value(failed);
+        j.end_object();
+        print_json(j);
+        return exit_ok;
+    }
+    std::cout << "locked " << esc(user) << " since " << utc(now) << ", " << until_text(lock) << ": "
+              << esc(reason) << "\n";
+    return exit_ok;
+}
+
+// --- top [--limit N] [--window DURATION] ---
+
+int cmd_top(Context& ctx) {
+    std::int64_t limit = count_option(ctx, "limit", 0);
+    ag::Config config = ctx.config(); // a copy: --window replaces window-long
+    if (ctx.options.count("window")) config.window_long = duration_option(ctx, "window");
+    ag::Store& store = ctx.store();
+    std::int64_t now = ctx.now();
+
+    struct Entry {
+        std::string user;
+        ag::WindowCounts counts;
+        std::optional<ag::Lock> lock;
+    };
+    std::vector<Entry> entries;
+    for (auto& user : store.users()) {
+        ag::History h = store.load(user);
+        ag::Signals s = signals_at(h, user, now, config);
+        if (s.long_window.addresses == 0 && s.long_window.failing_addresses == 0) continue;
+        entries.push_back({user, s.long_window, h.lock});
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        if (a.counts.wide_networks != b.counts.wide_networks)
+            return a.counts.wide_networks > b.counts.wide_networks;
+        if (a.counts.addresses != b.counts.addresses)
+            return a.counts.addresses > b.counts.addresses;
+        return a.user < b.user;
+    });
+    if (limit > 0 && entries.size() > static_cast<std::size_t>(limit))
+        entries.resize(static_cast<std::size_t>(limit));
+
+    if (ctx.json) {
+        Json j;
+        j.begin_object().time("now", now).key("window").value(config.window_long);
+        j.key("users").begin_array();
+        for (auto& e : entries) {
+            j.begin_object().key("user").value(e.user);
+            j.key("wide_networks").value(e.counts.wide_networks);
+            j.key("networks").value(e.counts.networks);
+            j.key("addresses").value(e.counts.addresses);
+            j.key("new_wide_networks").value(e.counts.new_wide_networks);
+            j.key("failing_wide_networks").value(e.counts.failing_wide_networks);
+            j.key("failures").value(e.counts.failures);
+            j.key("lock");
+            if (e.lock)
+                j.value(lock_state(e.lock, now));
+            else
+                j.null();
+            j.end_object();
+        }
+        j.end_array().end_object();
+        print_json(j);
+        return exit_ok;
+    }
+    if (entries.empty()) {
+        std::cout << "no logins within " << duration_text(config.window_long) << "\n";
+        return exit_ok;
+    }
+    Table table({"WIDE", "NETS", "ADDRS", "NEW", "FAILING", "LOCK", "USER"},
+                {true, true, true, true, true});
+    for (auto& e : entries)
+        table.row({std::to_string(e.counts.wide_networks), std::to_string(e.counts.networks),
+                   std::to_string(e.counts.addresses), std::to_string(e.counts.new_wide_networks),
+                   std::to_string(e.counts.failing_wide_networks), lock_state(e.lock, now),
+                   esc(e.user)});
+    std::cout << "within " << duration_text(config.window_long) << " before " << utc(now) << "\n";
+    table.print(std::cout);
+    return exit_ok;
+}
+
+// --- stats ---
+
+int cmd_stats(Context& ctx) {
+    const ag::Config& config = ctx.config();
+    ag::StoreStats s = ctx.store().stats();
+    if (ctx.json) {
+        Json j;
+        j.begin_object();
+        j.key("users").value(s.users).key("locks").value(s.locks);
+        j.key("observations").value(s.observations).key("memory_bytes").value(s.memory_bytes);
+        j.key("redis").value(config.store.redis).key("key_prefix").value(config.store.key_prefix);
+        j.end_object();
+        print_json(j);
+        return exit_ok;
+    }
+    Table table({"users", std::to_string(s.users)}, {});
+    table.row({"locks", std::to_string(s.locks)});
+    table.row({"observations", std::to_string(s.observations)});
+    table.row({"memory", std::to_string(s.memory_bytes) + " bytes"});
+    table.row({"store", "redis " + esc(config.store.redis) + ", db " +
+                            std::to_string(config.store.redis_db) + ", key prefix " +
+                            esc(config.store.key_prefix)});
+    table.print(std::cout);
+    return exit_ok;
+}
+
+// --- check-config ---
+
+int cmd_check_config(Context& ctx) {
+    const ag::Config& c = ctx.config();
+    // Missing files mean defaults to the hooks; a mistyped directory
+    // deserves a word here.
+    std::error_code ec;
+    if (!std::filesystem::exists(ctx.control_dir / "authguard", ec))
+        std::cerr << "authguardctl: warning: " << esc((ctx.control_dir / "authguard").string())
+                  << " does not exist: every setting is the default\n";
+    std::vector<std::string> allow_networks;
+    for (auto& n : c.allow_networks)
+        allow_networks.push_back(ag::network_key(n.base, n.prefix));
+    const char* on_failure =
+        c.on_store_failure == ag::Config::StoreFailure::allow ? "allow" : "tempfail";
+    const char* clock = c.clock_from_store ? "store" : "local";
+
+    if (ctx.json) {
+        Json j;
+        j.begin_object().key("ok").value(true);
+        j.key("control_dir").value(c.control_dir.string());
+        j.key("redis").value(c.store.redis).key("redis_db").value(c.store.redis_db);
+        j.key("redis_password_set").value(!c.store.redis_password.empty());
+        j.key("key_prefix").value(c.store.key_prefix);
+        j.key("connect_timeout_ms").value(c.store.connect_timeout_ms);
+        j.key("command_timeout_ms").value(c.store.command_timeout_ms);
+        j.key("on_store_failure").value(on_failure).key("clock").value(clock);
+        j.key("window_short").value(c.window_short).key("window_long").value(c.window_long);
+        j.key("known_period").value(c.known_period).key("lock_expiry").value(c.lock_expiry);
+        j.key("lock_retention").value(c.lock_retention);
+        j.key("ipv4_net_prefix").value(c.ipv4_net_prefix);
+        j.key("ipv4_wide_prefix").value(c.ipv4_wide_prefix);
+        j.key("ipv6_net_prefix").value(c.ipv6_net_prefix);
+        j.key("ipv6_wide_prefix").value(c.ipv6_wide_prefix);
+        j.key("lowercase_users").value(c.lowercase_users);
+        j.key("max_user_length").value(static_cast<std::int64_t>(c.max_user_length));
+        j.key("max_entries").value(c.max_entries);
+        j.key("fingerprints").value(!c.fingerprint_secret.empty());
+        j.key("fingerprint_bits").value(c.fingerprint_bits);
+        j.key("notify_command").begin_array();
+        for (auto& a : c.notify_command)
+            j.value(a);
+        j.end_array();
+        j.key("notify_mail").value(c.notify_mail).key("mail_program").value(c.mail_program);
+        j.key("log_file").value(c.log_file);
+        j.key("allow_networks").begin_array();
+        for (auto& n : allow_networks)
+            j.value(n);
+        j.end_array();
+        j.key("allow_users").begin_array();
+        for (auto& u : c.allow_users)
+            j.value(u);
+        j.end_array();
+        j.key("thresholds");
+        thresholds_json(j, c.defaults);
+        j.key("user_thresholds").begin_object();
+        for (auto& [u, t] : c.user_thresholds) {
+            j.key(u);
+            thresholds_json(j, t);
+        }
+        j.end_object().key("domain_thresholds").begin_object();
+        for (auto& [d, t] : c.domain_thresholds) {
+            j.key(d);
+            thresholds_json(j, t);
+        }
+        j.end_object().end_object();
+        print_json(j);
+        return exit_ok;
+    }
+
+    auto words = [](const std::vector<std::string>& list) {
+        std::string out;
+        for (auto& w : list)
+            out += (out.empty() ? "" : " ") + esc(w);
+        return out.empty() ? std::string("none") : out;
+    };
+    std::cout << "ok\n";
+    Table table({"control directory", esc(c.control_dir.string())}, {});
+    table.row({"store", "redis " + esc(c.store.redis) + ", db " + std::to_string(c.store.redis_db) +
+                            ", key prefix " + esc(c.store.key_prefix) + ", password " +
+                            (c.store.redis_password.empty() ? "none" : "set")});
+    table.row({"timeouts", "connect " + std::to_string(c.store.connect_timeout_ms) +
+                               "ms, command " + std::to_string(c.store.command_timeout_ms) + "ms"});
+    table.row({"on store failure", on_failure});
+    table.row({"clock", clock});
+    table.row({"windows", "short " + duration_text(c.window_short) + ", long " +
+                              duration_text(c.window_long) + ", known period " +
+                              duration_text(c.known_period)});
+    table.row({"lock expiry", c.lock_expiry ? duration_text(c.lock_expiry) : "never"});
+    table.row({"lock retention", duration_text(c.lock_retention)});
+    table.row({"networks", "IPv4 /" + std::to_string(c.ipv4_net_prefix) + " (wide /" +
+                               std::to_string(c.ipv4_wide_prefix) + "), IPv6 /" +
+                               std::to_string(c.ipv6_net_prefix) + " (wide /" +
+                               std::to_string(c.ipv6_wide_prefix) + ")"});
+    table.row({"user names", std::string(c.lowercase_users ? "lower-cased" : "kept as given") +
+                                 ", at most " + std::to_string(c.max_user_length) + " bytes"});
+    table.row({"max entries", std::to_string(c.max_entries) + " per user"});
+    table.row({"fingerprints", c.fingerprint_secret.empty()
+                                   ? std::string("off")
+                                   : "on, " + std::to_string(c.fingerprint_bits) + " bits"});
+    table.row({"notify command", words(c.notify_command)});
+    table.row({"notify mail", c.notify_mail.empty()
+                                  ? std::string("none")
+                                  : esc(c.notify_mail) + " via " + esc(c.mail_program)});
+    table.row(
+        {"log file", c.log_file.empty() ? std::string("none (syslog only)") : esc(c.log_file)});
+    table.row({"allow networks", words(allow_networks)});
+    table.row({"allow users", words(c.allow_users)});
+    table.print(std::cout);
+    std::cout << "thresholds\n";
+    Table thresholds({"default", thresholds_text(c.defaults)}, {});
+    for (auto& [u, t] : c.user_thresholds)
+        thresholds.row({esc(u), thresholds_text(t)});
+    for (auto& [d, t] : c.domain_thresholds)
+        thresholds.row({"@" + esc(d), thresholds_text(t)});
+    thresholds.print(std::cout, "  ");
+    return exit_ok;
+}
+
+} // namespace authguardctl

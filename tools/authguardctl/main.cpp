@@ -1,0 +1,315 @@
+// authguardctl - the administrator's tool for authguard's per-user state:
+//
+//   authguardctl [--control DIR] [--json] COMMAND [ARGS]
+//
+// This file reads the command line (Boost.Program_options), prints the help
+// texts, runs the command and turns errors into the documented exit codes:
+// 0 ok, 1 not found / nothing to do, 2 usage, 3 configuration, 4 store
+// unreachable, 5 anything else. The commands themselves are in commands.cpp.
+#include "ctl.hpp"
+
+#include "authguard/event.hpp"
+#include "authguard/guard.hpp"
+
+#include <cstring>
+#include <iostream>
+#include <set>
+
+namespace authguardctl {
+
+namespace {
+
+constexpr std::string_view exit_codes_text =
+    "Exit codes:\n"
+    "  0  ok\n"
+    "  1  not found or nothing to do (unknown user, user not locked, already locked)\n"
+    "  2  usage error\n"
+    "  3  configuration error (the control files)\n"
+    "  4  store unreachable (Redis down, refused, timed out)\n"
+    "  5  any other failure (cannot write the output, out of memory)\n";
+
+constexpr std::string_view output_text =
+    "Output: tables for people, with every byte that is not printable ASCII (and\n"
+    "the backslash) shown as \\xNN. With --json every command prints exactly one\n"
+    "JSON document, an object, on one line; see authguardctl(8) for its fields.\n"
+    "Errors go to stderr as \"authguardctl: ...\".\n";
+
+struct CommandSpec {
+    const char* name;
+    const char* synopsis;
+    const char* summary;
+    const char* details;
+    std::vector<const char*> positionals;
+    void (*add_options)(po::options_description&);
+    int (*run)(Context&);
+};
+
+void no_options(po::options_description&) {}
+
+const std::vector<CommandSpec>& commands() {
+    static const std::vector<CommandSpec> specs{
+        {"show",
+         "show USER",
+         "a user's observations, window counts and lock",
+         "Prints every stored observation of USER (successes and failures, with\n"
+         "first and last seen in UTC, count, network and wide network), the counts\n"
+         "the detector sees in the short and long windows at the current clock, the\n"
+         "thresholds that apply to USER, and the lock: reason, evidence, since,\n"
+         "until, attempts after the lock. Exit 1 when nothing is stored for USER.",
+         {"USER"},
+         no_options,
+         cmd_show},
+        {"locks",
+         "locks",
+         "every locked user",
+         "Lists every stored lock, active or expired (lock-expiry), with its\n"
+         "reason, since, until and the attempts made after it. An empty list is\n"
+         "not an error.",
+         {},
+         no_options,
+         cmd_locks},
+        {"unlock",
+         "unlock USER [--keep-history]",
+         "remove a lock and forget the attack",
+         "Removes USER's lock. Unless --keep-history is given, it first forgets every\n"
+         "successful login first seen at or after (lock since - window-long), so the\n"
+         "attacker's networks never count as networks USER is known to use.\n"
+         "Failures are kept. The unlock is logged (syslog mail, and log-file).\n"
+         "Exit 1 when USER is not locked.",
+         {"USER"},
+         [](po::options_description& d) {
+             d.add_options()("keep-history", po::bool_switch(),
+                             "forget nothing, only remove the lock");
+         },
+         cmd_unlock},
+        {"lock",
+         "lock USER --reason TEXT [--for DURATION]",
+         "lock an account by hand",
+         "Locks USER as the detector would (evidence \"manual\"), starting now, until\n"
+         "unlocked or for DURATION (90s, 15m, 1h, 30d). Every login of USER is then\n"
+         "refused. The configured notify-command and notify-mail are told, as for an\n"
+         "automatic lock, and the lock is logged. Exit 1 when USER is already locked.\n"
+         "A user listed in control/authguard-allow is never checked, so a lock on\n"
+         "one has no effect (a warning says so).",
+         {"USER"},
+         [](po::options_description& d) {
+             d.add_options()("reason", po::value<std::string>()->value_name("TEXT"),
+                             "why (required; shown by show, locks and the notification)")(
+                 "for", po::value<std::string>()->value_name("DURATION"),
+                 "lock only this long (default: until unlocked)");
+         },
+         cmd_lock},
+        {"top",
+         "top [--limit N] [--window DURATION]",
+         "users by networks in the long window",
+         "Lists the users with the most distinct wide networks (IPv4 /16, IPv6 /32\n"
+         "by default) with successful logins within the window (window-long, 24h by\n"
+         "default), with their networks, addresses, new and failing networks and\n"
+         "lock state. Users without any login in the window are left out.",
+         {},
+         [](po::options_description& d) {
+             d.add_options()("limit", po::value<int>()->default_value(20)->value_name("N"),
+                             "show at most N users (0: all)")(
+                 "window", po::value<std::string>()->value_name("DURATION"),
+                 "count over this window (default: window-long)");
+         },
+         cmd_top},
+        {"stats",
+         "stats",
+         "totals of the store",
+         "Prints the number of users, locks and observations in the store and the\n"
+         "memory authguard's keys use.",
+         {},
+         no_options,
+         cmd_stats},
+        {"check-config",
+         "check-config",
+         "validate the control files",
+         "Loads control/authguard and control/authguard-allow as the hooks do. Prints\n"
+         "\"ok\" and the effective settings and thresholds (secrets are not shown),\n"
+         "or the error as FILE:LINE: REASON and exits 3. Does not contact the store.",
+         {},
+         no_options,
+         cmd_check_config},
+    };
+    return specs;
+}
+
+const CommandSpec* find_command(std::string_view name) {
+    for (auto& c : commands())
+        if (name == c.name) return &c;
+    return nullptr;
+}
+
+po::options_description common_options() {
+    std::string control_help = "the control directory (default: $AUTHGUARD_CONTROL, else "
+                               "$QMAILHOME/control, else /var/qmail/control; here " +
+                               authguard::default_control_dir().string() + ")";
+    po::options_description d("Options of every command");
+    auto add = d.add_options();
+    add("control", po::value<std::string>()->value_name("DIR"), control_help.c_str());
+    add("json", po::bool_switch(), "print one JSON document instead of a table");
+    add("help,h", po::bool_switch(), "print help and exit");
+    return d;
+}
+
+po::options_description command_options(const CommandSpec& spec) {
+    po::options_description d(std::string("Options of ") + spec.name);
+    spec.add_options(d);
+    return d;
+}
+
+void print_tool_help(std::ostream& out) {
+    out << "usage: authguardctl [--control DIR] [--json] COMMAND [ARGS]\n"
+           "       authguardctl COMMAND --help\n\n"
+           "Shows and manages what authguard stores per user in Redis: the networks\n"
+           "each SMTP-AUTH user logged in from, and the locks of hijacked accounts.\n"
+           "User names are normalised as the hooks do (lower-cased by default).\n"
+           "Counts and lock states are taken at the hooks' clock: $AUTHGUARD_NOW when\n"
+           "set (tests, replays), else the store's (Redis TIME), or the local clock\n"
+           "with \"clock = local\" in control/authguard.\n\n"
+           "Commands:\n";
+    for (auto& c : commands())
+        out << "  " << pad(c.synopsis, 42) << " " << c.summary << "\n";
+    out << "  " << pad("help [COMMAND]", 42) << " this text, or a command's\n\n";
+    out << common_options() << "\n" << output_text << "\n" << exit_codes_text;
+}
+
+void print_command_help(const CommandSpec& spec, std::ostream& out) {
+    out << "usage: authguardctl [--control DIR] [--json] " << spec.synopsis << "\n\n"
+        << spec.details << "\n\n";
+    auto own = command_options(spec);
+    if (!own.options().empty()) out << own << "\n";
+    out << common_options() << "\n" << exit_codes_text;
+}
+
+// Finds the command word: the first argument that is neither an option nor
+// an option's value. Knowing which options take a value lets options come
+// before the command as well as after it.
+std::optional<std::size_t> command_position(const std::vector<std::string>& tokens) {
+    std::set<std::string> with_value;
+    auto collect = [&](const po::options_description& d) {
+        for (auto& o : d.options())
+            if (o->semantic()->max_tokens() > 0) with_value.insert(o->long_name());
+    };
+    collect(common_options());
+    for (auto& c : commands())
+        collect(command_options(c));
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        const std::string& t = tokens[i];
+        if (t == "--") return i + 1 < tokens.size() ? std::optional(i + 1) : std::nullopt;
+        if (t.rfind("--", 0) == 0) {
+            if (t.find('=') == std::string::npos && with_value.count(t.substr(2))) ++i;
+            continue;
+        }
+        if (t.size() > 1 && t[0] == '-') continue;
+        return i;
+    }
+    return std::nullopt;
+}
+
+int run(int argc, char** argv) {
+    std::vector<std::string> tokens(argv + 1, argv + argc);
+    auto at = command_position(tokens);
+    std::string name;
+    if (at) {
+        name = tokens[*at];
+        tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(*at));
+    }
+
+    bool help_command = name == "help";
+    const CommandSpec* spec = nullptr;
+    if (!name.empty() && !help_command) {
+        spec = find_command(name);
+        if (!spec)
+            throw UsageError("unknown command '" + name + "' (authguardctl --help lists them)");
+    }
+
+    po::options_description visible = common_options();
+    if (spec) visible.add(command_options(*spec));
+    po::options_description all;
+    all.add(visible);
+    all.add_options()("args", po::value<std::vector<std::string>>());
+    po::positional_options_description positional;
+    positional.add("args", -1);
+
+    Context ctx;
+    int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(
+        po::command_line_parser(tokens).options(all).positional(positional).style(style).run(),
+        ctx.options);
+    po::notify(ctx.options);
+    if (ctx.options.count("args")) ctx.args = ctx.options["args"].as<std::vector<std::string>>();
+
+    if (help_command) {
+        if (ctx.args.size() > 1) throw UsageError("help wants at most one command");
+        if (ctx.args.empty()) {
+            print_tool_help(std::cout);
+        } else if (auto* c = find_command(ctx.args[0])) {
+            print_command_help(*c, std::cout);
+        } else {
+            throw UsageError("unknown command '" + ctx.args[0] + "'");
+        }
+        return exit_ok;
+    }
+    if (ctx.options["help"].as<bool>()) {
+        if (spec)
+            print_command_help(*spec, std::cout);
+        else
+            print_tool_help(std::cout);
+        return exit_ok;
+    }
+    if (!spec) throw UsageError("no command given (authguardctl --help lists them)");
+
+    if (ctx.args.size() != spec->positionals.size()) {
+        if (ctx.args.size() < spec->positionals.size())
+            throw UsageError(std::string(spec->name) + " wants " +
+                             spec->positionals[ctx.args.size()] + " (usage: authguardctl " +
+                             spec->synopsis + ")");
+        throw UsageError("unexpected argument '" + ctx.args[spec->positionals.size()] +
+                         "' (usage: authguardctl " + spec->synopsis + ")");
+    }
+    ctx.command = spec->name;
+    ctx.json = ctx.options["json"].as<bool>();
+    ctx.control_dir = ctx.options.count("control")
+                          ? std::filesystem::path(ctx.options["control"].as<std::string>())
+                          : authguard::default_control_dir();
+    if (ctx.control_dir.empty()) throw UsageError("--control wants a directory");
+    return spec->run(ctx);
+}
+
+int fail(int code, std::string_view message) {
+    std::cout.flush();
+    // Messages may quote the command line, the control files or the store:
+    // escaped like everything else this tool prints.
+    std::cerr << "authguardctl: " << esc(message) << "\n";
+    return code;
+}
+
+} // namespace
+
+} // namespace authguardctl
+
+int main(int argc, char** argv) {
+    using namespace authguardctl;
+    int code = exit_ok;
+    try {
+        code = run(argc, argv);
+    } catch (const UsageError& e) {
+        return fail(exit_usage, e.what());
+    } catch (const po::error& e) {
+        return fail(exit_usage, std::string(e.what()) + " (authguardctl --help for usage)");
+    } catch (const NotFound& e) {
+        return fail(exit_not_found, e.what());
+    } catch (const authguard::ConfigError& e) {
+        return fail(exit_config, e.what());
+    } catch (const authguard::StoreError& e) {
+        return fail(exit_store, e.what());
+    } catch (const std::exception& e) {
+        return fail(exit_other, e.what());
+    }
+    std::cout.flush();
+    if (!std::cout)
+        return fail(exit_other, std::string("cannot write the output: ") + std::strerror(errno));
+    return code;
+}
