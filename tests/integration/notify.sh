@@ -27,7 +27,12 @@ for i in 1 2 3 4 5 6; do
     rc=$(checkpw "$control" hello@example.com secret "46.$((100 + i)).66.80" AUTHGUARD_NOW=$((t + i * 60)) AG_NOTIFY_DIR=$out)
 done
 check_eq "the 6th new network locks" 1 "$rc"
-for _ in $(seq 50); do ls "$out"/mailer.* >/dev/null 2>&1 && ls "$out"/recorder.* >/dev/null 2>&1 && break; sleep 0.1; done
+# an alert (5 networks) comes before the lock: wait for the lock's own files
+for _ in $(seq 50); do
+    grep -q "locked the account" "$out"/mailer.* 2>/dev/null &&
+        grep -q "locked the account" "$out"/recorder.* 2>/dev/null && break
+    sleep 0.1
+done
 rec=$(grep -l "locked the account" "$out"/recorder.* 2>/dev/null | head -1)
 check "notify-command ran with the evidence on stdin" test -n "$rec"
 check "notify-command got its arguments" grep -q "^args: --from-authguard" "${rec:-/dev/null}"
@@ -37,6 +42,7 @@ mail=$(grep -l "Subject: authguard locked hello@example.com" "$out"/mailer.* 2>/
 check "postmaster mailed through mail-program" test -n "$mail"
 check "mail-program got the recipient as argument" grep -q "^args: postmaster@example.com" "${mail:-/dev/null}"
 check "only one lock notification" test "$(grep -l 'locked the account' "$out"/recorder.* | wc -l)" = 1
+check "the alert at 5 networks was sent too, once" test "$(grep -l 'authguard alert for the account' "$out"/recorder.* | wc -l)" = 1
 
 # A lock notification for a second lock-hit does not repeat.
 rc=$(checkpw "$control" hello@example.com secret 46.200.1.1 AUTHGUARD_NOW=$((t + 600)) AG_NOTIFY_DIR=$out)
