@@ -29,13 +29,15 @@ all: deps $(PROGRAMS) $(TEST_PROGRAMS)
 deps:
 	@tools/install-deps
 
-$(B)/gen/record_lua.hpp: lib/record.lua
+# Each Redis script becomes a header holding its text and the SHA1 that
+# EVALSHA names it by.
+$(B)/gen/%_lua.hpp: lib/%.lua
 	@mkdir -p $(@D)
-	{ echo '#pragma once'; printf 'inline constexpr char record_lua[] = R"lua('; cat $<; \
-	  printf ')lua";\n'; printf 'inline constexpr char record_lua_sha1[] = "%s";\n' \
+	{ echo '#pragma once'; printf 'inline constexpr char $*_lua[] = R"lua('; cat $<; \
+	  printf ')lua";\n'; printf 'inline constexpr char $*_lua_sha1[] = "%s";\n' \
 	  "$$(sha1sum < $< | cut -c1-40)"; } > $@
 
-$(B)/obj/lib/redis_store.o: $(B)/gen/record_lua.hpp
+$(B)/obj/lib/redis_store.o: $(patsubst lib/%.lua,$(B)/gen/%_lua.hpp,$(wildcard lib/*.lua))
 
 $(B)/obj/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -69,7 +71,7 @@ unit: all
 demo: all
 	demo/run
 
-bench: all
+bench: deps $(B)/authguard-checkpw $(B)/vchkpw-standin
 	bench/run
 
 format:

@@ -65,6 +65,12 @@ const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields
         {"alert-failing-networks-long", &Thresholds::alert_failing_networks_long},
         {"tempfail-failing-networks-short", &Thresholds::tempfail_failing_networks_short},
         {"tempfail-replay-networks", &Thresholds::tempfail_replay_networks},
+        {"max-messages-short", &Thresholds::max_messages_short},
+        {"max-recipients-short", &Thresholds::max_recipients_short},
+        {"max-recipients-long", &Thresholds::max_recipients_long},
+        {"relay-max-messages-short", &Thresholds::relay_max_messages_short},
+        {"relay-max-recipients-short", &Thresholds::relay_max_recipients_short},
+        {"relay-max-recipients-long", &Thresholds::relay_max_recipients_long},
     };
     return fields;
 }
@@ -73,10 +79,12 @@ const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields
 std::string set_threshold(Thresholds& t, std::string_view name, std::string_view value) {
     for (auto& [key, field] : threshold_fields()) {
         if (key != name) continue;
+        // relay limits may be 0 (off); a verdict threshold of 0 would fire always
+        long long lowest = name.rfind("relay-", 0) == 0 ? 0 : 1;
         auto v = parse_int(value);
-        if (!v || *v < 1 || *v > 1000000)
-            return "'" + std::string(name) + "' wants a whole number from 1 to 1000000, not '" +
-                   std::string(value) + "'";
+        if (!v || *v < lowest || *v > 1000000)
+            return "'" + std::string(name) + "' wants a whole number from " +
+                   std::to_string(lowest) + " to 1000000, not '" + std::string(value) + "'";
         t.*field = static_cast<int>(*v);
         return "";
     }
@@ -186,6 +194,17 @@ class Loader {
             config_.mail_program = v;
         } else if (key == "log-file") {
             config_.log_file = v;
+        } else if (key == "next-queue") {
+            if (v.empty() || v.front() != '/') fail(line.number, "'next-queue' wants an absolute path");
+            config_.next_queue = v;
+        } else if (key == "rate-limit-action") {
+            if (v == "tempfail") config_.rate_action = Config::RateAction::tempfail;
+            else if (v == "reject") config_.rate_action = Config::RateAction::reject;
+            else fail(line.number, "'rate-limit-action' wants tempfail or reject, not '" + v + "'");
+        } else if (key == "session-ttl") {
+            config_.session_ttl = duration(60);
+        } else if (key == "trust-auth-env") {
+            config_.trust_auth_env = boolean();
         } else if (key == "override") {
             apply_override(line);
         } else {
@@ -246,7 +265,8 @@ po::options_description known_keys() {
           "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",
           "ipv6-net-prefix", "ipv6-wide-prefix", "lowercase-users", "max-user-length",
           "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
-          "notify-mail", "mail-program", "log-file", "override"})
+          "notify-mail", "mail-program", "log-file", "override", "next-queue",
+          "rate-limit-action", "session-ttl", "trust-auth-env"})
         add(k);
     for (auto& [k, field] : threshold_fields()) add(std::string(k).c_str());
     return desc;

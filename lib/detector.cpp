@@ -15,6 +15,7 @@ std::string_view to_string(Verdict verdict) {
     case Verdict::allow: return "allow";
     case Verdict::alert: return "alert";
     case Verdict::tempfail: return "tempfail";
+    case Verdict::reject: return "reject";
     case Verdict::lock: return "lock";
     case Verdict::refuse_locked: return "refuse-locked";
     }
@@ -217,6 +218,39 @@ Decision decide(const History& history, const Event& event, const Config& config
     alert(s.replay_networks, t.tempfail_replay_networks, s.event_new_failing_network,
           "networks replaying one wrong password" + within + " (tempfail-replay-networks)");
     if (!d.reason.empty()) d.verdict = Verdict::alert;
+    return d;
+}
+
+Decision decide_message(const MessageCounts& counts, const std::string& sender,
+                        const Config& config) {
+    Decision d;
+    if (counts.lock && counts.lock->active(counts.now)) {
+        d.verdict = Verdict::refuse_locked;
+        d.reason = "locked since " + std::to_string(counts.lock->since) + ": " + counts.lock->reason;
+        return d;
+    }
+    bool relay = sender.rfind("relay:", 0) == 0;
+    const Thresholds& t = config.thresholds_for(relay ? std::string() : sender);
+    struct Limit {
+        std::int64_t value;
+        int limit;
+        const char* what;
+    };
+    const Limit limits[] = {
+        {counts.messages_short, relay ? t.relay_max_messages_short : t.max_messages_short,
+         relay ? "relay-max-messages-short" : "max-messages-short"},
+        {counts.recipients_short, relay ? t.relay_max_recipients_short : t.max_recipients_short,
+         relay ? "relay-max-recipients-short" : "max-recipients-short"},
+        {counts.recipients_long, relay ? t.relay_max_recipients_long : t.max_recipients_long,
+         relay ? "relay-max-recipients-long" : "max-recipients-long"},
+    };
+    for (auto& l : limits) {
+        if (l.limit <= 0 || l.value <= l.limit) continue;
+        d.verdict = config.rate_action == Config::RateAction::reject ? Verdict::reject
+                                                                    : Verdict::tempfail;
+        d.reason = std::to_string(l.value) + " over " + l.what + "=" + std::to_string(l.limit);
+        return d;
+    }
     return d;
 }
 

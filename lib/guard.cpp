@@ -40,7 +40,7 @@ std::string client_address_from_env() {
     return std::string(unknown_address);
 }
 
-Decision Guard::check(Event event) {
+Decision Guard::check(Event event, const std::string& bind_session) {
     Decision decision;
     if (config_.user_allowed(event.user)) {
         decision.reason = "allowlisted user";
@@ -55,7 +55,11 @@ Decision Guard::check(Event event) {
 
     RecordResult result;
     try {
-        result = store_.record(event, count);
+        RecordOptions options;
+        options.count = count;
+        if (event.outcome == Outcome::success) options.bind_session = bind_session;
+        options.session_ttl = config_.session_ttl;
+        result = store_.record(event, options);
     } catch (const StoreError& e) {
         bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
         decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
@@ -92,6 +96,36 @@ Decision Guard::check(Event event) {
         if (!failed.empty()) note = "cannot start " + failed;
     }
     log_decision(event, decision, note);
+    return decision;
+}
+
+Decision Guard::check_message(const std::string& sender, int messages, int recipients,
+                             std::string_view context) {
+    Decision decision;
+    MessageCounts counts;
+    std::string note;
+    try {
+        counts = store_.count_message(sender, event_time(config_), messages, recipients);
+        decision = decide_message(counts, sender, config_);
+    } catch (const StoreError& e) {
+        bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
+        decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
+        decision.reason = std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
+        note = e.what();
+    }
+    std::string line = std::string(to_string(decision.verdict)) + " " +
+                       std::string(context) + " sender=" + escape_for_log(sender) +
+                       " recipients=" + std::to_string(recipients) +
+                       " time=" + std::to_string(counts.now) +
+                       " messages_short=" + std::to_string(counts.messages_short) +
+                       " recipients_short=" + std::to_string(counts.recipients_short) +
+                       " recipients_long=" + std::to_string(counts.recipients_long);
+    if (!decision.reason.empty()) line += " reason=\"" + escape_for_log(decision.reason, 256) + "\"";
+    if (!note.empty()) line += " note=\"" + escape_for_log(note, 256) + "\"";
+    logger_.write(decision.verdict == Verdict::allow ? Logger::Level::info
+                  : note.empty()                     ? Logger::Level::warning
+                                                     : Logger::Level::error,
+                  line);
     return decision;
 }
 

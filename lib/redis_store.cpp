@@ -1,7 +1,8 @@
 // redis_store.cpp - Store on Redis: the record script and the admin queries.
 #include "authguard/redis_store.hpp"
 
-#include "record_lua.hpp" // generated from lib/record.lua: record_lua, record_lua_sha1
+#include "message_lua.hpp" // generated from lib/message.lua: message_lua, message_lua_sha1
+#include "record_lua.hpp"  // generated from lib/record.lua: record_lua, record_lua_sha1
 
 #include <sys/time.h>
 
@@ -71,6 +72,16 @@ std::string RedisStore::lock_key(const std::string& user) const {
     return observations_key(user) + ":lock";
 }
 
+std::string RedisStore::rate_key(const std::string& sender) const {
+    if (sender.rfind("relay:", 0) == 0) // outside the users' {...} namespace
+        return config_.store.key_prefix + "relay:{" + sender.substr(6) + "}:rate";
+    return observations_key(sender) + ":rate";
+}
+
+std::string RedisStore::session_key(const std::string& session) const {
+    return config_.store.key_prefix + "session:{" + session + "}";
+}
+
 void RedisStore::fail(const std::string& what) {
     std::string detail = context_ && context_->err ? context_->errstr : "";
     context_.reset(); // reconnect, and re-arm the timeouts, on the next call
@@ -112,57 +123,123 @@ redisContext& RedisStore::connection() {
 }
 
 RedisStore::Reply RedisStore::command(const std::vector<std::string>& argv) {
-    redisContext& c = connection();
-    std::vector<const char*> ptrs;
-    std::vector<std::size_t> lens;
-    for (auto& a : argv) {
-        ptrs.push_back(a.data());
-        lens.push_back(a.size());
-    }
-    auto* raw = static_cast<redisReply*>(
-        redisCommandArgv(&c, static_cast<int>(argv.size()), ptrs.data(), lens.data()));
-    if (raw == nullptr) fail(argv[0] + " failed");
-    Reply reply(raw);
-    if (reply->type == REDIS_REPLY_ERROR) {
-        std::string message(reply->str, reply->len);
-        if (message.rfind("NOSCRIPT", 0) == 0) return reply; // the caller loads the script
-        throw StoreError("redis " + config_.store.redis + ": " + argv[0] + ": " + message);
-    }
-    return reply;
+    return std::move(pipeline({argv}).front());
 }
 
-RedisStore::Reply RedisStore::eval_script(const std::vector<std::string>& keys_and_args,
+std::vector<RedisStore::Reply>
+RedisStore::pipeline(const std::vector<std::vector<std::string>>& commands) {
+    redisContext& c = connection();
+    for (auto& argv : commands) {
+        std::vector<const char*> ptrs;
+        std::vector<std::size_t> lens;
+        for (auto& a : argv) {
+            ptrs.push_back(a.data());
+            lens.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(&c, static_cast<int>(argv.size()), ptrs.data(), lens.data()) !=
+            REDIS_OK)
+            fail(argv[0] + " failed");
+    }
+    std::vector<Reply> replies;
+    for (auto& argv : commands) {
+        void* raw = nullptr;
+        if (redisGetReply(&c, &raw) != REDIS_OK || raw == nullptr) fail(argv[0] + " failed");
+        replies.emplace_back(static_cast<redisReply*>(raw));
+    }
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+        const redisReply* r = replies[i].get();
+        if (r->type != REDIS_REPLY_ERROR) continue;
+        std::string message(r->str, r->len);
+        if (message.rfind("NOSCRIPT", 0) == 0) continue; // the caller loads the script
+        throw StoreError("redis " + config_.store.redis + ": " + commands[i][0] + ": " + message);
+    }
+    return replies;
+}
+
+namespace {
+bool is_noscript(const redisReply* r) { return r->type == REDIS_REPLY_ERROR; }
+} // namespace
+
+RedisStore::Reply RedisStore::eval_script(const Script& script,
+                                          const std::vector<std::string>& keys_and_args,
                                           int key_count) {
-    std::vector<std::string> argv{"EVALSHA", std::string(record_lua_sha1),
-                                  std::to_string(key_count)};
+    std::vector<std::string> argv{"EVALSHA", script.sha1, std::to_string(key_count)};
     argv.insert(argv.end(), keys_and_args.begin(), keys_and_args.end());
     Reply reply = command(argv);
-    if (reply->type == REDIS_REPLY_ERROR) { // NOSCRIPT: first use since Redis started
+    if (is_noscript(reply.get())) { // first use since Redis started
         argv[0] = "EVAL";
-        argv[1] = std::string(record_lua);
+        argv[1] = script.text;
         reply = command(argv);
     }
     return reply;
 }
 
-RecordResult RedisStore::record(const Event& event, bool count) {
+RecordResult RedisStore::record(const Event& event, const RecordOptions& options) {
     std::string mode = "-";
-    if (count) mode = event.outcome == Outcome::success ? "s" : "f";
+    if (options.count) mode = event.outcome == Outcome::success ? "s" : "f";
     std::string fingerprint =
         event.fingerprint && mode == "f" ? std::to_string(*event.fingerprint) : "";
     std::string now = event.time > 0 ? std::to_string(event.time) : "";
-    Reply reply = eval_script({observations_key(event.user), lock_key(event.user), now, mode,
-                               event.address, fingerprint, std::to_string(config_.known_period),
-                               std::to_string(config_.window_long),
-                               std::to_string(config_.max_entries),
-                               std::to_string(config_.lock_retention)},
-                              2);
+    std::vector<std::string> eval{"EVALSHA",
+                                  record_lua_sha1,
+                                  "2",
+                                  observations_key(event.user),
+                                  lock_key(event.user),
+                                  now,
+                                  mode,
+                                  event.address,
+                                  fingerprint,
+                                  std::to_string(config_.known_period),
+                                  std::to_string(config_.window_long),
+                                  std::to_string(config_.max_entries),
+                                  std::to_string(config_.lock_retention)};
+    std::vector<std::vector<std::string>> commands;
+    if (!options.bind_session.empty())
+        commands.push_back({"SET", session_key(options.bind_session), event.user, "EX",
+                            std::to_string(options.session_ttl)});
+    commands.push_back(eval);
+    Reply reply = std::move(pipeline(commands).back());
+    if (is_noscript(reply.get())) { // first use since Redis started
+        eval[0] = "EVAL";
+        eval[1] = record_lua;
+        reply = command(eval);
+    }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
         throw StoreError("redis: unexpected reply to the record script");
     RecordResult result;
     result.now = as_int(reply->element[0]);
     fill_history(result.history, reply->element[1], reply->element[2]);
     return result;
+}
+
+MessageCounts RedisStore::count_message(const std::string& sender, std::int64_t time, int messages,
+                                        int recipients) {
+    bool relay = sender.rfind("relay:", 0) == 0;
+    std::string lock = relay ? config_.store.key_prefix + "relay:{" + sender.substr(6) + "}:lock"
+                             : lock_key(sender);
+    Reply reply = eval_script({message_lua, message_lua_sha1},
+                              {rate_key(sender), lock, time > 0 ? std::to_string(time) : "",
+                               std::to_string(messages), std::to_string(recipients),
+                               std::to_string(config_.window_short),
+                               std::to_string(config_.window_long)},
+                              2);
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5)
+        throw StoreError("redis: unexpected reply to the message script");
+    MessageCounts counts;
+    counts.now = as_int(reply->element[0]);
+    counts.messages_short = as_int(reply->element[1]);
+    counts.recipients_short = as_int(reply->element[2]);
+    counts.recipients_long = as_int(reply->element[3]);
+    History h;
+    fill_history(h, nullptr, reply->element[4]);
+    counts.lock = std::move(h.lock);
+    return counts;
+}
+
+std::optional<std::string> RedisStore::session_user(const std::string& session, std::int64_t ttl) {
+    Reply reply = command({"GETEX", session_key(session), "EX", std::to_string(ttl)});
+    if (reply->type != REDIS_REPLY_STRING) return std::nullopt;
+    return as_string(reply.get());
 }
 
 bool RedisStore::set_lock(const std::string& user, const Lock& lock) {

@@ -32,6 +32,14 @@ struct Thresholds {
     // temporary failure while it lasts (never from a known network)
     int tempfail_failing_networks_short = 10;
     int tempfail_replay_networks = 5; // one password fingerprint from this many networks
+    // sending limits of an authenticated user (authguard-queue, authguard-spp)
+    int max_messages_short = 200;    // messages per short window (1 h)
+    int max_recipients_short = 500;  // envelope recipients per short window
+    int max_recipients_long = 2000;  // envelope recipients per long window (24 h)
+    // the same for unauthenticated relaying clients, per address (0: not counted)
+    int relay_max_messages_short = 0;
+    int relay_max_recipients_short = 0;
+    int relay_max_recipients_long = 0;
     bool operator==(const Thresholds&) const = default;
 };
 
@@ -70,6 +78,14 @@ struct Config {
     std::string notify_mail;                 // recipient, e.g. postmaster
     std::string mail_program = "/var/qmail/bin/qmail-inject";
     std::string log_file; // extra copy of every log line (tests, demo)
+
+    // qmail-smtpd hooks (authguard-queue, authguard-spp)
+    std::string next_queue = "/var/qmail/bin/qmail-queue";
+    enum class RateAction { tempfail, reject } rate_action = RateAction::tempfail;
+    std::int64_t session_ttl = 3600;
+    // Set when the AUTH patch exports SMTPAUTHUSER / SMTP_AUTH_USER only after
+    // a real AUTH (sagredo, jms1): then they are proof of identity.
+    bool trust_auth_env = false;
 
     Thresholds defaults;
     std::map<std::string, Thresholds> user_thresholds;   // "alice@example.com"

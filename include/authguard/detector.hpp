@@ -24,7 +24,14 @@
 
 namespace authguard {
 
-enum class Verdict { allow, alert, tempfail, lock, refuse_locked };
+enum class Verdict {
+    allow,
+    alert,         // allowed, and the admin is told
+    tempfail,      // try again later (454 at AUTH, 451 for a message)
+    reject,        // refused for good, without a lock (a sending limit, by configuration)
+    lock,          // this event locked the account
+    refuse_locked, // the account was locked already
+};
 std::string_view to_string(Verdict verdict);
 
 struct WindowCounts {
@@ -67,5 +74,10 @@ Signals compute_signals(const History& history, const Event& event, const Config
 
 // `history` is the user's state after the event was recorded.
 Decision decide(const History& history, const Event& event, const Config& config);
+
+// A message submitted by `sender` (a user, or "relay:<address>"), with the
+// counts after it was added.
+Decision decide_message(const MessageCounts& counts, const std::string& sender,
+                        const Config& config);
 
 } // namespace authguard

@@ -34,8 +34,15 @@ class Guard {
         : config_(config), store_(store), logger_(logger) {}
 
     // The event's user must already be normalised. The returned decision's
-    // verdict is what the hook must enforce.
-    Decision check(Event event);
+    // verdict is what the hook must enforce. A success with a non-empty
+    // `bind_session` also binds that SMTP session to the user (identity.hpp),
+    // in the same round trip.
+    Decision check(Event event, const std::string& bind_session = {});
+
+    // A message from `sender` (a user, or "relay:<address>") with this many
+    // envelope recipients; messages == 0 only checks the lock and counts.
+    Decision check_message(const std::string& sender, int messages, int recipients,
+                           std::string_view context);
 
   private:
     void log_decision(const Event& event, const Decision& decision, std::string_view note);

@@ -39,6 +39,15 @@ struct History {
     std::optional<Lock> lock;
 };
 
+// Sending counts of one sender over the short and long windows, with its lock.
+struct MessageCounts {
+    std::int64_t now = 0;
+    std::int64_t messages_short = 0;
+    std::int64_t recipients_short = 0;
+    std::int64_t recipients_long = 0;
+    std::optional<Lock> lock;
+};
+
 // The store's encoding of an observation: field "s|<address>" or "f|<address>",
 // value "<first> <last> <count>[ <fingerprint>]".
 std::string observation_field(Observation::Kind kind, std::string_view address);

@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 
 #include <memory>
+#include <vector>
 
 namespace authguard {
 
@@ -18,7 +19,12 @@ class RedisStore final : public Store {
   public:
     explicit RedisStore(const Config& config);
 
-    RecordResult record(const Event& event, bool count) override;
+    using Store::record;
+    RecordResult record(const Event& event, const RecordOptions& options) override;
+    MessageCounts count_message(const std::string& sender, std::int64_t time, int messages,
+                                int recipients) override;
+    std::optional<std::string> session_user(const std::string& session_key,
+                                            std::int64_t ttl) override;
     bool set_lock(const std::string& user, const Lock& lock) override;
     bool clear_lock(const std::string& user, std::int64_t forget_since) override;
     History load(const std::string& user) override;
@@ -28,6 +34,8 @@ class RedisStore final : public Store {
 
     std::string observations_key(const std::string& user) const;
     std::string lock_key(const std::string& user) const;
+    std::string rate_key(const std::string& sender) const;
+    std::string session_key(const std::string& session) const;
 
   private:
     struct ContextFree {
@@ -40,7 +48,14 @@ class RedisStore final : public Store {
 
     redisContext& connection();
     Reply command(const std::vector<std::string>& argv);
-    Reply eval_script(const std::vector<std::string>& keys_and_args, int key_count);
+    struct Script {
+        const char* text;
+        const char* sha1;
+    };
+    Reply eval_script(const Script& script, const std::vector<std::string>& keys_and_args,
+                      int key_count);
+    // Sends all commands, then reads all replies: one round trip.
+    std::vector<Reply> pipeline(const std::vector<std::vector<std::string>>& commands);
     [[noreturn]] void fail(const std::string& what);
 
     const Config& config_;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -29,6 +30,14 @@ struct RecordResult {
     History history;      // after the event
 };
 
+struct RecordOptions {
+    bool count = true; // false: only read (allowlisted network, temporary failure)
+    // Non-empty: also remember, in the same round trip, that this SMTP
+    // session (see identity.hpp) authenticated as the event's user.
+    std::string bind_session;
+    std::int64_t session_ttl = 3600;
+};
+
 struct StoreStats {
     std::int64_t users = 0;
     std::int64_t locks = 0;
@@ -40,9 +49,26 @@ class Store {
   public:
     virtual ~Store() = default;
 
-    // Adds the event (when `count` is false, only reads) and returns the
+    // Adds the event (unless options.count is false) and returns the
     // history. event.time == 0 means "use the store's clock".
-    virtual RecordResult record(const Event& event, bool count) = 0;
+    virtual RecordResult record(const Event& event, const RecordOptions& options) = 0;
+    RecordResult record(const Event& event, bool count) {
+        RecordOptions options;
+        options.count = count;
+        return record(event, options);
+    }
+
+    // Adds a message with its recipients to a sender's counts (messages == 0
+    // and recipients == 0: only reads) and returns them with the sender's
+    // lock. `sender` is a user, or "relay:<address>" for an unauthenticated
+    // relaying client. time == 0: the store's clock.
+    virtual MessageCounts count_message(const std::string& sender, std::int64_t time,
+                                        int messages, int recipients) = 0;
+
+    // The user an SMTP session authenticated as, if it did (and refreshes the
+    // binding's expiry).
+    virtual std::optional<std::string> session_user(const std::string& session_key,
+                                                    std::int64_t ttl) = 0;
 
     // Sets the lock unless one is already there; true when this call set it.
     virtual bool set_lock(const std::string& user, const Lock& lock) = 0;

@@ -19,6 +19,7 @@
 #include "authguard/config.hpp"
 #include "authguard/fingerprint.hpp"
 #include "authguard/guard.hpp"
+#include "authguard/identity.hpp"
 #include "authguard/log.hpp"
 #include "authguard/store.hpp"
 
@@ -244,7 +245,9 @@ int guard_stage(int argc, char** argv) {
     if (read_byte(report.read.get()) == report_success) {
         event.outcome = ag::Outcome::success;
         event.fingerprint.reset();
-        ag::Decision d = guard.check(event);
+        // Binds this SMTP session to the user for authguard-queue and
+        // authguard-spp: our parent is the qmail-smtpd that runs them too.
+        ag::Decision d = guard.check(event, ag::session_key_of_parent());
         char answer = verdict_allow;
         if (d.verdict == ag::Verdict::lock || d.verdict == ag::Verdict::refuse_locked)
             answer = verdict_refuse;
