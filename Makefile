@@ -20,11 +20,17 @@ LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/*.cpp)
 UNIT_OBJ = $(UNIT_SRC:%.cpp=$(B)/obj/%.o)
 
-PROGRAMS = $(B)/authguard-checkpw $(B)/authguardctl
+PROGRAMS = $(B)/authguard-checkpw $(B)/authguard-queue $(B)/authguard-spp $(B)/authguardctl
 TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/traffic-gen
 
+SPP_SECTIONS = $(foreach s,auth mail rcpt data,$(B)/authguard-spp-$(s))
+
 .PHONY: all deps check unit integration demo bench clean format
-all: deps $(PROGRAMS) $(TEST_PROGRAMS)
+all: deps $(PROGRAMS) $(SPP_SECTIONS) $(TEST_PROGRAMS)
+
+# qmail-spp runs a plugin by path alone: the section is told by the name.
+$(SPP_SECTIONS): $(B)/authguard-spp
+	ln -sf authguard-spp $@
 
 deps:
 	@tools/install-deps
@@ -47,8 +53,13 @@ $(B)/libauthguard.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/authguard-checkpw: $(B)/obj/plugins/checkpw/main.o $(B)/libauthguard.a
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(STATIC_LIBS)
+# Each hook is one program: plugins/NAME/*.cpp -> build/authguard-NAME.
+HOOKS = checkpw queue spp
+define hook_rule
+$(B)/authguard-$(1): $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/$(1)/*.cpp)) $(B)/libauthguard.a
+	$$(CXX) $$(CXXFLAGS) -o $$@ $$^ $$(STATIC_LIBS)
+endef
+$(foreach hook,$(HOOKS),$(eval $(call hook_rule,$(hook))))
 
 $(B)/authguardctl: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/authguardctl/*.cpp)) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS)

@@ -100,12 +100,14 @@ Decision Guard::check(Event event, const std::string& bind_session) {
 }
 
 Decision Guard::check_message(const std::string& sender, int messages, int recipients,
-                             std::string_view context) {
+                             std::string_view context, int pending_recipients) {
     Decision decision;
     MessageCounts counts;
     std::string note;
     try {
         counts = store_.count_message(sender, event_time(config_), messages, recipients);
+        counts.recipients_short += pending_recipients;
+        counts.recipients_long += pending_recipients;
         decision = decide_message(counts, sender, config_);
     } catch (const StoreError& e) {
         bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
@@ -113,6 +115,9 @@ Decision Guard::check_message(const std::string& sender, int messages, int recip
         decision.reason = std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
         note = e.what();
     }
+    // A look (messages == 0) that changes nothing is not worth a log line.
+    if (messages == 0 && decision.verdict == Verdict::allow && note.empty()) return decision;
+    if (pending_recipients > 0) recipients = pending_recipients;
     std::string line = std::string(to_string(decision.verdict)) + " " +
                        std::string(context) + " sender=" + escape_for_log(sender) +
                        " recipients=" + std::to_string(recipients) +

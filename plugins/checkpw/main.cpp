@@ -17,6 +17,7 @@
 // the real checkpassword's code is passed on unchanged.
 #include "authguard/checkpassword.hpp"
 #include "authguard/config.hpp"
+#include "authguard/fd.hpp"
 #include "authguard/fingerprint.hpp"
 #include "authguard/guard.hpp"
 #include "authguard/identity.hpp"
@@ -48,55 +49,12 @@ constexpr char verdict_allow = 'A';
 constexpr char verdict_refuse = 'R';
 constexpr char verdict_tempfail = 'T';
 
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        reset();
-        fd_ = std::exchange(o.fd_, -1);
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-};
-
-struct Pipe {
-    Fd read, write;
-    bool open() {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-        read = Fd(fds[0]);
-        write = Fd(fds[1]);
-        return true;
-    }
-};
-
 // Holds the fd 3 bytes and wipes them however the function is left.
 struct Secret {
     std::string bytes;
     ~Secret() { wipe(); }
     void wipe() { ::explicit_bzero(bytes.data(), bytes.size()); }
 };
-
-bool write_all(int fd, const char* p, std::size_t n) {
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
-}
 
 int read_byte(int fd) {
     char c = 0;
@@ -105,15 +63,6 @@ int read_byte(int fd) {
         if (n < 0 && errno == EINTR) continue;
         return n == 1 ? static_cast<unsigned char>(c) : -1;
     }
-}
-
-int wait_exit_code(pid_t pid) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return cp::exit_temp;
-    }
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return cp::exit_temp; // killed: nobody decided
 }
 
 std::string self_path() {
@@ -131,7 +80,7 @@ int authenticated_stage(int argc, char** argv) {
     int verdict_fd = std::atoi(argv[3]);
     char s = report_success;
     int verdict = -1;
-    if (write_all(report_fd, &s, 1)) verdict = read_byte(verdict_fd);
+    if (ag::write_all(report_fd, &s, 1)) verdict = read_byte(verdict_fd);
     ::close(report_fd);
     ::close(verdict_fd);
     // No answer means the guard is gone; like any store failure, that fails open.
@@ -200,14 +149,14 @@ int guard_stage(int argc, char** argv) {
                                                  event.user, credentials.password);
 
     std::string self = self_path();
-    Pipe credentials_pipe, report, verdict;
+    ag::Pipe credentials_pipe, report, verdict;
     if (self.empty() || !credentials_pipe.open() || !report.open() || !verdict.open()) {
         logger.write(ag::Logger::Level::error, "cannot set up pipes or find myself: " +
                                                    std::string(std::strerror(errno)));
         return cp::exit_temp;
     }
     // At most 512 bytes: fits any pipe buffer, so this never blocks.
-    bool written = write_all(credentials_pipe.write.get(), input.bytes.data(), input.bytes.size());
+    bool written = ag::write_all(credentials_pipe.write.get(), input.bytes.data(), input.bytes.size());
     credentials_pipe.write.reset();
     input.wipe();
     if (!written) {
@@ -253,13 +202,13 @@ int guard_stage(int argc, char** argv) {
             answer = verdict_refuse;
         else if (d.verdict == ag::Verdict::tempfail)
             answer = verdict_tempfail;
-        write_all(verdict.write.get(), &answer, 1);
+        ag::write_all(verdict.write.get(), &answer, 1);
         verdict.write.reset();
-        return wait_exit_code(pid);
+        return ag::wait_exit_code(pid, cp::exit_temp);
     }
 
     verdict.write.reset();
-    int code = wait_exit_code(pid);
+    int code = ag::wait_exit_code(pid, cp::exit_temp);
     if (code == cp::exit_ok) {
         // The real checkpassword ran the subprogram itself instead of our
         // stage: the login happened; record it so it still counts.
