@@ -208,3 +208,26 @@ TEST_CASE("a lock always notifies") {
     CHECK(d.verdict == Verdict::lock);
     CHECK(d.notify);
 }
+
+TEST_CASE("sending limits") {
+    Config c;
+    MessageCounts m;
+    m.now = t0;
+    CHECK(decide_message(m, "u", c).verdict == Verdict::allow);
+    m.messages_short = c.defaults.max_messages_short + 1;
+    CHECK(decide_message(m, "u", c).verdict == Verdict::tempfail);
+    c.rate_action = Config::RateAction::reject;
+    CHECK(decide_message(m, "u", c).verdict == Verdict::reject);
+    m.messages_short = 0;
+    m.recipients_long = c.defaults.max_recipients_long + 1;
+    CHECK(decide_message(m, "u", c).reason.find("max-recipients-long") != std::string::npos);
+    // relay limits are off unless configured
+    CHECK(decide_message(m, "relay:192.0.2.1", c).verdict == Verdict::allow);
+    c.defaults.relay_max_recipients_long = 10;
+    CHECK(decide_message(m, "relay:192.0.2.1", c).verdict == Verdict::reject);
+    // a lock wins over everything
+    m.lock = Lock{t0 - 10, 0, "botnet", "", 0, t0};
+    CHECK(decide_message(m, "u", c).verdict == Verdict::refuse_locked);
+    m.lock->until = t0 - 1;
+    CHECK(decide_message(m, "u", c).verdict != Verdict::refuse_locked);
+}

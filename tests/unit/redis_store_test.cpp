@@ -259,3 +259,53 @@ TEST_CASE("normalising user names") {
     CHECK(out == "Hello");
     CHECK(normalize_user("\xc3\x84pfel", c, out) == ""); // UTF-8 is fine
 }
+
+TEST_CASE("redis store: message counts slide over buckets") {
+    if (!test_redis()) return;
+    Config c = redis_config("u9:");
+    RedisStore store(c);
+    Raw raw;
+    raw.run({"DEL", "u9:{frank}:rate", "u9:{frank}:lock"});
+    const std::int64_t t = 1800000000; // a multiple of the 300 s bucket
+    auto m = store.count_message("frank", t, 1, 3);
+    CHECK(m.now == t);
+    CHECK(m.messages_short == 1);
+    CHECK(m.recipients_short == 3);
+    CHECK(m.recipients_long == 3);
+    CHECK(raw.integer({"TTL", "u9:{frank}:rate"}) > 0);
+    m = store.count_message("frank", t + 600, 1, 2);
+    CHECK(m.messages_short == 2);
+    CHECK(m.recipients_long == 5);
+    m = store.count_message("frank", t + 700, 0, 0); // a look
+    CHECK(m.messages_short == 2);
+    m = store.count_message("frank", t + 3600 + 300, 0, 0); // the first bucket left the hour
+    CHECK(m.messages_short == 1);
+    CHECK(m.recipients_short == 2);
+    CHECK(m.recipients_long == 5);
+    m = store.count_message("frank", t + 86400 + 4000, 0, 0); // and the day
+    CHECK(m.recipients_long == 0);
+    CHECK(raw.integer({"EXISTS", "u9:{frank}:rate"}) == 0); // emptied buckets leave no key
+    // the lock comes back with the counts
+    store.set_lock("frank", Lock{t, 0, "test", "", 0, t});
+    CHECK(store.count_message("frank", t + 10, 0, 0).lock.has_value());
+    // relaying clients count apart from users
+    raw.run({"DEL", "u9:relay:{192.0.2.7}:rate"});
+    CHECK(store.count_message("relay:192.0.2.7", t, 1, 1).messages_short == 1);
+    CHECK(raw.integer({"EXISTS", "u9:relay:{192.0.2.7}:rate"}) == 1);
+}
+
+TEST_CASE("redis store: session bindings ride along with a successful login") {
+    if (!test_redis()) return;
+    Config c = redis_config("u10:");
+    RedisStore store(c);
+    RecordOptions options;
+    options.bind_session = "mx1:4242:123456:192.0.2.1";
+    options.session_ttl = 600;
+    store.record(login("grace", "192.0.2.1", 100), options);
+    CHECK(store.session_user("mx1:4242:123456:192.0.2.1", 600) == std::optional<std::string>("grace"));
+    CHECK(!store.session_user("mx1:4242:123457:192.0.2.1", 600));
+    Raw raw;
+    auto ttl = raw.integer({"TTL", "u10:session:{mx1:4242:123456:192.0.2.1}"});
+    CHECK(ttl > 0);
+    CHECK(ttl <= 600);
+}
