@@ -26,7 +26,9 @@ std::string service_for_port(std::string_view local_port) {
     return out == "port-" ? "unknown" : out;
 }
 
-std::string escape_for_log(std::string_view bytes, std::size_t limit) {
+namespace {
+
+std::string escape(std::string_view bytes, std::size_t limit, bool word) {
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     for (std::size_t i = 0; i < bytes.size(); ++i) {
@@ -35,7 +37,7 @@ std::string escape_for_log(std::string_view bytes, std::size_t limit) {
             break;
         }
         auto c = static_cast<unsigned char>(bytes[i]);
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
+        if (c >= 0x20 && c < 0x7f && c != '\\' && !(word && (c == ' ' || c == '"'))) {
             out += static_cast<char>(c);
         } else {
             out += "\\x";
@@ -44,6 +46,16 @@ std::string escape_for_log(std::string_view bytes, std::size_t limit) {
         }
     }
     return out;
+}
+
+} // namespace
+
+std::string escape_for_log(std::string_view bytes, std::size_t limit) {
+    return escape(bytes, limit, false);
+}
+
+std::string escape_word_for_log(std::string_view bytes, std::size_t limit) {
+    return escape(bytes, limit, true);
 }
 
 } // namespace authguard

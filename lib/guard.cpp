@@ -100,7 +100,8 @@ Decision Guard::check(Event event, const std::string& bind_session) {
 }
 
 Decision Guard::check_message(const std::string& sender, int messages, int recipients,
-                             std::string_view context, int pending_recipients) {
+                             std::string_view context, int pending_recipients,
+                             int pending_messages) {
     Decision decision;
     MessageCounts counts;
     std::string note;
@@ -108,6 +109,7 @@ Decision Guard::check_message(const std::string& sender, int messages, int recip
         counts = store_.count_message(sender, event_time(config_), messages, recipients);
         counts.recipients_short += pending_recipients;
         counts.recipients_long += pending_recipients;
+        counts.messages_short += pending_messages;
         decision = decide_message(counts, sender, config_);
     } catch (const StoreError& e) {
         bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
@@ -119,7 +121,7 @@ Decision Guard::check_message(const std::string& sender, int messages, int recip
     if (messages == 0 && decision.verdict == Verdict::allow && note.empty()) return decision;
     if (pending_recipients > 0) recipients = pending_recipients;
     std::string line = std::string(to_string(decision.verdict)) + " " +
-                       std::string(context) + " sender=" + escape_for_log(sender) +
+                       std::string(context) + " sender=" + escape_word_for_log(sender) +
                        " recipients=" + std::to_string(recipients) +
                        " time=" + std::to_string(counts.now) +
                        " messages_short=" + std::to_string(counts.messages_short) +
@@ -136,9 +138,10 @@ Decision Guard::check_message(const std::string& sender, int messages, int recip
 
 void Guard::log_decision(const Event& event, const Decision& d, std::string_view note) {
     const Signals& s = d.signals;
-    std::string line = std::string(to_string(d.verdict)) + " user=" + escape_for_log(event.user) +
-                       " address=" + escape_for_log(event.address, 64) +
-                       " service=" + escape_for_log(event.service, 32) +
+    std::string line = std::string(to_string(d.verdict)) +
+                       " user=" + escape_word_for_log(event.user) +
+                       " address=" + escape_word_for_log(event.address, 64) +
+                       " service=" + escape_word_for_log(event.service, 32) +
                        " outcome=" + std::string(to_string(event.outcome)) +
                        " time=" + std::to_string(event.time) +
                        " nets_short=" + std::to_string(s.short_window.wide_networks) +

@@ -29,10 +29,40 @@ std::string start_time_of(pid_t pid) {
     return {};
 }
 
+// Field 4 of /proc/PID/stat: the parent's pid (0 when unknown).
+pid_t parent_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(close + 1));
+    std::string state;
+    long ppid = 0;
+    fields >> state >> ppid;
+    return static_cast<pid_t>(ppid);
+}
+
+// A "sh -c COMMAND" between the SMTP server and us does not own the
+// session: qpsmtpd runs its checkpassword program through
+// "/bin/sh -c 'PROG /bin/true 3<&0'" (and dash forks for it) but forks its
+// queue program directly, so the two would see different parents.
+bool is_shell_command(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string argv0, argv1;
+    if (!std::getline(in, argv0, '\0') || !std::getline(in, argv1, '\0')) return false;
+    std::string name = argv0.substr(argv0.rfind('/') + 1); // npos + 1 == 0
+    if (argv1 != "-c") return false;
+    for (const char* shell : {"sh", "dash", "bash", "ash", "ksh", "mksh", "zsh"})
+        if (name == shell) return true;
+    return false;
+}
+
 } // namespace
 
 std::string session_key_of_parent() {
     pid_t parent = ::getppid();
+    for (int hops = 0; hops < 3 && parent > 1 && is_shell_command(parent); ++hops)
+        parent = parent_of(parent);
     if (parent <= 1) return {}; // orphaned: no session to speak of
     std::string started = start_time_of(parent);
     if (started.empty()) return {};

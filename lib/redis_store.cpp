@@ -4,6 +4,7 @@
 #include "message_lua.hpp" // generated from lib/message.lua: message_lua, message_lua_sha1
 #include "record_lua.hpp"  // generated from lib/record.lua: record_lua, record_lua_sha1
 
+#include <fcntl.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -115,6 +116,9 @@ redisContext& RedisStore::connection() {
     if (c == nullptr) throw StoreError("redis " + where + ": out of memory");
     context_.reset(c);
     if (c->err) fail("cannot connect");
+    // Programs we start (the next queue program, the real checkpassword)
+    // must not inherit the connection.
+    ::fcntl(c->fd, F_SETFD, FD_CLOEXEC);
     timeval command_tv = to_timeval(config_.store.command_timeout_ms);
     if (redisSetTimeout(c, command_tv) != REDIS_OK) fail("cannot set timeout");
     if (!config_.store.redis_password.empty()) command({"AUTH", config_.store.redis_password});

@@ -43,3 +43,145 @@ checkpw() {
 }
 
 redis() { redis-cli -s "$AG_REDIS_SOCK" "$@"; }
+
+# ---- for scripts that start their own processes -------------------------
+
+# Cleanup actions, run last-registered first: `on_exit CMD`, and the script
+# sets `trap run_cleanup EXIT` (plus INT/TERM, which then exit).
+AG_CLEANUP=()
+on_exit() { AG_CLEANUP+=("$*"); }
+run_cleanup() {
+    local i
+    for ((i = ${#AG_CLEANUP[@]} - 1; i >= 0; i--)); do eval "${AG_CLEANUP[i]}" 2>/dev/null; done
+    AG_CLEANUP=()
+}
+trap_cleanup() { trap run_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; }
+
+# Wall clock in milliseconds.
+ms_now() { date +%s%3N; }
+
+# free_port: a TCP port that nothing listens on (random high port, retried).
+free_port() {
+    local p _
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# start_redis NAME [redis-server options]: a private redis-server on the unix
+# socket DIR/NAME.sock, DIR being $AG_REDIS_DIR or else $AG_TMP. Daemonized,
+# so killing it leaves no job notice; stopped at exit, also when SIGSTOPped.
+# Sets REDIS_PID. Fails when it does not answer within 5 s.
+start_redis() {
+    local name=$1 _ dir=${AG_REDIS_DIR:-$AG_TMP}
+    shift
+    rm -f "$dir/$name.pid"
+    redis-server --port 0 --unixsocket "$dir/$name.sock" --unixsocketperm 777 --save '' \
+        --appendonly no --dir "$dir" --logfile "$dir/$name.log" --daemonize yes \
+        --pidfile "$dir/$name.pid" "$@" </dev/null >/dev/null 2>&1
+    REDIS_PID=
+    for _ in $(seq 50); do
+        [ -z "$REDIS_PID" ] && [ -s "$dir/$name.pid" ] && REDIS_PID=$(cat "$dir/$name.pid") &&
+            on_exit "kill -CONT $REDIS_PID; kill_wait TERM $REDIS_PID"
+        redis-cli -s "$dir/$name.sock" ping 2>&1 | grep -q -E 'PONG|NOAUTH' && [ -n "$REDIS_PID" ] &&
+            return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# kill_wait SIGNAL PID: sends the signal and waits (up to 5 s) until the
+# process is gone.
+kill_wait() {
+    local _
+    kill "-$1" "$2" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$2" 2>/dev/null || return 0; sleep 0.1; done
+    return 1
+}
+
+# capture_syslog "$0" "$@" (first thing in a script): re-executes the script
+# in a private mount namespace with its own /dev, where /dev/log is a socket
+# whose messages are appended to $AG_SYSLOG, one a line; the real /dev/log
+# and the machine's syslog are untouched. Where that is not possible (no
+# privilege for unshare/mount) the script goes on with AG_SYSLOG empty.
+capture_syslog() {
+    if [ -z "${AG_SYSLOG_NS:-}" ]; then
+        if unshare -m --propagation private true 2>/dev/null; then
+            AG_SYSLOG_NS=1 exec unshare -m --propagation private bash "$@"
+        fi
+        AG_SYSLOG=
+        return 0
+    fi
+    local old=$AG_TMP/syslog-olddev.$$ n
+    export AG_SYSLOG=$AG_TMP/syslog.$$
+    : >"$AG_SYSLOG"
+    mkdir -p "$old"
+    if ! { mount --rbind /dev "$old" && mount -t tmpfs -o mode=755 agdev /dev; }; then
+        AG_SYSLOG=
+        return 0
+    fi
+    for n in null zero full random urandom tty ptmx; do
+        [ -e "$old/$n" ] && touch "/dev/$n" && mount --bind "$old/$n" "/dev/$n"
+    done
+    for n in pts shm; do
+        [ -d "$old/$n" ] && mkdir "/dev/$n" && mount --rbind "$old/$n" "/dev/$n"
+    done
+    ln -s /proc/self/fd /dev/fd
+    ln -s fd/0 /dev/stdin; ln -s fd/1 /dev/stdout; ln -s fd/2 /dev/stderr
+    umount -l "$old" && rmdir "$old"
+    perl -MSocket -MIO::Socket::UNIX -e '
+        my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => "/dev/log") or die "$!";
+        chmod 0666, "/dev/log";
+        open(my $f, ">>", $ARGV[0]) or die "$!";
+        $f->autoflush(1);
+        while (defined $s->recv(my $m, 65536)) { $m =~ s/\n*\z/\n/; print $f $m }
+    ' "$AG_SYSLOG" </dev/null >/dev/null 2>&1 &
+    on_exit "kill $!"
+    for n in $(seq 50); do [ -S /dev/log ] && return 0; sleep 0.1; done
+    AG_SYSLOG=
+}
+
+# ---- driving authguard-checkpw as qmail-smtpd does ------------------------
+CP=$AG_BUILD/authguard-checkpw
+STANDIN=$AG_BUILD/vchkpw-standin
+AG_CP_DIR=$AG_TMP/cp.$$
+
+# fd3 FORMAT ARGS...: the bytes the next cp_run feeds on fd 3 (printf).
+fd3() { mkdir -p "$AG_CP_DIR"; printf "$@" >"$AG_CP_DIR/fd3"; }
+
+# cp_run CONTROL pipe|closed [NAME=VALUE...] [-- CHECKPROGRAM SUBPROGRAM...]
+# Runs authguard-checkpw with the fd3 bytes on a pipe at fd 3 ("closed": no
+# fd 3), CHECKPROGRAM (default: the vchkpw stand-in, then /bin/true), only
+# the environment given (env -i) plus TCPLOCALPORT=587 and the stand-in's
+# password "secret"; fd 1 and fd 2 go to files that `expect` checks. Sets
+# CP_RC and CP_MS (wall time in ms). Bounded by `timeout 10` (exit 124).
+cp_run() {
+    local control=$1 input=$2 t0
+    shift 2
+    local envs=(PATH=/usr/bin:/bin AUTHGUARD_CONTROL="$control" TCPLOCALPORT=587
+        AG_STANDIN_PASSWORD=secret)
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    local argv=("$@")
+    [ ${#argv[@]} -gt 0 ] || argv=("$STANDIN" /bin/true)
+    mkdir -p "$AG_CP_DIR"
+    t0=$(ms_now)
+    if [ "$input" = closed ]; then
+        env -i "${envs[@]}" timeout 10 "$CP" "${argv[@]}" 3<&- >"$AG_CP_DIR/fd1" 2>"$AG_CP_DIR/fd2"
+    else
+        env -i "${envs[@]}" timeout 10 "$CP" "${argv[@]}" 3< <(cat "$AG_CP_DIR/fd3") \
+            >"$AG_CP_DIR/fd1" 2>"$AG_CP_DIR/fd2"
+    fi
+    CP_RC=$?
+    CP_MS=$(($(ms_now) - t0))
+}
+
+# expect NAME RC: the last cp_run's exit code, and nothing at all on fd 1 and
+# fd 2 (fd 2 is the SMTP connection with qmail-smtpd-auth 0.31).
+expect() {
+    check_eq "$1: exit $2" "$2" "$CP_RC"
+    check_eq "$1: nothing written to fd 1 or fd 2" "" \
+        "$(cat "$AG_CP_DIR/fd1" "$AG_CP_DIR/fd2" | od -An -c | head -5)"
+}

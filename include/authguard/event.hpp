@@ -39,5 +39,9 @@ std::string service_for_port(std::string_view local_port);
 // Prints bytes that may be hostile (user names from the network) in a form
 // safe for a log line: printable ASCII as is, everything else as \xNN.
 std::string escape_for_log(std::string_view bytes, std::size_t limit = 128);
+// The same for one "name=value" field of a log line: also spaces and quotes
+// as \xNN, so that a user name such as "eve address=10.0.0.1" cannot pass
+// for the line's next field.
+std::string escape_word_for_log(std::string_view bytes, std::size_t limit = 128);
 
 } // namespace authguard

@@ -41,10 +41,12 @@ class Guard {
 
     // A message from `sender` (a user, or "relay:<address>") with this many
     // envelope recipients; messages == 0 only checks the lock and counts.
-    // `pending_recipients` are judged as if counted, but not stored (the
-    // recipients of an SMTP transaction that is not queued yet).
+    // `pending_recipients` and `pending_messages` are judged as if counted,
+    // but not stored (an SMTP transaction that is not queued yet: its
+    // recipients so far, and the message itself).
     Decision check_message(const std::string& sender, int messages, int recipients,
-                           std::string_view context, int pending_recipients = 0);
+                           std::string_view context, int pending_recipients = 0,
+                           int pending_messages = 0);
 
   private:
     void log_decision(const Event& event, const Decision& decision, std::string_view note);

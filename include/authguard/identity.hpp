@@ -5,7 +5,8 @@
 // client's "MAIL FROM:<x> AUTH=<user>" into it. Proof is either
 //   - the session binding authguard-checkpw stores on a good password,
 //     keyed by the qmail-smtpd process that runs both programs (their common
-//     parent), its start time (a later process may get the same pid), this
+//     parent; a "sh -c" in between, as qpsmtpd puts before checkpassword,
+//     is skipped), its start time (a later process may get the same pid), this
 //     host's name and the client address; or
 //   - SMTPAUTHUSER / SMTP_AUTH_USER, when the control file says the AUTH
 //     patch in use sets them only after a real AUTH (trust-auth-env = yes).

@@ -134,14 +134,14 @@ int guard_stage(int argc, char** argv) {
     ag::Event event;
     if (auto why = ag::normalize_user(credentials.user, config, event.user); !why.empty()) {
         logger.write(ag::Logger::Level::warning,
-                     "refused user=" + ag::escape_for_log(credentials.user) + ": " + why);
+                     "refused user=" + ag::escape_word_for_log(credentials.user) + ": " + why);
         return cp::exit_bad;
     }
     event.address = ag::client_address_from_env();
     if (event.address == ag::unknown_address)
         logger.write(ag::Logger::Level::warning,
                      "no usable TCPREMOTEIP/TCP6REMOTEIP; counted as network 'unknown' for user=" +
-                         ag::escape_for_log(event.user));
+                         ag::escape_word_for_log(event.user));
     const char* port = std::getenv("TCPLOCALPORT");
     event.service = port ? ag::service_for_port(port) : "unknown";
     event.time = ag::event_time(config);
@@ -220,7 +220,7 @@ int guard_stage(int argc, char** argv) {
     if (code == cp::exit_misuse) {
         logger.write(ag::Logger::Level::warning, "checkpassword " + ag::escape_for_log(argv[1]) +
                                                      " exited 2 (misuse) for user=" +
-                                                     ag::escape_for_log(event.user));
+                                                     ag::escape_word_for_log(event.user));
         return code;
     }
     event.outcome = outcome_of_exit(code);

@@ -106,8 +106,12 @@ int main() {
     try {
         if (auto id = ag::authenticated_identity(config, *store)) sender = id->user;
     } catch (const ag::StoreError& e) {
+        // Who sends is unknown: a locked user would pass unless we tempfail.
+        bool tempfail = config.on_store_failure == ag::Config::StoreFailure::tempfail;
         logger.write(ag::Logger::Level::error,
-                     std::string("queue: cannot look up the session, no per-user check: ") + e.what());
+                     std::string("queue: cannot look up the session, ") +
+                         (tempfail ? "tempfail: " : "no per-user check: ") + e.what());
+        if (tempfail) return exit_tempfail;
     }
     if (sender.empty() && std::getenv("RELAYCLIENT")) {
         const ag::Thresholds& t = config.defaults;

@@ -2,28 +2,38 @@
 // time, for servers that run qmail-spp (control/smtpplugins).
 //
 // The section comes from the name the plugin is run as (authguard-spp-auth,
-// -mail, -rcpt, -data: symlinks to this program), else from argv[1], else
-// from the environment qmail-spp sets.
+// -mail, -rcpt, -data: symlinks to this program), else from argv[1] (for a
+// ":" line of control/smtpplugins). It is never guessed from the
+// environment: qmail-spp's variables persist from one command to the next
+// (SMTPRCPTTO is still set in [data] and in the next transaction's [mail]).
 //   [auth]  after a good password (auth-aware spp, SMTPAUTHUSER set): the
 //           whole AUTH-time check; a refusal prints E535 so the login fails.
 //           Also binds the session to the user for the later sections and
 //           for authguard-queue.
-//   [mail]  a locked sender, or one over its message limit, is refused.
-//   [rcpt]  the same, counting this transaction's recipients (SMTPRCPTCOUNT).
+//   [mail]  a locked sender, or one whose next message would be over a
+//           limit, is refused.
+//   [rcpt]  the same, also counting this transaction's recipients so far
+//           plus this one (SMTPRCPTCOUNT + 1) as pending.
 //   [data]  counts the message; use it only where authguard-queue does not
 //           run, or messages count twice.
 // qmail-spp has no timeout: every store call is bounded by the store
 // timeouts, and on any failure the plugin prints nothing and exits 0. It
-// never prints O (that would skip qmail-smtpd's rcpthosts check).
+// never prints O (that would skip qmail-smtpd's rcpthosts check). Every
+// decision is the detector's (decide_message); this file only translates
+// qmail-spp's environment into counts and verdicts into spp commands.
 #include "authguard/config.hpp"
+#include "authguard/event.hpp"
 #include "authguard/guard.hpp"
 #include "authguard/identity.hpp"
 #include "authguard/log.hpp"
 #include "authguard/store.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,30 +52,37 @@ Section section_named(std::string_view name) {
 }
 
 Section find_section(int argc, char** argv) {
-    std::string_view self = argv[0];
+    std::string_view self = argc >= 1 && argv[0] ? argv[0] : "";
     if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
     if (auto dash = self.rfind('-'); dash != std::string_view::npos) {
         Section s = section_named(self.substr(dash + 1));
         if (s != Section::unknown) return s;
     }
     if (argc >= 2) return section_named(argv[1]);
-    if (std::getenv("SMTPRCPTTO")) return Section::rcpt;
-    if (std::getenv("SMTPMAILFROM")) return Section::mail;
-    if (std::getenv("SMTPAUTHUSER")) return Section::auth;
     return Section::unknown;
 }
 
-int env_int(const char* name) {
+// A count qmail-spp put in the environment; `fallback` when missing or not
+// a plain number.
+int env_count(const char* name, int fallback) {
     const char* v = std::getenv(name);
-    return v ? std::atoi(v) : 0;
+    if (!v || !*v) return fallback;
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 0) return fallback;
+    return static_cast<int>(std::min(n, 1000000L));
 }
 
+// One command line for qmail-spp. It cuts the last byte of every line, so
+// the newline must be there.
 void say(const std::string& command) {
     std::fputs((command + "\n").c_str(), stdout);
     std::fflush(stdout);
 }
 
-// The SMTP reply for a verdict in [mail], [rcpt], [data]; "" lets it pass.
+bool store_failure(const ag::Decision& d) { return d.reason.rfind("store unavailable", 0) == 0; }
+
+// The spp command for a verdict in [mail], [rcpt], [data]; "" lets it pass.
 std::string reply_for(const ag::Decision& d) {
     switch (d.verdict) {
     case ag::Verdict::refuse_locked:
@@ -73,8 +90,7 @@ std::string reply_for(const ag::Decision& d) {
         return "E554 5.7.1 this account is locked, ask your postmaster (#5.7.1)";
     case ag::Verdict::reject: return "E554 5.7.1 sending limit reached (#5.7.1)";
     case ag::Verdict::tempfail:
-        return d.reason.rfind("store", 0) == 0 ? ""
-                                               : "E451 4.7.1 sending limit reached, try later (#4.7.1)";
+        return store_failure(d) ? "" : "E451 4.7.1 sending limit reached, try later (#4.7.1)";
     case ag::Verdict::allow:
     case ag::Verdict::alert: return "";
     }
@@ -84,10 +100,13 @@ std::string reply_for(const ag::Decision& d) {
 int auth_section(const ag::Config& config, ag::Store& store, ag::Logger& logger) {
     ag::Event event;
     const char* user = std::getenv("SMTPAUTHUSER");
-    if (!user || !*user) return 0;
+    if (!user || !*user) {
+        logger.write(ag::Logger::Level::warning, "spp auth: no SMTPAUTHUSER, nothing to check");
+        return 0;
+    }
     if (auto why = ag::normalize_user(user, config, event.user); !why.empty()) {
         logger.write(ag::Logger::Level::warning,
-                     "spp auth: refused user=" + ag::escape_for_log(user) + ": " + why);
+                     "spp auth: refused user=" + ag::escape_word_for_log(user) + ": " + why);
         say("E535 5.7.8 authentication failed (#5.7.8)");
         return 0;
     }
@@ -97,44 +116,68 @@ int auth_section(const ag::Config& config, ag::Store& store, ag::Logger& logger)
     event.time = ag::event_time(config);
     event.outcome = ag::Outcome::success;
     ag::Guard guard(config, store, logger);
+    // Our parent is the qmail-smtpd that also runs the later plugins and
+    // the QMAILQUEUE program: they find the user under the same key.
     ag::Decision d = guard.check(event, ag::session_key_of_parent());
     if (d.verdict == ag::Verdict::lock || d.verdict == ag::Verdict::refuse_locked)
         say("E535 5.7.8 authentication failed (#5.7.8)");
-    else if (d.verdict == ag::Verdict::tempfail && d.reason.rfind("store", 0) != 0)
+    else if (d.verdict == ag::Verdict::tempfail && !store_failure(d))
         say("E454 4.7.0 temporary authentication failure (#4.7.0)");
     return 0;
 }
 
+// Who sends, as authguard-queue decides it: the authenticated user, else a
+// relaying client when relay limits are set, else nobody we judge.
+std::string sender_of_session(const ag::Config& config, ag::Store& store) {
+    if (auto id = ag::authenticated_identity(config, store)) return id->user;
+    if (std::getenv("RELAYCLIENT")) {
+        const ag::Thresholds& t = config.defaults;
+        if (t.relay_max_messages_short > 0 || t.relay_max_recipients_short > 0 ||
+            t.relay_max_recipients_long > 0)
+            return "relay:" + ag::client_address_from_env();
+    }
+    return {};
+}
+
 int transaction_section(Section section, const ag::Config& config, ag::Store& store,
                         ag::Logger& logger) {
-    std::optional<ag::Identity> id;
+    std::string sender;
     try {
-        id = ag::authenticated_identity(config, store);
+        sender = sender_of_session(config, store);
     } catch (const ag::StoreError& e) {
-        logger.write(ag::Logger::Level::error, std::string("spp: cannot look up the session: ") + e.what());
+        logger.write(ag::Logger::Level::error,
+                     std::string("spp: cannot look up the session, no check: ") + e.what());
         return 0;
     }
-    if (!id) return 0; // not authenticated: nothing of ours to judge
+    if (sender.empty()) return 0; // not authenticated: nothing of ours to judge
     ag::Guard guard(config, store, logger);
-    // [rcpt]: this transaction's recipients are counted when the message is
-    // queued; until then they are judged as pending.
-    int so_far = env_int("SMTPRCPTCOUNT");
-    ag::Decision d =
-        section == Section::data ? guard.check_message(id->user, 1, so_far, "spp-data")
-        : section == Section::rcpt ? guard.check_message(id->user, 0, 0, "spp-rcpt", so_far + 1)
-                                   : guard.check_message(id->user, 0, 0, "spp-mail");
+    // SMTPRCPTCOUNT: recipients accepted before the current RCPT (qmail-spp
+    // 0.42 does not update it after the last one; sagredo's variant does).
+    // SMTPRCPTCOUNTALL: every RCPT command, the current one included.
+    int accepted = env_count("SMTPRCPTCOUNT", 0);
+    ag::Decision d;
+    if (section == Section::mail) {
+        // The message this transaction would add.
+        d = guard.check_message(sender, 0, 0, "spp-mail", 0, 1);
+    } else if (section == Section::rcpt) {
+        d = guard.check_message(sender, 0, 0, "spp-rcpt", accepted + 1, 1);
+    } else {
+        // The recipients of this message: exact when every RCPT was
+        // accepted, with either variant; at most one too many otherwise.
+        int all = env_count("SMTPRCPTCOUNTALL", accepted + 1);
+        int recipients = std::max(1, std::min(accepted + 1, all));
+        d = guard.check_message(sender, 1, recipients, "spp-data");
+    }
     if (auto reply = reply_for(d); !reply.empty()) say(reply);
     return 0;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-    ag::Logger logger;
+int run(int argc, char** argv, ag::Logger& logger) {
     Section section = find_section(argc, argv);
     if (section == Section::unknown) {
         logger.write(ag::Logger::Level::error,
-                     "spp: cannot tell the section; run as authguard-spp-auth/-mail/-rcpt/-data");
+                     "spp: cannot tell the section; run as authguard-spp-auth/-mail/-rcpt/-data "
+                     "or with the section as argument");
         return 0;
     }
     ag::Config config;
@@ -149,4 +192,20 @@ int main(int argc, char** argv) {
     auto store = ag::open_store(config);
     if (section == Section::auth) return auth_section(config, *store, logger);
     return transaction_section(section, config, *store, logger);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    ag::Logger logger;
+    // Whatever goes wrong, the session goes on: a crash would be answered
+    // "451 qmail-spp failure" for every command of every client.
+    try {
+        return run(argc, argv, logger);
+    } catch (const std::exception& e) {
+        logger.write(ag::Logger::Level::error, std::string("spp: internal error, no check: ") + e.what());
+    } catch (...) {
+        logger.write(ag::Logger::Level::error, "spp: internal error, no check");
+    }
+    return 0;
 }
