@@ -15,6 +15,9 @@ std::string normalize_user(std::string_view raw, const Config& config, std::stri
         return "user name longer than " + std::to_string(config.max_user_length) + " bytes";
     for (unsigned char c : raw)
         if (c < 0x20 || c == 0x7f) return "control character in user name";
+    // The user's keys share the hash tag {user}; "{}..." would be an empty
+    // tag, which Redis Cluster ignores, scattering the keys over slots.
+    if (raw.front() == '}') return "user name starting with }";
     out.assign(raw);
     if (config.lowercase_users)
         for (auto& c : out)

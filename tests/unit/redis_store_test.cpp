@@ -258,6 +258,8 @@ TEST_CASE("normalising user names") {
     CHECK(normalize_user("Hello", c, out) == "");
     CHECK(out == "Hello");
     CHECK(normalize_user("\xc3\x84pfel", c, out) == ""); // UTF-8 is fine
+    CHECK(!normalize_user("}x", c, out).empty());        // would be an empty hash tag
+    CHECK(normalize_user("x}", c, out) == "");
 }
 
 TEST_CASE("redis store: message counts slide over buckets") {

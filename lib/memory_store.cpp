@@ -1,0 +1,260 @@
+// memory_store.cpp - the Store in memory, step for step what lib/record.lua
+// and lib/message.lua do in Redis (see memory_store.hpp).
+#include "authguard/memory_store.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+
+namespace authguard {
+
+namespace {
+
+bool lock_in_force(const std::optional<Lock>& lock, std::int64_t now) {
+    return lock && (lock->until == 0 || lock->until > now);
+}
+
+const History& empty_history() {
+    static const History none;
+    return none;
+}
+
+} // namespace
+
+std::int64_t MemoryStore::now() {
+    return clock_ != 0 ? clock_ : static_cast<std::int64_t>(std::time(nullptr));
+}
+
+std::int64_t MemoryStore::clock_for(std::int64_t time) {
+    if (time <= 0) return now();
+    clock_ = std::max(clock_, time);
+    return time;
+}
+
+MemoryStore::UserState* MemoryStore::find_user(const std::string& user, std::int64_t now) {
+    auto it = users_.find(user);
+    if (it == users_.end()) return nullptr;
+    UserState& u = it->second;
+    if (u.observations_expire != 0 && now >= u.observations_expire) {
+        u.history.observations.clear();
+        u.history.dropped = 0;
+        u.observations_expire = 0;
+    }
+    if (u.lock_expire != 0 && now >= u.lock_expire) {
+        u.history.lock.reset();
+        u.lock_expire = 0;
+    }
+    if (u.observations_expire == 0 && u.lock_expire == 0) {
+        users_.erase(it);
+        return nullptr;
+    }
+    return &u;
+}
+
+const History& MemoryStore::record_in_place(const Event& event, const RecordOptions& options,
+                                            std::int64_t& now) {
+    now = clock_for(event.time);
+    UserState* u = find_user(event.user, now);
+    if (!options.bind_session.empty())
+        sessions_[options.bind_session] = Session{event.user, now + options.session_ttl};
+    if (!options.count) return u ? u->history : empty_history();
+
+    if (!u) u = &users_[event.user];
+    History& h = u->history;
+    auto kind = event.outcome == Outcome::success ? Observation::Kind::success
+                                                  : Observation::Kind::failure;
+    std::optional<std::uint16_t> fingerprint;
+    if (kind == Observation::Kind::failure) fingerprint = event.fingerprint;
+
+    auto existing = std::find_if(h.observations.begin(), h.observations.end(), [&](const Observation& o) {
+        return o.kind == kind && o.address == event.address;
+    });
+    if (existing != h.observations.end()) {
+        existing->first = std::min(existing->first, now);
+        existing->last = std::max(existing->last, now);
+        ++existing->count;
+        existing->fingerprint = fingerprint; // the script rewrites the value: the latest, or none
+    } else {
+        // Fields of the hash: the observations and, once used, "x|dropped".
+        auto fields = [&] { return h.observations.size() + (h.dropped > 0 ? 1 : 0); };
+        const auto max = static_cast<std::size_t>(config_.max_entries);
+        if (fields() >= max) {
+            std::erase_if(h.observations, [&](const Observation& o) {
+                std::int64_t keep = o.kind == Observation::Kind::success ? config_.known_period
+                                                                         : config_.window_long;
+                return o.last < now - keep;
+            });
+        }
+        if (fields() < max)
+            h.observations.push_back(Observation{kind, event.address, now, now, 1, fingerprint});
+        else
+            ++h.dropped;
+    }
+    u->observations_expire = std::max(u->observations_expire, now + config_.known_period);
+    if (lock_in_force(h.lock, now)) {
+        ++h.lock->attempts_after;
+        h.lock->last_attempt = now;
+        u->lock_expire = std::max(u->lock_expire, now + config_.lock_retention);
+    }
+    return h;
+}
+
+RecordResult MemoryStore::record(const Event& event, const RecordOptions& options) {
+    RecordResult result;
+    result.history = record_in_place(event, options, result.now);
+    return result;
+}
+
+MessageCounts MemoryStore::count_message(const std::string& sender, std::int64_t time,
+                                         int messages, int recipients) {
+    MessageCounts counts;
+    std::int64_t now = clock_for(time);
+    counts.now = now;
+    const std::int64_t short_window = config_.window_short, long_window = config_.window_long;
+    const std::int64_t short_step = std::max<std::int64_t>(1, short_window / 12);
+    const std::int64_t long_step = std::max<std::int64_t>(1, long_window / 24);
+
+    auto it = rates_.find(sender);
+    if (it != rates_.end() && now >= it->second.expire) {
+        rates_.erase(it);
+        it = rates_.end();
+    }
+    if (messages > 0 || recipients > 0) {
+        it = rates_.try_emplace(sender).first;
+        Rate& r = it->second;
+        std::string s = std::to_string(now / short_step), l = std::to_string(now / long_step);
+        r.buckets["s" + s + "m"] += messages;
+        r.buckets["s" + s + "r"] += recipients;
+        r.buckets["l" + l + "r"] += recipients;
+        r.expire = std::max(r.expire, now + long_window + long_step);
+    }
+    if (it != rates_.end()) {
+        Rate& r = it->second;
+        for (auto b = r.buckets.begin(); b != r.buckets.end();) {
+            const std::string& key = b->first;
+            std::int64_t bucket = 0;
+            std::from_chars(key.data() + 1, key.data() + key.size() - 1, bucket);
+            bool stale = key[0] == 's' ? (bucket + 1) * short_step <= now - short_window
+                                       : (bucket + 1) * long_step <= now - long_window;
+            if (stale) {
+                b = r.buckets.erase(b);
+                continue;
+            }
+            if (key[0] == 's' && key.back() == 'm') counts.messages_short += b->second;
+            else if (key[0] == 's') counts.recipients_short += b->second;
+            else counts.recipients_long += b->second;
+            ++b;
+        }
+        if (r.buckets.empty()) rates_.erase(it); // Redis drops an emptied hash
+    }
+    if (sender.rfind("relay:", 0) != 0)
+        if (UserState* u = find_user(sender, now)) counts.lock = u->history.lock;
+    return counts;
+}
+
+std::optional<std::string> MemoryStore::session_user(const std::string& session_key,
+                                                     std::int64_t ttl) {
+    std::int64_t now = this->now();
+    auto it = sessions_.find(session_key);
+    if (it == sessions_.end()) return std::nullopt;
+    if (now >= it->second.expire) {
+        sessions_.erase(it);
+        return std::nullopt;
+    }
+    it->second.expire = now + ttl;
+    return it->second.user;
+}
+
+bool MemoryStore::set_lock(const std::string& user, const Lock& lock) {
+    std::int64_t now = clock_for(lock.since);
+    UserState* u = find_user(user, now);
+    if (u && lock_in_force(u->history.lock, lock.since)) return false;
+    if (!u) u = &users_[user];
+    u->history.lock = Lock{lock.since, lock.until, lock.reason, lock.evidence, 0, lock.since};
+    u->lock_expire = now + config_.lock_retention;
+    return true;
+}
+
+bool MemoryStore::clear_lock(const std::string& user, std::int64_t forget_since) {
+    UserState* u = find_user(user, now());
+    if (!u) return false;
+    bool had = u->history.lock.has_value();
+    u->history.lock.reset();
+    u->lock_expire = 0;
+    std::erase_if(u->history.observations, [&](const Observation& o) {
+        return o.kind == Observation::Kind::success && o.first >= forget_since;
+    });
+    if (u->history.observations.empty() && u->history.dropped == 0) u->observations_expire = 0;
+    if (u->observations_expire == 0) users_.erase(user);
+    return had;
+}
+
+History MemoryStore::load(const std::string& user) {
+    UserState* u = find_user(user, now());
+    return u ? u->history : History{};
+}
+
+std::vector<std::string> MemoryStore::users() {
+    purge_expired();
+    std::vector<std::string> out;
+    out.reserve(users_.size());
+    for (auto& [user, state] : users_)
+        out.push_back(user);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+StoreStats MemoryStore::stats() {
+    purge_expired();
+    StoreStats s;
+    for (auto& [user, u] : users_) {
+        ++s.users;
+        if (u.history.lock) ++s.locks;
+        s.observations += static_cast<std::int64_t>(u.history.observations.size());
+        // A rough figure: the strings and the fixed parts of each record.
+        s.memory_bytes += static_cast<std::int64_t>(sizeof(UserState) + user.size());
+        for (auto& o : u.history.observations)
+            s.memory_bytes += static_cast<std::int64_t>(sizeof(Observation) + o.address.size());
+        if (u.history.lock)
+            s.memory_bytes +=
+                static_cast<std::int64_t>(u.history.lock->reason.size() + u.history.lock->evidence.size());
+    }
+    return s;
+}
+
+void MemoryStore::purge_expired() {
+    std::int64_t now = this->now();
+    for (auto it = users_.begin(); it != users_.end();) {
+        std::string user = it->first;
+        ++it;
+        find_user(user, now); // erases the entry when nothing is left
+    }
+    std::erase_if(rates_, [&](const auto& entry) { return now >= entry.second.expire; });
+    std::erase_if(sessions_, [&](const auto& entry) { return now >= entry.second.expire; });
+}
+
+std::optional<std::int64_t> MemoryStore::observations_expire_at(const std::string& user) {
+    UserState* u = find_user(user, now());
+    if (!u || u->observations_expire == 0) return std::nullopt;
+    return u->observations_expire;
+}
+
+std::optional<std::int64_t> MemoryStore::lock_expire_at(const std::string& user) {
+    UserState* u = find_user(user, now());
+    if (!u || u->lock_expire == 0) return std::nullopt;
+    return u->lock_expire;
+}
+
+std::optional<std::int64_t> MemoryStore::rate_expire_at(const std::string& sender) {
+    auto it = rates_.find(sender);
+    if (it == rates_.end() || now() >= it->second.expire) return std::nullopt;
+    return it->second.expire;
+}
+
+std::optional<std::int64_t> MemoryStore::session_expire_at(const std::string& session_key) {
+    auto it = sessions_.find(session_key);
+    if (it == sessions_.end() || now() >= it->second.expire) return std::nullopt;
+    return it->second.expire;
+}
+
+} // namespace authguard

@@ -1,0 +1,60 @@
+// replay.cpp - Guard::check's sequence on a MemoryStore, without logging or
+// notifying (see replay.hpp).
+#include "authguard/replay.hpp"
+
+#include <algorithm>
+
+namespace authguard {
+
+bool below_every_threshold(const Thresholds& t, int success_wide_networks, int success_addresses,
+                           int failing_wide_networks) {
+    // Events from logs carry no password fingerprints, so the replay
+    // thresholds (tempfail-replay-networks) are never reached either.
+    int lock_networks = std::min({t.lock_new_networks_short, t.lock_new_networks_long,
+                                  t.alert_networks_long});
+    int failing_networks =
+        std::min(t.tempfail_failing_networks_short, t.alert_failing_networks_long);
+    return success_wide_networks < lock_networks && success_addresses < t.alert_addresses_long &&
+           failing_wide_networks < failing_networks;
+}
+
+Decision replay_check(const Config& config, MemoryStore& store, const Event& event, bool quiet) {
+    Decision decision;
+    if (config.user_allowed(event.user)) {
+        decision.reason = "allowlisted user";
+        return decision;
+    }
+    bool allowlisted = config.address_allowed(event.address);
+    RecordOptions options;
+    options.count = !allowlisted && event.outcome != Outcome::temporary_failure;
+    std::int64_t now = 0;
+    const History& history = store.record_in_place(event, options, now);
+
+    Event judged = event;
+    judged.time = now;
+    if (history.lock && history.lock->active(now)) {
+        // decide() answers this before looking at anything else
+        decision.verdict = Verdict::refuse_locked;
+        decision.reason = "locked since " + std::to_string(history.lock->since) + ": " +
+                          history.lock->reason;
+        return decision;
+    }
+    if (quiet) {
+        if (allowlisted) decision.reason = "allowlisted network";
+        return decision;
+    }
+    decision = decide(history, judged, config);
+    if (allowlisted && decision.verdict != Verdict::refuse_locked) {
+        decision.verdict = Verdict::allow;
+        decision.reason = "allowlisted network";
+    }
+    if (decision.verdict == Verdict::lock) {
+        Lock lock{now, config.lock_expiry ? now + config.lock_expiry : 0, decision.reason,
+                  decision.evidence, 0, now};
+        store.set_lock(event.user, lock);
+        decision.notify = false;
+    }
+    return decision;
+}
+
+} // namespace authguard
