@@ -21,7 +21,7 @@ UNIT_SRC = $(wildcard tests/unit/*.cpp)
 UNIT_OBJ = $(UNIT_SRC:%.cpp=$(B)/obj/%.o)
 
 PROGRAMS = $(B)/authguard-checkpw $(B)/authguard-queue $(B)/authguard-spp $(B)/authguardctl
-TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/traffic-gen
+TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B)/traffic-gen
 
 SPP_SECTIONS = $(foreach s,auth mail rcpt data,$(B)/authguard-spp-$(s))
 
@@ -68,6 +68,9 @@ $(B)/unit-tests: $(UNIT_OBJ) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS)
 
 $(B)/vchkpw-standin: $(B)/obj/tests/standins/vchkpw-standin.o
+	$(CXX) $(CXXFLAGS) -o $@ $^
+
+$(B)/qmail-queue-standin: $(B)/obj/tests/standins/qmail-queue-standin.o
 	$(CXX) $(CXXFLAGS) -o $@ $^
 
 $(B)/traffic-gen: $(B)/obj/tests/standins/traffic-gen.o $(B)/libauthguard.a
