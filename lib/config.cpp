@@ -60,7 +60,7 @@ const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields
     static const std::vector<std::pair<std::string_view, ThresholdField>> fields{
         {"lock-new-networks-short", &Thresholds::lock_new_networks_short},
         {"lock-new-networks-long", &Thresholds::lock_new_networks_long},
-        {"alert-networks-long", &Thresholds::alert_networks_long},
+        {"alert-new-networks-long", &Thresholds::alert_new_networks_long},
         {"alert-addresses-long", &Thresholds::alert_addresses_long},
         {"alert-failing-networks-long", &Thresholds::alert_failing_networks_long},
         {"tempfail-failing-networks-short", &Thresholds::tempfail_failing_networks_short},
@@ -169,6 +169,8 @@ class Loader {
             config_.ipv6_net_prefix = integer(16, 128);
         } else if (key == "ipv6-wide-prefix") {
             config_.ipv6_wide_prefix = integer(16, 128);
+        } else if (key == "alert-only") {
+            config_.alert_only = boolean();
         } else if (key == "lowercase-users") {
             config_.lowercase_users = boolean();
         } else if (key == "max-user-length") {
@@ -263,7 +265,7 @@ po::options_description known_keys() {
          {"redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
           "command-timeout-ms", "on-store-failure", "clock", "window-short", "window-long",
           "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",
-          "ipv6-net-prefix", "ipv6-wide-prefix", "lowercase-users", "max-user-length",
+          "ipv6-net-prefix", "ipv6-wide-prefix", "lowercase-users", "alert-only", "max-user-length",
           "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
           "notify-mail", "mail-program", "log-file", "override", "next-queue",
           "rate-limit-action", "session-ttl", "trust-auth-env"})

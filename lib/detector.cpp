@@ -170,6 +170,16 @@ Decision decide(const History& history, const Event& event, const Config& config
                        "s (lock-new-networks-long=" + std::to_string(t.lock_new_networks_long) + ")";
             since = event.time - config.window_long;
         }
+        if (!d.reason.empty() && config.alert_only) {
+            // Learning after installation: every network is new on day one.
+            d.verdict = Verdict::alert;
+            d.reason = "would lock (alert-only): " + d.reason;
+            d.evidence = lock_evidence(analysis.successes, analysis.wide_first_seen, since);
+            d.notify = !s.event_network_known &&
+                       (s.short_window.new_wide_networks == t.lock_new_networks_short ||
+                        s.long_window.new_wide_networks == t.lock_new_networks_long);
+            return d;
+        }
         if (!d.reason.empty()) {
             d.verdict = Verdict::lock;
             d.notify = true;
@@ -209,8 +219,8 @@ Decision decide(const History& history, const Event& event, const Config& config
         d.notify = event_added && value == limit;
     };
     const std::string within = " within " + std::to_string(config.window_long) + "s";
-    alert(s.long_window.wide_networks, t.alert_networks_long, new_success_network,
-          "networks" + within + " (alert-networks-long)");
+    alert(s.long_window.new_wide_networks, t.alert_new_networks_long, new_success_network,
+          "new networks" + within + " (alert-new-networks-long)");
     alert(s.long_window.addresses, t.alert_addresses_long, new_address,
           "addresses" + within + " (alert-addresses-long)");
     alert(s.long_window.failing_wide_networks, t.alert_failing_networks_long,

@@ -149,6 +149,7 @@ void Guard::log_decision(const Event& event, const Decision& d, std::string_view
                        " time=" + std::to_string(event.time) +
                        " nets_short=" + std::to_string(s.short_window.wide_networks) +
                        " nets_long=" + std::to_string(s.long_window.wide_networks) +
+                       " new_nets_short=" + std::to_string(s.short_window.new_wide_networks) +
                        " new_nets_long=" + std::to_string(s.long_window.new_wide_networks) +
                        " addresses_long=" + std::to_string(s.long_window.addresses) +
                        " failing_nets_long=" + std::to_string(s.long_window.failing_wide_networks) +

@@ -19,21 +19,33 @@ if mode == 's' or mode == 'f' then
     first, last = math.min(tonumber(first), now), math.max(tonumber(last), now)
     redis.call('HSET', obs, field, first .. ' ' .. last .. ' ' .. (tonumber(count) + 1) .. suffix)
   else
+    -- Full: forget what has expired; if still full, forget the entry seen
+    -- least recently (a failure before a success), so the newest event --
+    -- perhaps a botnet's first login -- is always seen.
     if redis.call('HLEN', obs) >= max then
       local all = redis.call('HGETALL', obs)
+      local oldest, oldest_rank
       for i = 1, #all, 2 do
         local kind = string.sub(all[i], 1, 1)
         local last = tonumber(string.match(all[i + 1], '^%d+ (%d+)'))
         local keep = tonumber(ARGV[5])
         if kind == 'f' then keep = tonumber(ARGV[6]) end
-        if kind ~= 'x' and last and last < now - keep then redis.call('HDEL', obs, all[i]) end
+        if kind ~= 'x' and last then
+          if last < now - keep then
+            redis.call('HDEL', obs, all[i])
+          else
+            local rank = last
+            if kind == 'f' then rank = last - 1e12 end
+            if not oldest_rank or rank < oldest_rank then oldest, oldest_rank = all[i], rank end
+          end
+        end
+      end
+      if redis.call('HLEN', obs) >= max and oldest then
+        redis.call('HDEL', obs, oldest)
+        redis.call('HINCRBY', obs, 'x|dropped', 1)
       end
     end
-    if redis.call('HLEN', obs) < max then
-      redis.call('HSET', obs, field, now .. ' ' .. now .. ' 1' .. suffix)
-    else
-      redis.call('HINCRBY', obs, 'x|dropped', 1)
-    end
+    redis.call('HSET', obs, field, now .. ' ' .. now .. ' 1' .. suffix)
   end
   redis.call('EXPIRE', obs, ARGV[5])
   local lock_until = tonumber(redis.call('HGET', lock, 'until'))

@@ -11,7 +11,7 @@ bool below_every_threshold(const Thresholds& t, int success_wide_networks, int s
     // Events from logs carry no password fingerprints, so the replay
     // thresholds (tempfail-replay-networks) are never reached either.
     int lock_networks = std::min({t.lock_new_networks_short, t.lock_new_networks_long,
-                                  t.alert_networks_long});
+                                  t.alert_new_networks_long});
     int failing_networks =
         std::min(t.tempfail_failing_networks_short, t.alert_failing_networks_long);
     return success_wide_networks < lock_networks && success_addresses < t.alert_addresses_long &&

@@ -17,7 +17,7 @@
 
 namespace authguard {
 
-// The numbers the verdicts are made of. "Wide network" = IPv4 /16, IPv6 /32
+// The numbers the verdicts are made of. "Wide network" = IPv4 /16, IPv6 /28
 // by default: roughly one provider's block, so a phone hopping through its
 // carrier's pools stays in a few, while a botnet brings a new one per login.
 struct Thresholds {
@@ -25,7 +25,7 @@ struct Thresholds {
     int lock_new_networks_short = 6;
     int lock_new_networks_long = 8;
     // alert (log, notify, still allow)
-    int alert_networks_long = 5;
+    int alert_new_networks_long = 5;
     int alert_addresses_long = 40;
     int alert_failing_networks_long = 10;
     // failure pressure: a success from an unknown network is answered with a
@@ -44,6 +44,13 @@ struct Thresholds {
 };
 
 struct StoreConfig {
+    // "store = redis|lmdb"; without that key: redis when a redis or sentinel
+    // key is given, else the embedded LMDB store.
+    enum class Kind { lmdb, redis } kind = Kind::lmdb;
+    std::string lmdb_path; // empty: "authguard" beside the control directory
+    std::int64_t lmdb_map_size = 256LL << 20; // bytes the database may grow to
+    std::vector<std::string> sentinels; // host:port of each Redis Sentinel
+    std::string sentinel_master;        // the name the sentinels monitor the primary as
     std::string redis = "127.0.0.1:6379"; // host:port, [v6]:port or unix:/path
     std::string redis_password;
     int redis_db = 0;
@@ -65,7 +72,14 @@ struct Config {
     std::int64_t lock_retention = 400 * 86400;
 
     int ipv4_net_prefix = 24, ipv4_wide_prefix = 16;
-    int ipv6_net_prefix = 64, ipv6_wide_prefix = 32;
+    // IPv6 /28: mobile carriers hand out /64s from pools wider than a /32
+    // (one US carrier's is a /28); a botnet still spans many of these.
+    int ipv6_net_prefix = 64, ipv6_wide_prefix = 28;
+
+    // Learning after installation: a lock verdict is logged and notified as
+    // "would lock", and the login allowed. For the first days, when every
+    // network of every user is new.
+    bool alert_only = false;
 
     bool lowercase_users = true;
     std::size_t max_user_length = 256;

@@ -196,7 +196,7 @@ TEST_CASE("alerts notify once, when the event reaches the threshold") {
         notified += d.notify;
         // and again from the same place: no new notification
         notified += a.login(bot_address(i), t0 + i * 600 + 60).notify;
-        if (i + 1 >= a.config.defaults.alert_networks_long) CHECK(d.verdict == Verdict::alert);
+        if (i + 1 >= a.config.defaults.alert_new_networks_long) CHECK(d.verdict == Verdict::alert);
     }
     CHECK(notified == 1);
 }

@@ -60,7 +60,7 @@ const std::vector<std::pair<const char*, int ag::Thresholds::*>>& threshold_fiel
     static const std::vector<std::pair<const char*, int ag::Thresholds::*>> fields{
         {"lock-new-networks-short", &ag::Thresholds::lock_new_networks_short},
         {"lock-new-networks-long", &ag::Thresholds::lock_new_networks_long},
-        {"alert-networks-long", &ag::Thresholds::alert_networks_long},
+        {"alert-new-networks-long", &ag::Thresholds::alert_new_networks_long},
         {"alert-addresses-long", &ag::Thresholds::alert_addresses_long},
         {"alert-failing-networks-long", &ag::Thresholds::alert_failing_networks_long},
         {"tempfail-failing-networks-short", &ag::Thresholds::tempfail_failing_networks_short},
