@@ -1,0 +1,119 @@
+#!/bin/bash
+# scenarios.sh - the detector's defaults against realistic traffic: every
+# build/traffic-gen scenario is driven, login by login, through
+# build/authguard-checkpw in front of the vchkpw stand-in (as demo/run does,
+# with tests/standins/drive), each against its own key prefix in the suite's
+# Redis. The seed incident must be locked within 10 bot logins without
+# refusing anyone else; the honest patterns (carrier NAT, IPv6 privacy
+# addresses and prefixes, a provider's pools, travel, office NAT, webmail)
+# must never be locked nor refused. The 30-day scenarios that log in every
+# few minutes are sampled (traffic-gen --per-day keeps every first login
+# from a network, which is what locks).
+#
+# AG_SCENARIOS_KNOWN_ISSUES=1 also runs the checks of problems reported to
+# the lead and not fixed yet (they fail until then).
+. "$AG_ROOT/tests/lib.sh"
+
+gen=$AG_BUILD/traffic-gen
+drive=$AG_ROOT/tests/standins/drive
+jobs=$(nproc)
+out=$AG_TMP/scenarios
+mkdir -p "$out"
+
+# replay NAME JOBS [traffic-gen options]: generates, drives; leaves
+# $out/NAME.traffic, $out/NAME.results and the control dir control-scen-NAME.
+replay() {
+    local name=$1 jobs=$2; shift 2
+    local control
+    control=$(new_control "scen-$name" </dev/null)
+    [ -f "$out/$name.allow" ] && cp "$out/$name.allow" "$control/authguard-allow"
+    "$gen" "$@" > "$out/$name.traffic" || { echo "# traffic-gen $* failed"; return 1; }
+    "$drive" "$control" "$jobs" < "$out/$name.traffic" > "$out/$name.results"
+}
+
+control_of() { echo "$AG_TMP/control-scen-$1"; }
+
+# Checks that hold for every scenario: each login was driven, and wrong
+# passwords got the stand-in's own answer (3) and nothing else.
+check_driven() {
+    local name=$1 r=$out/$1.results
+    check_eq "$name: every login driven through authguard-checkpw" \
+        "$(wc -l < "$out/$name.traffic")" "$(wc -l < "$r")"
+    check_eq "$name: wrong passwords answered by vchkpw alone (exit 3)" 0 \
+        "$(awk '$4 == 0 && $6 != 3' "$r" | wc -l)"
+}
+
+# An honest pattern: never locked, never refused, never tempfailed.
+check_never_locked() {
+    local name=$1 r=$out/$1.results control
+    control=$(control_of "$1")
+    check_driven "$name"
+    local logins users
+    logins=$(awk '$4 == 1' "$r" | wc -l)
+    users=$(cut -d' ' -f2 "$r" | sort -u | wc -l)
+    check_eq "$name: none of $logins good logins ($users users) refused or tempfailed" 0 \
+        "$(awk '$4 == 1 && $6 != 0' "$r" | wc -l)"
+    check_eq "$name: nobody locked (log)" 0 "$(grep -c '^lock ' "$control/authguard.log")"
+    check_eq "$name: nobody locked (store)" "" \
+        "$(redis --scan --pattern "t-scen-$name:*:lock" | head -1)"
+}
+
+# The single-user patterns run side by side, one worker each.
+pids=()
+replay cgnat-phone 1 --scenario cgnat-phone & pids+=($!)
+replay v6-home 1 --scenario v6-home & pids+=($!)
+replay v6-phone 1 --scenario v6-phone & pids+=($!)
+replay sendas 1 --scenario sendas --per-day 40 & pids+=($!)
+replay traveller 1 --scenario traveller & pids+=($!)
+for pid in "${pids[@]}"; do wait "$pid"; done
+
+# --- the seed incident
+replay seed-day "$jobs" --scenario seed-day
+r=$out/seed-day.results
+check_driven seed-day
+lock_at=$(awk '$2 == "hello@example.com" && $4 == 1 && $6 != 0 { print $1; exit }' "$r")
+check "seed-day: hello@example.com is locked" [ -n "$lock_at" ]
+bots_in=$(awk -v t="${lock_at:-0}" '$5 == "bot" && $4 == 1 && $6 == 0 && $1 < t' "$r" | wc -l)
+check "seed-day: locked after at most 10 bot logins (let in: $bots_in)" [ "$bots_in" -le 10 ]
+check_eq "seed-day: lock recorded in the log" 1 \
+    "$(grep -c '^lock user=hello@example.com ' "$(control_of seed-day)/authguard.log")"
+check_eq "seed-day: no bot login let in after the lock" 0 \
+    "$(awk -v t="${lock_at:-0}" '$5 == "bot" && $6 == 0 && $1 >= t' "$r" | wc -l)"
+check "seed-day: the old password's retries are all refused" \
+    [ "$(awk '$5 == "bot" && $4 == 0 && $6 != 0' "$r" | wc -l)" -gt 20 ]
+normal=$(awk '$5 != "bot" && $5 != "owner"' "$r")
+check_eq "seed-day: no ordinary user refused ($(wc -l <<<"$normal") logins of \
+$(cut -d' ' -f2 <<<"$normal" | sort -u | wc -l) users)" 0 \
+    "$(awk '$4 == 1 && $6 != 0' <<<"$normal" | wc -l)"
+check_eq "seed-day: nobody but hello@example.com locked" 1 \
+    "$(redis --scan --pattern 't-scen-seed-day:*:lock' | wc -l)"
+
+# --- the honest patterns
+for name in cgnat-phone v6-home v6-phone sendas traveller; do check_never_locked "$name"; done
+
+replay office-nat "$jobs" --scenario office-nat --days 3 --per-day 4
+check_never_locked office-nat
+
+# Webmail: without and with its address in authguard-allow.
+replay webmail "$jobs" --scenario webmail --users 1500 --days 1
+check_never_locked webmail
+server=$(awk '$5 == "webmail" { print $3; exit }' "$out/webmail.traffic")
+echo "$server" > "$out/webmail-allow.allow"
+replay webmail-allow "$jobs" --scenario webmail --users 1500 --days 1
+check_never_locked webmail-allow
+check "webmail-allow: the server's logins are not counted (logged as allowlisted)" \
+    grep -q "address=$server .*reason=\"allowlisted network\"" \
+    "$(control_of webmail-allow)/authguard.log"
+
+# --- reported, not fixed yet: a user whose history is full (max-entries
+# observations kept for known-period) is blind to new networks.
+if [ "${AG_SCENARIOS_KNOWN_ISSUES:-0}" = 1 ]; then
+    replay cgnat-hijacked 1 --scenario cgnat-phone --hijack-day 25
+    r=$out/cgnat-hijacked.results
+    lock_at=$(awk '$5 == "bot" && $4 == 1 && $6 != 0 { print $1; exit }' "$r")
+    bots_in=$(awk -v t="${lock_at:-9999999999}" '$5 == "bot" && $6 == 0 && $1 < t' "$r" | wc -l)
+    check "cgnat-hijacked: a botnet on day 25 of a CGNAT phone's history is locked within 10 (let in: $bots_in)" \
+        test -n "$lock_at" -a "$bots_in" -le 10
+else
+    echo "# skipped: cgnat-hijacked (max-entries blindness, reported; AG_SCENARIOS_KNOWN_ISSUES=1 runs it)"
+fi
