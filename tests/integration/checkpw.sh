@@ -295,8 +295,9 @@ cp_run "$H" pipe TCPREMOTEIP=192.0.2.44
 expect "user 'a'" 0
 fd3 '}x{@example.com\0secret\0\0'
 cp_run "$H" pipe TCPREMOTEIP=192.0.2.45
-expect "user name starting with }" 0
-check_eq "braces: each user has its own observations" "1 1 1" \
+# refused: "{}" would be an empty hash tag, scattering the user's keys over Redis Cluster slots
+expect "user name starting with }: refused" 1
+check_eq "braces: each user has its own observations" "1 1 0" \
     "$(redis hlen 't-cp-hostile:{a}b{c@example.com}') $(redis hlen 't-cp-hostile:{a}') $(redis hlen 't-cp-hostile:{}x{@example.com}')"
 check_eq "braces: the right address under each" "1 1" \
     "$(field cp-hostile 'a}b{c@example.com' 's|192.0.2.43') $(field cp-hostile a 's|192.0.2.44')"
