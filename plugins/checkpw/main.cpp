@@ -11,6 +11,8 @@
 // this process (over two pipes) for the verdict and then execs the real
 // subprogram, or refuses. So every event costs exactly one store round trip
 // and the store is only ever touched with this process's own privileges.
+// qmail-smtpd's subprogram, /bin/true, needs no stage: the real program runs
+// it directly, and its exit 0 is the success we then judge.
 //
 // Exit codes are the checkpassword convention's: 0 ok (the subprogram's own
 // code), 1 refused or bad password (535), 2 misuse, 111 temporary (454);
@@ -164,22 +166,35 @@ int guard_stage(int argc, char** argv) {
         return cp::exit_temp;
     }
 
+    // qmail-smtpd's subprogram is /bin/true: it does nothing a refusal
+    // afterwards could not undo, so the real checkpassword runs it directly
+    // and its exit 0 is the success -- one process start less per login.
+    // Any other subprogram (qmail-pop3d) runs only after our verdict, from
+    // the authenticated stage.
+    bool trivial_subprogram = argc == 3 && (std::strcmp(argv[2], "/bin/true") == 0 ||
+                                            std::strcmp(argv[2], "/usr/bin/true") == 0);
     std::string report_fd = std::to_string(report.write.get());
     std::string verdict_fd = std::to_string(verdict.read.get());
-    std::vector<char*> child_argv{argv[1], self.data(), const_cast<char*>(authenticated_flag),
-                                  report_fd.data(), verdict_fd.data(), const_cast<char*>("--")};
+    std::vector<char*> child_argv{argv[1]};
+    if (!trivial_subprogram)
+        child_argv.insert(child_argv.end(),
+                          {self.data(), const_cast<char*>(authenticated_flag), report_fd.data(),
+                           verdict_fd.data(), const_cast<char*>("--")});
     for (int i = 2; i < argc; ++i) child_argv.push_back(argv[i]);
     child_argv.push_back(nullptr);
 
-    pid_t pid = ::fork();
+    // vfork: the child only moves descriptors and execs.
+    pid_t pid = ::vfork();
     if (pid < 0) {
         logger.write(ag::Logger::Level::error, std::string("fork: ") + std::strerror(errno));
         return cp::exit_temp;
     }
     if (pid == 0) {
         if (::dup2(credentials_pipe.read.get(), 3) < 0) ::_exit(cp::exit_temp);
-        ::fcntl(report.write.get(), F_SETFD, 0);
-        ::fcntl(verdict.read.get(), F_SETFD, 0);
+        if (!trivial_subprogram) {
+            ::fcntl(report.write.get(), F_SETFD, 0);
+            ::fcntl(verdict.read.get(), F_SETFD, 0);
+        }
         ::execv(argv[1], child_argv.data());
         ::_exit(cp::exit_temp);
     }
@@ -191,17 +206,20 @@ int guard_stage(int argc, char** argv) {
     std::unique_ptr<ag::Store> store = ag::open_store(config);
     ag::Guard guard(config, *store, logger);
 
-    if (read_byte(report.read.get()) == report_success) {
+    // A good password: record it, and bind this SMTP session to the user
+    // for authguard-queue and authguard-spp (our parent is the qmail-smtpd
+    // that runs them too).
+    auto judge_success = [&] {
         event.outcome = ag::Outcome::success;
         event.fingerprint.reset();
-        // Binds this SMTP session to the user for authguard-queue and
-        // authguard-spp: our parent is the qmail-smtpd that runs them too.
         ag::Decision d = guard.check(event, ag::session_key_of_parent());
-        char answer = verdict_allow;
         if (d.verdict == ag::Verdict::lock || d.verdict == ag::Verdict::refuse_locked)
-            answer = verdict_refuse;
-        else if (d.verdict == ag::Verdict::tempfail)
-            answer = verdict_tempfail;
+            return verdict_refuse;
+        return d.verdict == ag::Verdict::tempfail ? verdict_tempfail : verdict_allow;
+    };
+
+    if (!trivial_subprogram && read_byte(report.read.get()) == report_success) {
+        char answer = judge_success();
         ag::write_all(verdict.write.get(), &answer, 1);
         verdict.write.reset();
         return ag::wait_exit_code(pid, cp::exit_temp);
@@ -210,12 +228,13 @@ int guard_stage(int argc, char** argv) {
     verdict.write.reset();
     int code = ag::wait_exit_code(pid, cp::exit_temp);
     if (code == cp::exit_ok) {
-        // The real checkpassword ran the subprogram itself instead of our
-        // stage: the login happened; record it so it still counts.
-        event.outcome = ag::Outcome::success;
-        event.fingerprint.reset();
-        guard.check(event);
-        return code;
+        // The subprogram ran without our stage: /bin/true, or a real
+        // checkpassword that ignores its argv. The verdict still decides
+        // what the client hears.
+        char answer = judge_success();
+        return answer == verdict_refuse     ? cp::exit_bad
+               : answer == verdict_tempfail ? cp::exit_temp
+                                            : cp::exit_ok;
     }
     if (code == cp::exit_misuse) {
         logger.write(ag::Logger::Level::warning, "checkpassword " + ag::escape_for_log(argv[1]) +

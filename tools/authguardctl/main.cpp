@@ -7,7 +7,6 @@
 // 0 ok, 1 not found / nothing to do, 2 usage, 3 configuration, 4 store
 // unreachable, 5 anything else. The commands themselves are in commands.cpp.
 #include "ctl.hpp"
-#include "logs_cli.hpp"
 
 #include "authguard/event.hpp"
 #include "authguard/guard.hpp"
@@ -32,8 +31,7 @@ constexpr std::string_view exit_codes_text =
 constexpr std::string_view output_text =
     "Output: tables for people, with every byte that is not printable ASCII (and\n"
     "the backslash) shown as \\xNN. With --json every command prints exactly one\n"
-    "JSON document, an object, on one line (scan: one object per user, one per\n"
-    "line); see authguardctl(8) for its fields.\n"
+    "JSON document, an object, on one line; see authguardctl(8) for its fields.\n"
     "Errors go to stderr as \"authguardctl: ...\".\n";
 
 struct CommandSpec {
@@ -44,8 +42,6 @@ struct CommandSpec {
     std::vector<const char*> positionals;
     void (*add_options)(po::options_description&);
     int (*run)(Context&);
-    bool repeat_last = false;   // the last positional may be given more than once
-    bool args_optional = false; // the positionals may be left out altogether
 };
 
 void no_options(po::options_description&) {}
@@ -135,35 +131,6 @@ const std::vector<CommandSpec>& commands() {
          {},
          no_options,
          cmd_check_config},
-        {"scan",
-         "scan FILE... [--user USER] [--since TIME] [--until TIME]",
-         "every user of a mail log, with the detector's verdict",
-         "Reads mail logs (\"-\" for standard input; gzip-compressed files too; rotated\n"
-         "files such as maillog.2.gz maillog.1 maillog are read oldest first) and\n"
-         "prints, per user who logged in: successful logins, distinct addresses,\n"
-         "networks (/24) and wide networks (/16), the most distinct addresses and\n"
-         "wide networks in any sliding hour and day, failures and failing addresses,\n"
-         "messages and recipients the user sent (qmail-send's lines), and the\n"
-         "verdict the detector would have reached with the current control files,\n"
-         "with the time it would have locked. Nothing is written to the store.\n"
-         "\n"
-         "Lines: vchkpw (login success, password fail, user not found, access\n"
-         "denied), authguard's own decision lines, qmail-smtpd's Accept::AUTH and\n"
-         "Reject::AUTH (Hoffmann's AUTH logging), Dovecot logins and auth failures,\n"
-         "qmail-send's info msg / starting delivery / end msg. A login logged twice\n"
-         "(by vchkpw and by authguard-checkpw) counts once. Formats: syslog (the\n"
-         "year told by the file's time or --year), RFC 3339 syslog, multilog\n"
-         "@TAI64N. Syslog times are local: set TZ to the server's time zone.\n"
-         "\n"
-         "A summary goes to stderr: lines read, used, ignored, and skipped by reason\n"
-         "(unknown-format, malformed, bad-address, bad-user, invalid-utf8, too-long,\n"
-         "unterminated). With --json one object per user, one per line.\n"
-         "Exit 1 when --user is given and has no logins; 5 when an input cannot be\n"
-         "read (the others are still scanned).",
-         {"FILE"},
-         add_scan_options,
-         cmd_scan,
-         true},
     };
     return specs;
 }
@@ -294,10 +261,7 @@ int run(int argc, char** argv) {
     }
     if (!spec) throw UsageError("no command given (authguardctl --help lists them)");
 
-    bool count_ok = ctx.args.size() == spec->positionals.size() ||
-                    (spec->repeat_last && ctx.args.size() > spec->positionals.size()) ||
-                    (spec->args_optional && ctx.args.empty());
-    if (!count_ok) {
+    if (ctx.args.size() != spec->positionals.size()) {
         if (ctx.args.size() < spec->positionals.size())
             throw UsageError(std::string(spec->name) + " wants " +
                              spec->positionals[ctx.args.size()] + " (usage: authguardctl " +
