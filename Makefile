@@ -14,8 +14,8 @@ B         = build
 # static: loading shared libraries costs more than the whole check (see
 # bench/RESULTS.md). glibc then needs its own NSS modules only to resolve a
 # host name in `redis =`; use an address or a unix socket there.
-STATIC_LIBS  = -static -lhiredis -lboost_program_options
-DYNAMIC_LIBS = -lhiredis -lboost_program_options
+STATIC_LIBS  = -static -lhiredis -lboost_program_options -llmdb
+DYNAMIC_LIBS = -lhiredis -lboost_program_options -llmdb
 
 LIB_SRC  = $(wildcard lib/*.cpp)
 LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
@@ -64,7 +64,7 @@ endef
 $(foreach hook,$(HOOKS),$(eval $(call hook_rule,$(hook))))
 
 $(B)/authguardctl: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/authguardctl/*.cpp)) $(B)/libauthguard.a
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS) -lz
 
 $(B)/unit-tests: $(UNIT_OBJ) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS)

@@ -4,6 +4,8 @@
 // it is fed one line at a time so that every error can name file:line.
 #include "authguard/config.hpp"
 
+#include "authguard/lmdb_store.hpp"
+
 #include <boost/program_options.hpp>
 
 #include <sys/stat.h>
@@ -39,6 +41,23 @@ std::optional<long long> parse_int(std::string_view text) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
     return v;
+}
+
+// "512m", "1g", "1048576" (bytes).
+std::optional<long long> parse_size(std::string_view text) {
+    long long unit = 1;
+    if (!text.empty()) {
+        switch (std::tolower(static_cast<unsigned char>(text.back()))) {
+        case 'k': unit = 1LL << 10; break;
+        case 'm': unit = 1LL << 20; break;
+        case 'g': unit = 1LL << 30; break;
+        default: break;
+        }
+        if (unit != 1) text.remove_suffix(1);
+    }
+    auto n = parse_int(text);
+    if (!n || *n < 0 || *n > (1LL << 50) / unit) return std::nullopt;
+    return *n * unit;
 }
 
 std::optional<bool> parse_bool(std::string_view text) {
@@ -126,9 +145,39 @@ class Loader {
             return *b;
         };
 
-        if (key == "redis") {
+        if (key == "store") {
+            if (v == "lmdb") config_.store.kind = StoreConfig::Kind::lmdb;
+            else if (v == "redis") config_.store.kind = StoreConfig::Kind::redis;
+            else fail(line.number, "'store' wants redis or lmdb, not '" + v + "'");
+            store_named_ = true;
+        } else if (key == "lmdb-path") {
+            if (v.empty() || v.front() != '/') fail(line.number, "'lmdb-path' wants an absolute path");
+            config_.store.lmdb_path = v;
+        } else if (key == "lmdb-map-size") {
+            auto size = parse_size(v);
+            if (!size || *size < (1LL << 20) || *size > (1LL << 40))
+                fail(line.number, "'lmdb-map-size' wants a size from 1m to 1024g, not '" + v + "'");
+            config_.store.lmdb_map_size = *size;
+        } else if (key == "sentinel") {
+            config_.store.sentinels.clear();
+            std::string item;
+            for (std::istringstream in(v); std::getline(in, item, ',');) {
+                item = trim(item);
+                auto colon = item.rfind(':');
+                if (colon == std::string::npos || colon == 0 || !parse_int(item.substr(colon + 1)))
+                    fail(line.number, "'sentinel' wants host:port,host:port,..., not '" + item + "'");
+                config_.store.sentinels.push_back(item);
+            }
+            if (config_.store.sentinels.empty()) fail(line.number, "'sentinel' needs host:port");
+            redis_named_ = true;
+        } else if (key == "sentinel-master") {
+            if (v.empty() || v.find_first_of(" \t") != std::string::npos)
+                fail(line.number, "'sentinel-master' wants the name the sentinels monitor");
+            config_.store.sentinel_master = v;
+        } else if (key == "redis") {
             if (v.empty()) fail(line.number, "'redis' needs host:port or unix:/path");
             config_.store.redis = v;
+            redis_named_ = true;
         } else if (key == "redis-password") {
             config_.store.redis_password = v;
         } else if (key == "redis-db") {
@@ -245,6 +294,14 @@ class Loader {
         }
     }
 
+    // Without "store": Redis when it is named, else the embedded store.
+    void finish_store() {
+        if (!store_named_)
+            config_.store.kind = redis_named_ ? StoreConfig::Kind::redis : StoreConfig::Kind::lmdb;
+        if (!config_.store.sentinels.empty() && config_.store.sentinel_master.empty())
+            throw ConfigError(file_ + ": 'sentinel' needs 'sentinel-master' (the monitored name)");
+    }
+
     void check_consistency() const {
         if (config_.window_short >= config_.window_long)
             throw ConfigError(file_ + ": window-short must be shorter than window-long");
@@ -256,13 +313,15 @@ class Loader {
     Config& config_;
     std::string file_;
     std::vector<Line> override_lines_;
+    bool store_named_ = false, redis_named_ = false;
 };
 
 po::options_description known_keys() {
     po::options_description desc;
     auto add = [&](const char* name) { desc.add_options()(name, po::value<std::string>()); };
     for (const char* k :
-         {"redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
+         {"store", "lmdb-path", "lmdb-map-size", "sentinel", "sentinel-master",
+          "redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
           "command-timeout-ms", "on-store-failure", "clock", "window-short", "window-long",
           "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",
           "ipv6-net-prefix", "ipv6-wide-prefix", "lowercase-users", "alert-only", "max-user-length",
@@ -308,6 +367,7 @@ void load_main_file(Config& config, const std::filesystem::path& path) {
         }
     }
     loader.finish_overrides();
+    loader.finish_store();
     loader.check_consistency();
 
     if (holds_secret) {
@@ -393,6 +453,7 @@ Config load_config(const std::filesystem::path& control_dir) {
     Config config;
     config.control_dir = control_dir;
     load_main_file(config, control_dir / "authguard");
+    if (config.store.lmdb_path.empty()) config.store.lmdb_path = default_lmdb_path(control_dir).string();
     load_allow_file(config, control_dir / "authguard-allow");
     return config;
 }

@@ -5,9 +5,9 @@
 // its fixed prefix rather than by searching the whole line.
 #include "authguard/logscan.hpp"
 
-#include <charconv>
 #include <cstring>
 #include <ctime>
+#include <limits>
 
 namespace authguard::logscan {
 
@@ -52,10 +52,42 @@ int two_digits(sv text, std::size_t at) {
     return digit(text[at]) * 10 + digit(text[at + 1]);
 }
 
+// A whole unsigned decimal number (no sign, no spaces), at most 18 digits.
 template <class Number> bool parse_number(sv text, Number& out) {
-    if (text.empty()) return false;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc{} && end == text.data() + text.size();
+    if (text.empty() || text.size() > 18) return false;
+    std::uint64_t v = 0;
+    for (char c : text) {
+        unsigned d = static_cast<unsigned char>(c) - static_cast<unsigned>('0');
+        if (d > 9) return false;
+        v = v * 10 + d;
+    }
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<Number>::max())) return false;
+    out = static_cast<Number>(v);
+    return true;
+}
+
+// Short byte strings compared a word at a time, inline (memcmp is a call).
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t x, y;
+        std::memcpy(&x, a + i, 8);
+        std::memcpy(&y, b + i, 8);
+        if (x != y) return false;
+    }
+    for (; i < n; ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+// "Jul 22 18:52" of two syslog timestamps, compared as two words.
+inline bool same_minute(const char* a, const char* b) {
+    std::uint64_t a1, a2, b1, b2;
+    std::memcpy(&a1, a, 8);
+    std::memcpy(&b1, b, 8);
+    std::memcpy(&a2, a + 4, 8);
+    std::memcpy(&b2, b + 4, 8);
+    return a1 == b1 && a2 == b2;
 }
 
 int month_number(const char* p) {
@@ -95,21 +127,56 @@ std::int64_t days_from_civil(int year, int month, int day) {
     return era * 146097 + day_of_era - 719468;
 }
 
-bool starts_with(sv text, sv prefix) { return text.substr(0, prefix.size()) == prefix; }
+// Comparisons with literals, of a size the compiler knows (inlined: these
+// run for every line of a large log).
+template <std::size_t N> inline bool starts_with(sv text, const char (&prefix)[N]) {
+    return text.size() >= N - 1 && std::memcmp(text.data(), prefix, N - 1) == 0;
+}
+template <std::size_t N> inline bool equals(sv text, const char (&word)[N]) {
+    return text.size() == N - 1 && std::memcmp(text.data(), word, N - 1) == 0;
+}
+template <std::size_t N> inline bool ends_with(sv text, const char (&suffix)[N]) {
+    return text.size() >= N - 1 && std::memcmp(text.data() + text.size() - (N - 1), suffix, N - 1) == 0;
+}
 
-sv first_word(sv text) { return text.substr(0, text.find(' ')); }
+// Words are short: a plain loop beats a library call here.
+inline sv first_word(sv text) {
+    std::size_t i = 0;
+    while (i < text.size() && text[i] != ' ') ++i;
+    return text.substr(0, i);
+}
 
 sv after(sv text, std::size_t n) { return n >= text.size() ? sv() : text.substr(n); }
 
 // "<digits>.<digits> " at the start (splogger's and qmail's own timestamp).
+// Eight bytes that are all ASCII digits (a word at a time).
+inline bool eight_digits(const char* p) {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    constexpr std::uint64_t high = 0x8080808080808080ULL;
+    return (x & high) == 0 && (((x - 0x3030303030303030ULL) | (0x3939393939393939ULL - x)) & high) == 0;
+}
+
 sv skip_epoch(sv body) {
-    std::size_t i = 0;
-    while (i < body.size() && is_digit(body[i])) ++i;
-    if (i == 0 || i >= body.size() || body[i] != '.') return body;
-    ++i;
-    while (i < body.size() && is_digit(body[i])) ++i;
-    if (i >= body.size() || body[i] != ' ') return body;
-    return body.substr(i + 1);
+    // The usual "1374486777.611077 " first, then any digits.digits
+    if (body.size() > 18 && body[10] == '.' && body[17] == ' ' && eight_digits(body.data()) &&
+        eight_digits(body.data() + 2)) {
+        std::uint64_t x; // bytes 9..16, the '.' at 10 read as a digit
+        std::memcpy(&x, body.data() + 9, 8);
+        x = (x & ~std::uint64_t{0xff00}) | 0x3000;
+        char eight[8];
+        std::memcpy(eight, &x, 8);
+        if (eight_digits(eight)) return body.substr(18);
+    }
+    const char* p = body.data();
+    const char* end = p + body.size();
+    const char* q = p;
+    while (q < end && static_cast<unsigned>(*q - '0') <= 9) ++q;
+    if (q == p || q >= end || *q != '.') return body;
+    ++q;
+    while (q < end && static_cast<unsigned>(*q - '0') <= 9) ++q;
+    if (q >= end || *q != ' ') return body;
+    return sv(q + 1, static_cast<std::size_t>(end - q - 1));
 }
 
 // authguard's log escaping undone: "\xNN" becomes the byte.
@@ -148,45 +215,30 @@ bool field(sv body, sv key, sv& value) {
     return true;
 }
 
-Line ignored(std::int64_t time) {
-    Line l;
-    l.time = time;
-    return l;
-}
-
-Line skip(SkipReason reason, std::int64_t time) {
-    Line l;
+void set_skip(Line& l, SkipReason reason) {
     l.kind = Kind::skipped;
     l.reason = reason;
-    l.time = time;
-    return l;
 }
 
-Line auth_line(std::int64_t time, Source source, sv user, sv address, Outcome outcome,
-               sv service) {
-    Line l;
+void set_auth(Line& l, Source source, sv user, sv address, Outcome outcome, sv service) {
     l.kind = Kind::auth;
-    l.time = time;
-    l.auth.source = source;
-    l.auth.user = user;
-    l.auth.address = address;
-    l.auth.outcome = outcome;
-    l.auth.service = service;
-    return l;
+    l.auth = AuthRecord{user, address, outcome, source, service, 1, 0, {}};
 }
 
 // "user@domain:IP" (or "user:IP"): the domain never holds a colon, IPv6 does.
 bool split_user_address(sv token, sv& user, sv& address) {
-    auto at = token.rfind('@');
-    auto colon = token.find(':', at == sv::npos ? 0 : at);
-    if (colon == sv::npos) return false;
+    const void* at_sign = ::memrchr(token.data(), '@', token.size());
+    std::size_t from = at_sign ? static_cast<std::size_t>(static_cast<const char*>(at_sign) - token.data()) : 0;
+    const void* colon_at = std::memchr(token.data() + from, ':', token.size() - from);
+    if (!colon_at) return false;
+    std::size_t colon = static_cast<std::size_t>(static_cast<const char*>(colon_at) - token.data());
     user = token.substr(0, colon);
     address = token.substr(colon + 1);
     return true;
 }
 
 // vchkpw's lines, after "vchkpw-<name>: " (see the header).
-Line vchkpw_line(std::int64_t time, sv logname, sv text, std::string& scratch_service) {
+void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
     Outcome outcome;
     if (starts_with(text, "password fail ") || starts_with(text, "vpopmail user not found ") ||
         starts_with(text, "system password fail ") || starts_with(text, "system user not found ")) {
@@ -194,88 +246,89 @@ Line vchkpw_line(std::int64_t time, sv logname, sv text, std::string& scratch_se
     } else if (starts_with(text, "system password login success ")) {
         outcome = Outcome::success;
     } else if (!text.empty() && text[0] == '(') {
-        auto close = text.find(") ");
-        if (close == sv::npos || !starts_with(after(text, close + 2), "login success ")) return Line{};
+        auto close = text.find(')'); // "(PLAIN) login success "
+        if (close == sv::npos || close + 1 >= text.size() || text[close + 1] != ' ' ||
+            !starts_with(after(text, close + 2), "login success "))
+            return;
         outcome = Outcome::success;
     } else {
         // "<service> access denied u@d:IP" (exit 1: not allowed this service)
         auto word = first_word(text);
-        if (!starts_with(after(text, word.size() + 1), "access denied ")) return Line{};
+        if (!starts_with(after(text, word.size() + 1), "access denied ")) return;
         outcome = Outcome::bad_password;
     }
     while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
-    sv token = text.substr(text.rfind(' ') + 1);
+    const void* space = ::memrchr(text.data(), ' ', text.size());
+    sv token = space ? text.substr(static_cast<std::size_t>(static_cast<const char*>(space) - text.data()) + 1)
+                     : text;
     sv user, address;
-    if (!split_user_address(token, user, address)) return skip(SkipReason::malformed, time);
+    if (!split_user_address(token, user, address)) return set_skip(l, SkipReason::malformed);
 
     sv service = "unknown";
     if (starts_with(logname, "vchkpw-")) {
         service = logname.substr(7);
-        bool port = !service.empty() && service.size() <= 5;
-        for (char c : service) port = port && is_digit(c);
+        bool port = !service.empty() && service.size() <= 5 && is_digit(service[0]);
+        for (std::size_t i = 1; port && i < service.size(); ++i) port = is_digit(service[i]);
         if (port) {
             scratch_service = service_for_port(service);
             service = scratch_service;
         }
     }
-    return auth_line(time, Source::vchkpw, user, address, outcome, service);
+    set_auth(l, Source::vchkpw, user, address, outcome, service);
 }
 
-Line authguard_line(std::int64_t time, sv body, std::string& scratch_user,
-                    std::string& scratch_address, std::string& scratch_service) {
+void authguard_line(Line& l, sv body, std::string& scratch_user, std::string& scratch_address,
+                    std::string& scratch_service) {
     sv verdict = first_word(body);
-    if (verdict != "allow" && verdict != "alert" && verdict != "tempfail" && verdict != "reject" &&
-        verdict != "lock" && verdict != "refuse-locked")
-        return Line{};
+    if (!equals(verdict, "allow") && !equals(verdict, "alert") && !equals(verdict, "tempfail") && !equals(verdict, "reject") &&
+        !equals(verdict, "lock") && !equals(verdict, "refuse-locked"))
+        return;
     sv user, address, service, outcome_text;
-    if (!field(body, "user=", user)) return Line{}; // a message decision (sender=)
+    if (!field(body, "user=", user)) return; // a message decision (sender=)
     if (!field(body, "address=", address) || !field(body, "outcome=", outcome_text))
-        return skip(SkipReason::malformed, time);
+        return set_skip(l, SkipReason::malformed);
     if (!field(body, "service=", service)) service = "unknown";
     Outcome outcome;
-    if (outcome_text == "success") outcome = Outcome::success;
-    else if (outcome_text == "bad-password") outcome = Outcome::bad_password;
-    else if (outcome_text == "temporary-failure") outcome = Outcome::temporary_failure;
-    else return skip(SkipReason::malformed, time);
-    Line l = auth_line(time, Source::authguard, unescape(user, scratch_user),
-                       unescape(address, scratch_address), outcome,
-                       unescape(service, scratch_service));
+    if (equals(outcome_text, "success")) outcome = Outcome::success;
+    else if (equals(outcome_text, "bad-password")) outcome = Outcome::bad_password;
+    else if (equals(outcome_text, "temporary-failure")) outcome = Outcome::temporary_failure;
+    else return set_skip(l, SkipReason::malformed);
+    set_auth(l, Source::authguard, unescape(user, scratch_user), unescape(address, scratch_address),
+             outcome, unescape(service, scratch_service));
     l.auth.verdict = verdict;
-    return l;
 }
 
 // "pid N Accept::AUTH::<method> P:.. S:IP:host ... ?~ 'user'" (the part after "qmail-smtpd: ")
-Line smtpd_line(std::int64_t time, sv body) {
-    if (!starts_with(body, "pid ")) return Line{};
+void smtpd_line(Line& l, sv body) {
+    if (!starts_with(body, "pid ")) return;
     body.remove_prefix(4);
     sv pid_text = first_word(body);
     std::uint64_t pid = 0;
-    if (!parse_number(pid_text, pid)) return skip(SkipReason::malformed, time);
+    if (!parse_number(pid_text, pid)) return set_skip(l, SkipReason::malformed);
     body = after(body, pid_text.size() + 1);
     Outcome outcome;
     if (starts_with(body, "Accept::AUTH::")) outcome = Outcome::success;
     else if (starts_with(body, "Reject::AUTH::")) outcome = Outcome::bad_password;
-    else return Line{};
+    else return;
     sv method = first_word(body.substr(14));
-    if (method == "Auth_Meth") return Line{}; // a mechanism refused before any password
+    if (equals(method, "Auth_Meth")) return; // a mechanism refused before any password
     while (!body.empty() && body.back() == ' ') body.remove_suffix(1);
     auto quote = body.rfind("?~ '");
     if (quote == sv::npos) quote = body.rfind("?= '");
     if (quote == sv::npos || body.back() != '\'' || body.size() < quote + 5)
-        return skip(SkipReason::malformed, time);
+        return set_skip(l, SkipReason::malformed);
     sv user = body.substr(quote + 4, body.size() - quote - 5);
     auto s = body.find(" S:");
-    if (s == sv::npos || s > quote) return skip(SkipReason::malformed, time);
+    if (s == sv::npos || s > quote) return set_skip(l, SkipReason::malformed);
     sv host = first_word(body.substr(s + 3));
     auto colon = host.rfind(':');
     sv address = colon == sv::npos ? host : host.substr(0, colon);
-    Line l = auth_line(time, Source::qmail_smtpd, user, address, outcome, "smtp");
+    set_auth(l, Source::qmail_smtpd, user, address, outcome, "smtp");
     l.auth.session = pid;
-    return l;
 }
 
 // Dovecot's login process: `service` is "imap" of "imap-login", `text` what follows "imap-login: ".
-Line dovecot_line(std::int64_t time, sv service, sv text) {
+void dovecot_line(Line& l, sv service, sv text) {
     if (starts_with(text, "Info: ")) text.remove_prefix(6);
     Outcome outcome;
     std::uint32_t attempts = 1;
@@ -283,81 +336,95 @@ Line dovecot_line(std::int64_t time, sv service, sv text) {
         outcome = Outcome::success;
     } else {
         auto failed = text.find("(auth failed, ");
-        if (failed == sv::npos) return Line{};
+        if (failed == sv::npos) return;
         sv count = first_word(text.substr(failed + 14));
-        if (!parse_number(count, attempts) || attempts == 0) return skip(SkipReason::malformed, time);
+        if (!parse_number(count, attempts) || attempts == 0) return set_skip(l, SkipReason::malformed);
         outcome = Outcome::bad_password;
     }
     auto u = text.find("user=<");
-    if (u == sv::npos) return Line{}; // no user name given: nothing to attribute
+    if (u == sv::npos) return; // no user name given: nothing to attribute
     auto end = text.find('>', u + 6);
-    if (end == sv::npos) return skip(SkipReason::malformed, time);
+    if (end == sv::npos) return set_skip(l, SkipReason::malformed);
     sv user = text.substr(u + 6, end - u - 6);
-    if (user.empty()) return Line{};
+    if (user.empty()) return;
     sv address;
-    if (!field(text, "rip=", address)) return skip(SkipReason::malformed, time);
+    if (!field(text, "rip=", address)) return set_skip(l, SkipReason::malformed);
     if (!address.empty() && address.back() == ',') address.remove_suffix(1);
-    Line l = auth_line(time, Source::dovecot, user, address, outcome, service);
+    set_auth(l, Source::dovecot, user, address, outcome, service);
     l.auth.attempts = attempts;
-    return l;
 }
 
 // qmail-send's lines (after splogger's timestamp, if any).
-Line qmail_send_line(std::int64_t time, sv body) {
-    Line l;
-    l.time = time;
+void qmail_send_line(Line& l, sv body) {
+    l.message = MessageRecord{};
     auto number_then = [&](sv text, char stop, std::uint64_t& out) -> sv {
         auto end = text.find(stop);
         if (end == sv::npos || !parse_number(text.substr(0, end), out)) return {};
         return text.substr(end + 1);
     };
-    if (starts_with(body, "info msg ")) {
+    switch (body.empty() ? '\0' : body[0]) { // (the callers checked qmail_send_text)
+    case 'i': {
         // info msg N: bytes B from <S> qp P uid U
         sv rest = number_then(body.substr(9), ':', l.message.msg);
         auto from = rest.find(" from <");
-        if (rest.empty() || from == sv::npos) return skip(SkipReason::malformed, time);
+        if (rest.empty() || from == sv::npos) return set_skip(l, SkipReason::malformed);
         auto close = rest.find("> qp ", from + 7);
         if (close == sv::npos) close = rest.rfind('>');
-        if (close == sv::npos || close < from + 7) return skip(SkipReason::malformed, time);
+        if (close == sv::npos || close < from + 7) return set_skip(l, SkipReason::malformed);
         l.message.sender = rest.substr(from + 7, close - from - 7);
         l.kind = Kind::message;
-        return l;
+        return;
     }
-    if (starts_with(body, "starting delivery ")) {
+    case 's': {
         // starting delivery D: msg N to local|remote R
         sv rest = number_then(body.substr(18), ':', l.message.delivery);
-        if (!starts_with(rest, " msg ")) return skip(SkipReason::malformed, time);
+        if (!starts_with(rest, " msg ")) return set_skip(l, SkipReason::malformed);
         rest = number_then(rest.substr(5), ' ', l.message.msg);
         if (starts_with(rest, "to remote ")) l.message.remote = true;
-        else if (!starts_with(rest, "to local ")) return skip(SkipReason::malformed, time);
+        else if (!starts_with(rest, "to local ")) return set_skip(l, SkipReason::malformed);
         l.message.recipient = rest.substr(l.message.remote ? 10 : 9);
         l.kind = Kind::delivery_start;
-        return l;
+        return;
     }
-    if (starts_with(body, "delivery ")) {
+    case 'd': {
         // delivery D: success|failure|deferral: ...
         sv rest = number_then(body.substr(9), ':', l.message.delivery);
         if (starts_with(rest, " deferral")) l.message.deferred = true;
-        else if (!starts_with(rest, " success") && !starts_with(rest, " failure")) return Line{};
+        else if (!starts_with(rest, " success") && !starts_with(rest, " failure")) return;
         l.kind = Kind::delivery_done;
-        return l;
+        return;
     }
-    if (starts_with(body, "end msg ")) {
-        if (!parse_number(body.substr(8), l.message.msg)) return skip(SkipReason::malformed, time);
+    case 'e':
+        if (!parse_number(body.substr(8), l.message.msg)) return set_skip(l, SkipReason::malformed);
         l.kind = Kind::message_end;
-        return l;
+        return;
+    default: return;
     }
-    return ignored(time);
 }
 
+// One of the qmail-send lines qmail_send_line reads (told by the first
+// byte first: this runs for most lines of a maillog).
 bool qmail_send_text(sv body) {
-    return starts_with(body, "info msg ") || starts_with(body, "starting delivery ") ||
-           starts_with(body, "delivery ") || starts_with(body, "end msg ");
+    if (body.empty()) return false;
+    switch (body[0]) {
+    case 'i': return starts_with(body, "info msg ");
+    case 's': return starts_with(body, "starting delivery ");
+    case 'd': return starts_with(body, "delivery ");
+    case 'e': return starts_with(body, "end msg ");
+    default: return false;
+    }
 }
 
 } // namespace
 
 bool valid_utf8(std::string_view s) {
+    // Mostly ASCII: eight bytes at a time while no high bit is set.
+    std::size_t ascii = 0;
+    for (std::uint64_t x; ascii + 8 <= s.size(); ascii += 8) {
+        std::memcpy(&x, s.data() + ascii, 8);
+        if (x & 0x8080808080808080ULL) break;
+    }
+    s.remove_prefix(ascii);
     auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
     auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xbf) {
         return k < s.size() && at(k) >= lo && at(k) <= hi;
@@ -429,21 +496,23 @@ bool Parser::bsd_time(sv& text, std::int64_t& time) {
     if (text.size() < 16 || text[3] != ' ' || text[6] != ' ' || text[9] != ':' || text[12] != ':' ||
         text[15] != ' ')
         return false;
-    if (last_stamp_valid_ && std::memcmp(text.data(), last_stamp_, 15) == 0) {
-        time = last_stamp_time_;
+    int second = two_digits(text, 13);
+    if (second < 0 || second > 60) return false;
+    // Most lines share their minute with the line before.
+    if (last_stamp_valid_ && same_minute(text.data(), last_stamp_)) {
+        time = last_stamp_time_ + second;
         text.remove_prefix(16);
         return true;
     }
     int month = month_number(text.data());
     int day = text[4] == ' ' ? (is_digit(text[5]) ? digit(text[5]) : -1) : two_digits(text, 4);
-    int hour = two_digits(text, 7), minute = two_digits(text, 10), second = two_digits(text, 13);
-    if (month == 0 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
-        second < 0 || second > 60)
+    int hour = two_digits(text, 7), minute = two_digits(text, 10);
+    if (month == 0 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59)
         return false;
-    time = local_time(year_for(month, day), month, day, hour, minute, second);
-    std::memcpy(last_stamp_, text.data(), 15);
-    last_stamp_time_ = time;
+    last_stamp_time_ = local_time(year_for(month, day), month, day, hour, minute, 0);
+    std::memcpy(last_stamp_, text.data(), 12);
     last_stamp_valid_ = true;
+    time = last_stamp_time_ + second;
     text.remove_prefix(16);
     return true;
 }
@@ -511,66 +580,154 @@ bool Parser::parse_time(sv& text, std::int64_t& time) {
 }
 
 Line Parser::parse(std::string_view line) {
+    Line l;
+    parse(line, l);
+    return l;
+}
+
+void Parser::parse(std::string_view line, Line& l) {
+    l.kind = Kind::ignored;
+    l.reason = SkipReason::none;
+    l.time = 0;
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
-    if (line.empty()) return Line{};
+    if (line.empty()) return;
     std::int64_t time = 0;
     sv text = line;
-    if (!parse_time(text, time)) return skip(SkipReason::unknown_format, 0);
-
-    // "[host ]tag[pid]: body" - a tag is a word ending in ':'; syslog has
-    // a host before it, multilog and Dovecot's own file do not.
-    sv tag, body = text;
-    sv t1 = first_word(text);
-    if (!t1.empty() && t1.back() == ':') {
-        tag = t1;
-        body = after(text, t1.size() + 1);
-    } else if (t1.size() < text.size()) {
-        sv rest = text.substr(t1.size() + 1);
-        sv t2 = first_word(rest);
-        if (!t2.empty() && t2.back() == ':') {
-            tag = t2;
-            body = after(rest, t2.size() + 1);
-        }
-    }
-    if (!tag.empty()) {
-        tag.remove_suffix(1);
-        if (!tag.empty() && tag.back() == ']') tag = tag.substr(0, tag.rfind('['));
-    }
-
-    Line l;
-    if (starts_with(body, "vchkpw") && (tag == "vpopmail" || tag.empty() || !starts_with(tag, "vchkpw"))) {
-        sv logname = first_word(body);
-        if (logname.empty() || logname.back() != ':') return ignored(time);
-        logname.remove_suffix(1);
-        l = vchkpw_line(time, logname, after(body, logname.size() + 2), scratch_service_);
-    } else if (starts_with(tag, "vchkpw")) {
-        l = vchkpw_line(time, tag, body, scratch_service_);
-    } else if (tag == "authguard") {
-        l = authguard_line(time, body, scratch_user_, scratch_address_, scratch_service_);
-    } else if (tag == "qmail-smtpd") {
-        l = smtpd_line(time, body);
-    } else if (tag.size() > 6 && tag.substr(tag.size() - 6) == "-login") {
-        l = dovecot_line(time, tag.substr(0, tag.size() - 6), body);
-    } else if (tag == "dovecot") {
-        sv process = first_word(body);
-        if (process.size() > 7 && process.substr(process.size() - 7) == "-login:")
-            l = dovecot_line(time, process.substr(0, process.size() - 7), after(body, process.size() + 1));
-        else
-            l = ignored(time);
-    } else {
-        // qmail-send (splogger's "qmail:" tag, or bare under multilog), or
-        // qmail-smtpd's stderr through splogger.
-        sv candidate = tag.empty() || qmail_send_text(text) ? text : skip_epoch(body);
-        if (qmail_send_text(candidate)) l = qmail_send_line(time, candidate);
-        else if (starts_with(candidate, "qmail-smtpd: ")) l = smtpd_line(time, candidate.substr(13));
-        else l = ignored(time);
+    // Most syslog lines share their minute with the line before.
+    if (last_stamp_valid_ && text.size() > 16 && same_minute(text.data(), last_stamp_) && text[12] == ':' &&
+        is_digit(text[13]) && is_digit(text[14]) && text[15] == ' ' &&
+        (text[13] < '6' || (text[13] == '6' && text[14] == '0'))) {
+        time = last_stamp_time_ + digit(text[13]) * 10 + digit(text[14]);
+        text.remove_prefix(16);
+    } else if (!parse_time(text, time)) {
+        return set_skip(l, SkipReason::unknown_format);
     }
     l.time = time;
-    if (l.kind == Kind::auth) {
-        if (l.auth.user.empty()) return skip(SkipReason::bad_user, time);
-        if (!valid_utf8(l.auth.user)) return skip(SkipReason::invalid_utf8, time);
+
+    // "[host ]tag[pid]: body" - a tag is a word ending in ':'; syslog has
+    // a host before it, multilog and Dovecot's own file do not. Runs of
+    // lines from one program repeat "host tag: " byte for byte.
+    sv tag, body = text;
+    std::size_t cached = 0;
+    const Prefix* hit = nullptr;
+    for (const Prefix& p : prefixes_) {
+        if (p.length == 0 || text.size() <= p.length || !same_bytes(text.data(), p.bytes, p.length))
+            continue;
+        cached = p.length;
+        if (p.pid) { // "host tag[" matched: the pid differs from line to line
+            std::size_t i = cached;
+            while (i < text.size() && is_digit(text[i])) ++i;
+            cached = i > p.length && i + 2 < text.size() && text[i] == ']' && text[i + 1] == ':' &&
+                             text[i + 2] == ' '
+                         ? i + 3
+                         : 0;
+        }
+        if (cached) {
+            hit = &p;
+            break;
+        }
     }
-    return l;
+    if (hit) {
+        tag = sv(text.data() + hit->tag_at, hit->tag_length);
+        body = text.substr(cached);
+        // the busiest programs' prefixes move to the front
+        if (hit != &prefixes_[0]) std::swap(prefixes_[static_cast<std::size_t>(hit - prefixes_.data())],
+                                            prefixes_[static_cast<std::size_t>(hit - prefixes_.data()) - 1]);
+    } else {
+        sv t1 = first_word(text);
+        if (!t1.empty() && t1.back() == ':') {
+            tag = t1;
+            body = after(text, t1.size() + 1);
+        } else if (t1.size() < text.size()) {
+            sv rest = text.substr(t1.size() + 1);
+            sv t2 = first_word(rest);
+            if (!t2.empty() && t2.back() == ':') {
+                tag = t2;
+                body = after(rest, t2.size() + 1);
+            }
+        }
+        if (!tag.empty()) {
+            tag.remove_suffix(1);
+            bool pid = !tag.empty() && tag.back() == ']';
+            if (pid) tag = tag.substr(0, tag.rfind('['));
+            // remember "host tag: ", or "host tag[" when a pid follows
+            std::size_t length = pid ? static_cast<std::size_t>(tag.data() + tag.size() + 1 - text.data())
+                                     : static_cast<std::size_t>(body.data() - text.data());
+            if (length <= sizeof(Prefix::bytes) && body.data() > text.data()) {
+                Prefix& p = prefixes_[next_prefix_++ % prefixes_.size()];
+                std::memcpy(p.bytes, text.data(), length);
+                p.length = length;
+                p.pid = pid;
+                p.tag_at = static_cast<std::size_t>(tag.data() - text.data());
+                p.tag_length = tag.size();
+            }
+        }
+    }
+
+    // "vchkpw-submission: text" after vpopmail's (or another) syslog tag
+    auto vchkpw_in_body = [&]() {
+        sv logname = first_word(body);
+        if (logname.empty() || logname.back() != ':') return;
+        logname.remove_suffix(1);
+        vchkpw_line(l, logname, after(body, logname.size() + 2), scratch_service_);
+    };
+    switch (tag.empty() ? '\0' : tag[0]) {
+    case 'q':
+        if (equals(tag, "qmail")) { // splogger's ident for qmail-send (the bulk of a maillog)
+            sv message = skip_epoch(body);
+            if (qmail_send_text(message)) qmail_send_line(l, message);
+            else if (starts_with(message, "qmail-smtpd: ")) smtpd_line(l, message.substr(13));
+            return;
+        }
+        if (equals(tag, "qmail-smtpd")) smtpd_line(l, body);
+        break;
+    case 's':
+        if (equals(tag, "spamd")) return; // SpamAssassin's lines, many and of no use
+        goto other;
+    case 'v':
+        if (starts_with(tag, "vchkpw")) vchkpw_line(l, tag, body, scratch_service_);
+        else if (starts_with(body, "vchkpw")) vchkpw_in_body();
+        else return;
+        break;
+    case 'a':
+        if (!equals(tag, "authguard")) return;
+        authguard_line(l, body, scratch_user_, scratch_address_, scratch_service_);
+        break;
+    case 'd':
+        if (equals(tag, "dovecot")) {
+            sv process = first_word(body);
+            if (!ends_with(process, "-login:")) return;
+            dovecot_line(l, process.substr(0, process.size() - 7), after(body, process.size() + 1));
+            break;
+        }
+        [[fallthrough]];
+    default:
+    other:
+        if (ends_with(tag, "-login")) {
+            dovecot_line(l, tag.substr(0, tag.size() - 6), body);
+            break;
+        }
+        if (equals(tag, "qmail-smtpd")) {
+            smtpd_line(l, body);
+            break;
+        }
+        if (starts_with(body, "vchkpw")) { // another syslog ident
+            vchkpw_in_body();
+            break;
+        }
+        {
+            // qmail-send (splogger's "qmail:" tag, or bare under multilog), or
+            // qmail-smtpd's stderr through splogger.
+            sv candidate = tag.empty() || qmail_send_text(text) ? text : skip_epoch(body);
+            if (qmail_send_text(candidate)) qmail_send_line(l, candidate);
+            else if (starts_with(candidate, "qmail-smtpd: ")) smtpd_line(l, candidate.substr(13));
+            else return;
+        }
+    }
+    if (l.kind == Kind::auth) {
+        if (l.auth.user.empty()) return set_skip(l, SkipReason::bad_user);
+        if (!valid_utf8(l.auth.user)) return set_skip(l, SkipReason::invalid_utf8);
+    }
 }
 
 bool parse_time_argument(std::string_view text, std::int64_t& out) {

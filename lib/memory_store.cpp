@@ -31,10 +31,7 @@ std::int64_t MemoryStore::clock_for(std::int64_t time) {
     return time;
 }
 
-MemoryStore::UserState* MemoryStore::find_user(const std::string& user, std::int64_t now) {
-    auto it = users_.find(user);
-    if (it == users_.end()) return nullptr;
-    UserState& u = it->second;
+bool MemoryStore::expire(UserState& u, std::int64_t now) {
     if (u.observations_expire != 0 && now >= u.observations_expire) {
         u.history.observations.clear();
         u.history.dropped = 0;
@@ -44,11 +41,17 @@ MemoryStore::UserState* MemoryStore::find_user(const std::string& user, std::int
         u.history.lock.reset();
         u.lock_expire = 0;
     }
-    if (u.observations_expire == 0 && u.lock_expire == 0) {
+    return u.observations_expire == 0 && u.lock_expire == 0;
+}
+
+MemoryStore::UserState* MemoryStore::find_user(const std::string& user, std::int64_t now) {
+    auto it = users_.find(user);
+    if (it == users_.end()) return nullptr;
+    if (expire(it->second, now)) {
         users_.erase(it);
         return nullptr;
     }
-    return &u;
+    return &it->second;
 }
 
 const History& MemoryStore::record_in_place(const Event& event, const RecordOptions& options,
@@ -75,7 +78,10 @@ const History& MemoryStore::record_in_place(const Event& event, const RecordOpti
         ++existing->count;
         existing->fingerprint = fingerprint; // the script rewrites the value: the latest, or none
     } else {
-        // Fields of the hash: the observations and, once used, "x|dropped".
+        // Full (the hash's fields: the observations and, once used,
+        // "x|dropped"): forget what has expired; if still full, forget the
+        // entry seen least recently, a failure before a success, so that the
+        // newest event is always kept.
         auto fields = [&] { return h.observations.size() + (h.dropped > 0 ? 1 : 0); };
         const auto max = static_cast<std::size_t>(config_.max_entries);
         if (fields() >= max) {
@@ -84,11 +90,18 @@ const History& MemoryStore::record_in_place(const Event& event, const RecordOpti
                                                                          : config_.window_long;
                 return o.last < now - keep;
             });
+            if (fields() >= max && !h.observations.empty()) {
+                auto rank = [](const Observation& o) {
+                    return std::pair(o.kind == Observation::Kind::success ? 1 : 0, o.last);
+                };
+                auto oldest = h.observations.begin();
+                for (auto it = h.observations.begin(); it != h.observations.end(); ++it)
+                    if (rank(*it) < rank(*oldest)) oldest = it; // the first of equals, as the script
+                h.observations.erase(oldest);
+                ++h.dropped;
+            }
         }
-        if (fields() < max)
-            h.observations.push_back(Observation{kind, event.address, now, now, 1, fingerprint});
-        else
-            ++h.dropped;
+        h.observations.push_back(Observation{kind, event.address, now, now, 1, fingerprint});
     }
     u->observations_expire = std::max(u->observations_expire, now + config_.known_period);
     if (lock_in_force(h.lock, now)) {
@@ -222,13 +235,26 @@ StoreStats MemoryStore::stats() {
     return s;
 }
 
+void MemoryStore::put_history(const std::string& user, History history, std::int64_t expire_at) {
+    if (history.observations.empty() && history.dropped == 0) {
+        if (UserState* u = find_user(user, now())) {
+            u->history.observations.clear();
+            u->history.dropped = 0;
+            u->observations_expire = 0;
+            if (u->lock_expire == 0) users_.erase(user);
+        }
+        return;
+    }
+    UserState& u = users_[user];
+    history.lock = std::move(u.history.lock);
+    u.history = std::move(history);
+    u.observations_expire = expire_at;
+}
+
 void MemoryStore::purge_expired() {
     std::int64_t now = this->now();
-    for (auto it = users_.begin(); it != users_.end();) {
-        std::string user = it->first;
-        ++it;
-        find_user(user, now); // erases the entry when nothing is left
-    }
+    for (auto it = users_.begin(); it != users_.end();)
+        it = expire(it->second, now) ? users_.erase(it) : std::next(it);
     std::erase_if(rates_, [&](const auto& entry) { return now >= entry.second.expire; });
     std::erase_if(sessions_, [&](const auto& entry) { return now >= entry.second.expire; });
 }

@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace authguard {
@@ -86,13 +87,19 @@ std::string RedisStore::session_key(const std::string& session) const {
 void RedisStore::fail(const std::string& what) {
     std::string detail = context_ && context_->err ? context_->errstr : "";
     context_.reset(); // reconnect, and re-arm the timeouts, on the next call
-    throw StoreError("redis " + config_.store.redis + ": " + what +
-                     (detail.empty() ? "" : ": " + detail));
+    throw StoreError(server() + ": " + what + (detail.empty() ? "" : ": " + detail));
 }
 
-redisContext& RedisStore::connection() {
-    if (context_) return *context_;
-    const auto& where = config_.store.redis;
+std::string RedisStore::server() const {
+    if (config_.store.sentinels.empty()) return "redis " + config_.store.redis;
+    return "redis " + (where_.empty() ? std::string("?") : where_) + " (primary '" +
+           config_.store.sentinel_master + "' by sentinel)";
+}
+
+// A connection to host:port, [v6]:port, unix:/path or /path with both
+// timeouts set (hiredis forgets them with every new context) and
+// close-on-exec. Check ->err.
+RedisStore::Context RedisStore::connect_to(const std::string& where) {
     timeval connect_tv = to_timeval(config_.store.connect_timeout_ms);
     redisContext* c = nullptr;
     if (where.rfind("unix:", 0) == 0 || where.front() == '/') {
@@ -114,15 +121,51 @@ redisContext& RedisStore::connection() {
         c = redisConnectWithTimeout(host.c_str(), port, connect_tv);
     }
     if (c == nullptr) throw StoreError("redis " + where + ": out of memory");
-    context_.reset(c);
-    if (c->err) fail("cannot connect");
+    Context context(c);
+    if (c->err) return context;
     // Programs we start (the next queue program, the real checkpassword)
     // must not inherit the connection.
     ::fcntl(c->fd, F_SETFD, FD_CLOEXEC);
     timeval command_tv = to_timeval(config_.store.command_timeout_ms);
-    if (redisSetTimeout(c, command_tv) != REDIS_OK) fail("cannot set timeout");
-    if (!config_.store.redis_password.empty()) command({"AUTH", config_.store.redis_password});
-    if (config_.store.redis_db != 0) command({"SELECT", std::to_string(config_.store.redis_db)});
+    if (redisSetTimeout(c, command_tv) != REDIS_OK) {
+        c->err = REDIS_ERR_OTHER;
+        std::snprintf(c->errstr, sizeof c->errstr, "cannot set timeout");
+    }
+    return context;
+}
+
+// Asks the sentinels, in the order listed, for the primary's address; the
+// first that knows it answers. Each is bounded by the two timeouts.
+std::string RedisStore::primary_from_sentinels() {
+    const std::string& name = config_.store.sentinel_master;
+    std::string tried;
+    for (const auto& sentinel : config_.store.sentinels) {
+        Context c = connect_to(sentinel);
+        tried += (tried.empty() ? "" : ", ") + sentinel;
+        if (c->err) {
+            tried += std::string(" ") + c->errstr;
+            continue;
+        }
+        Reply r(static_cast<redisReply*>(
+            redisCommand(c.get(), "SENTINEL get-master-addr-by-name %b", name.data(), name.size())));
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+            std::string host = as_string(r->element[0]), port = as_string(r->element[1]);
+            if (host.find(':') != std::string::npos) host = "[" + host + "]";
+            return host + ":" + port;
+        }
+        tried += r ? " does not know it" : std::string(" ") + c->errstr;
+    }
+    throw StoreError("redis sentinel: no primary known for '" + name + "' (asked " + tried + ")");
+}
+
+redisContext& RedisStore::connection() {
+    if (context_) return *context_;
+    where_ = config_.store.sentinels.empty() ? config_.store.redis : primary_from_sentinels();
+    context_ = connect_to(where_);
+    if (context_->err) fail("cannot connect");
+    // pipeline_once: a failure here is not retried (see pipeline).
+    if (!config_.store.redis_password.empty()) pipeline_once({{"AUTH", config_.store.redis_password}});
+    if (config_.store.redis_db != 0) pipeline_once({{"SELECT", std::to_string(config_.store.redis_db)}});
     return *context_;
 }
 
@@ -132,6 +175,20 @@ RedisStore::Reply RedisStore::command(const std::vector<std::string>& argv) {
 
 std::vector<RedisStore::Reply>
 RedisStore::pipeline(const std::vector<std::vector<std::string>>& commands) {
+    const bool reused = context_ != nullptr;
+    try {
+        return pipeline_once(commands);
+    } catch (const StoreError&) {
+        // With Sentinel, a connection that broke or reached a demoted
+        // primary (READONLY) is tried once more, on the primary the
+        // sentinels name now (after a failover).
+        if (config_.store.sentinels.empty() || !reused || context_) throw;
+        return pipeline_once(commands);
+    }
+}
+
+std::vector<RedisStore::Reply>
+RedisStore::pipeline_once(const std::vector<std::vector<std::string>>& commands) {
     redisContext& c = connection();
     for (auto& argv : commands) {
         std::vector<const char*> ptrs;
@@ -155,7 +212,9 @@ RedisStore::pipeline(const std::vector<std::vector<std::string>>& commands) {
         if (r->type != REDIS_REPLY_ERROR) continue;
         std::string message(r->str, r->len);
         if (message.rfind("NOSCRIPT", 0) == 0) continue; // the caller loads the script
-        throw StoreError("redis " + config_.store.redis + ": " + commands[i][0] + ": " + message);
+        // A primary demoted by a failover: ask the sentinels again next time.
+        if (message.rfind("READONLY", 0) == 0) context_.reset();
+        throw StoreError(server() + ": " + commands[i][0] + ": " + message);
     }
     return replies;
 }
@@ -337,8 +396,69 @@ StoreStats RedisStore::stats() {
     return s;
 }
 
-std::unique_ptr<Store> open_store(const Config& config) {
-    return std::make_unique<RedisStore>(config);
+UserDump RedisStore::dump(const std::string& user) {
+    auto replies = pipeline({{"HGETALL", observations_key(user)},
+                             {"HGETALL", lock_key(user)},
+                             {"HGETALL", rate_key(user)},
+                             {"TTL", observations_key(user)},
+                             {"TTL", lock_key(user)},
+                             {"TTL", rate_key(user)}});
+    UserDump d;
+    d.user = user;
+    fill_history(d.history, replies[0].get(), replies[1].get());
+    const redisReply* rate = replies[2].get();
+    if (rate->type == REDIS_REPLY_ARRAY)
+        for (std::size_t i = 0; i + 1 < rate->elements; i += 2)
+            d.rate.emplace_back(as_string(rate->element[i]), as_int(rate->element[i + 1]));
+    auto left = [](const Reply& r) { return std::max<long long>(0, as_int(r.get())); };
+    d.observations_ttl = left(replies[3]);
+    d.lock_ttl = left(replies[4]);
+    d.rate_ttl = left(replies[5]);
+    return d;
+}
+
+void RedisStore::restore(const UserDump& d) {
+    // KEYS: observations, lock, rate. ARGV: their three TTLs, then per key
+    // the number of fields and the fields and values.
+    static constexpr const char* script =
+        "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) "
+        "local i = 4 "
+        "for k = 1, 3 do "
+        "  local n = tonumber(ARGV[i]) i = i + 1 "
+        "  for j = 1, n do redis.call('HSET', KEYS[k], ARGV[i], ARGV[i + 1]) i = i + 2 end "
+        "  if n > 0 then redis.call('EXPIRE', KEYS[k], ARGV[k]) end "
+        "end return 1";
+    auto ttl = [](std::int64_t left, std::int64_t fallback) {
+        return std::to_string(left > 0 ? left : fallback);
+    };
+    std::vector<std::string> argv{
+        "EVAL", script, "3", observations_key(d.user), lock_key(d.user), rate_key(d.user),
+        ttl(d.observations_ttl, config_.known_period), ttl(d.lock_ttl, config_.lock_retention),
+        ttl(d.rate_ttl, config_.window_long + std::max<std::int64_t>(1, config_.window_long / 24))};
+    std::vector<std::pair<std::string, std::string>> obs, lock, rate;
+    for (auto& o : d.history.observations) {
+        std::string value = std::to_string(o.first) + " " + std::to_string(o.last) + " " +
+                            std::to_string(o.count);
+        if (o.fingerprint) value += " " + std::to_string(*o.fingerprint);
+        obs.emplace_back(observation_field(o.kind, o.address), value);
+    }
+    if (d.history.dropped > 0) obs.emplace_back("x|dropped", std::to_string(d.history.dropped));
+    if (const auto& l = d.history.lock)
+        lock = {{"since", std::to_string(l->since)},
+                {"until", std::to_string(l->until)},
+                {"reason", l->reason},
+                {"evidence", l->evidence},
+                {"attempts_after", std::to_string(l->attempts_after)},
+                {"last_attempt", std::to_string(l->last_attempt)}};
+    for (auto& [field, count] : d.rate) rate.emplace_back(field, std::to_string(count));
+    for (auto* fields : {&obs, &lock, &rate}) {
+        argv.push_back(std::to_string(fields->size()));
+        for (auto& [f, v] : *fields) {
+            argv.push_back(f);
+            argv.push_back(v);
+        }
+    }
+    command(argv);
 }
 
 } // namespace authguard

@@ -18,13 +18,15 @@ bool below_every_threshold(const Thresholds& t, int success_wide_networks, int s
            failing_wide_networks < failing_networks;
 }
 
-Decision replay_check(const Config& config, MemoryStore& store, const Event& event, bool quiet) {
+Decision replay_check(const Config& config, MemoryStore& store, const Event& event,
+                      const ReplayHints& hints) {
     Decision decision;
     if (config.user_allowed(event.user)) {
         decision.reason = "allowlisted user";
         return decision;
     }
-    bool allowlisted = config.address_allowed(event.address);
+    bool allowlisted = hints.address_allowed ? *hints.address_allowed
+                                             : config.address_allowed(event.address);
     RecordOptions options;
     options.count = !allowlisted && event.outcome != Outcome::temporary_failure;
     std::int64_t now = 0;
@@ -39,7 +41,7 @@ Decision replay_check(const Config& config, MemoryStore& store, const Event& eve
                           history.lock->reason;
         return decision;
     }
-    if (quiet) {
+    if (hints.quiet) {
         if (allowlisted) decision.reason = "allowlisted network";
         return decision;
     }

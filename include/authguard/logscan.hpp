@@ -34,6 +34,7 @@
 
 #include "authguard/event.hpp"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -120,6 +121,8 @@ class Parser {
     void set_reference(std::int64_t unix_time, int year = 0);
 
     Line parse(std::string_view line);
+    // The same into `out` (no copy; for reading large files).
+    void parse(std::string_view line, Line& out);
 
   private:
     friend bool parse_time_argument(std::string_view text, std::int64_t& out);
@@ -138,10 +141,20 @@ class Parser {
     int forced_year_ = 0;
     int year_ = 0;       // chain: the current year (0: not yet known)
     int last_month_ = 0; // chain: the month of the last dated line
-    char last_stamp_[15] = {};
+    char last_stamp_[12] = {}; // "Jul 22 18:52" of the last syslog line, and its time
+
     std::int64_t last_stamp_time_ = 0;
     bool last_stamp_valid_ = false;
     HourCache hour_cache_;
+    // "host tag: " (or "host tag[" before a pid) of recent lines: runs of
+    // lines from a few programs repeat them byte for byte.
+    struct Prefix {
+        char bytes[40] = {};
+        std::size_t length = 0, tag_at = 0, tag_length = 0;
+        bool pid = false;
+    };
+    std::array<Prefix, 4> prefixes_{};
+    std::size_t next_prefix_ = 0;
     std::string scratch_user_, scratch_address_, scratch_service_;
 };
 

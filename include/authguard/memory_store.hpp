@@ -1,9 +1,9 @@
 // memory_store.hpp - the Store in this process's memory, with exactly the
 // semantics of the Redis scripts (lib/record.lua, lib/message.lua): one
 // observation per kind and address with first/last/count, the max-entries
-// cap (expired observations make room, else the event is only counted as
-// dropped), locks with attempts after them, message buckets, session
-// bindings, and key expiry.
+// cap (expired observations make room, else the least recently seen one,
+// a failure first, is evicted and counted as dropped), locks with attempts
+// after them, message buckets, session bindings, and key expiry.
 //
 // For replaying logs (authguardctl scan) and for tests: nothing is shared
 // between processes. Its clock is the log's: the latest event time it was
@@ -50,6 +50,13 @@ class MemoryStore final : public Store {
     std::optional<std::int64_t> rate_expire_at(const std::string& sender);
     std::optional<std::int64_t> session_expire_at(const std::string& session_key);
 
+    // Puts `history` (observations and dropped; no lock) in place of what
+    // the store holds for `user`, the observations expiring at `expire_at`
+    // by the store's clock. For a replay that kept a user's quiet beginning
+    // itself, exactly as record() would have built it, until the detector
+    // had to look (authguardctl scan).
+    void put_history(const std::string& user, History history, std::int64_t expire_at);
+
     // Forgets every expired key (the reader does that lazily; a long
     // replay calls this now and then to bound its memory).
     void purge_expired();
@@ -71,6 +78,8 @@ class MemoryStore final : public Store {
 
     // The clock for an operation at `time` (0: the store's clock).
     std::int64_t clock_for(std::int64_t time);
+    // Removes the user's expired keys; true when nothing is left.
+    static bool expire(UserState& u, std::int64_t now);
     // The user's state with expired keys removed; nullptr when none.
     UserState* find_user(const std::string& user, std::int64_t now);
 

@@ -4,6 +4,11 @@
 // The braces make both one Redis Cluster hash slot, so the record script
 // stays valid there. Every command is bounded by the configured timeouts,
 // which are set again after every reconnect (hiredis drops them).
+//
+// With Sentinel (sentinel = host:port,...; sentinel-master = NAME) every new
+// connection first asks the sentinels for the primary's address; a broken
+// connection, or one to a primary a failover demoted, is dropped and the
+// sentinels are asked again.
 #pragma once
 
 #include "authguard/store.hpp"
@@ -31,6 +36,8 @@ class RedisStore final : public Store {
     std::vector<std::string> users() override;
     std::int64_t now() override;
     StoreStats stats() override;
+    UserDump dump(const std::string& user) override;
+    void restore(const UserDump& dump) override;
 
     std::string observations_key(const std::string& user) const;
     std::string lock_key(const std::string& user) const;
@@ -45,8 +52,12 @@ class RedisStore final : public Store {
         void operator()(redisReply* r) const { freeReplyObject(r); }
     };
     using Reply = std::unique_ptr<redisReply, ReplyFree>;
+    using Context = std::unique_ptr<redisContext, ContextFree>;
 
     redisContext& connection();
+    Context connect_to(const std::string& where);
+    std::string primary_from_sentinels();
+    std::string server() const; // "redis ADDRESS" for messages
     Reply command(const std::vector<std::string>& argv);
     struct Script {
         const char* text;
@@ -56,10 +67,12 @@ class RedisStore final : public Store {
                       int key_count);
     // Sends all commands, then reads all replies: one round trip.
     std::vector<Reply> pipeline(const std::vector<std::vector<std::string>>& commands);
+    std::vector<Reply> pipeline_once(const std::vector<std::vector<std::string>>& commands);
     [[noreturn]] void fail(const std::string& what);
 
     const Config& config_;
-    std::unique_ptr<redisContext, ContextFree> context_;
+    Context context_;
+    std::string where_; // the server context_ is connected to
 };
 
 } // namespace authguard

@@ -14,6 +14,8 @@
 #include "authguard/event.hpp"
 #include "authguard/memory_store.hpp"
 
+#include <optional>
+
 namespace authguard {
 
 // True when a user whose history holds no more than these (successful wide
@@ -23,11 +25,20 @@ namespace authguard {
 bool below_every_threshold(const Thresholds& t, int success_wide_networks, int success_addresses,
                            int failing_wide_networks);
 
+// What the caller of replay_check may know already (a scan of a large log
+// calls it for every login).
+struct ReplayHints {
+    // The caller vouches (below_every_threshold over the user's history so
+    // far, this event included) that the detector would allow: it is not
+    // run; the store still records.
+    bool quiet = false;
+    // config.address_allowed(event.address), when already known.
+    std::optional<bool> address_allowed;
+};
+
 // One event through the detector, as Guard::check would (see above). The
-// event's user must be normalised and its time set. With `quiet` the caller
-// vouches (below_every_threshold over everything the user did so far) that
-// the detector would allow, and it is not run; the store still records.
+// event's user must be normalised and its time set.
 Decision replay_check(const Config& config, MemoryStore& store, const Event& event,
-                      bool quiet = false);
+                      const ReplayHints& hints = {});
 
 } // namespace authguard

@@ -45,6 +45,18 @@ struct StoreStats {
     std::int64_t memory_bytes = 0; // of authguard's keys, where the store can tell
 };
 
+// One user's whole stored state, for moving it between stores (authguardctl
+// export / import). A *_ttl is the seconds its key has left (0: no key, or
+// no expiry; import then uses the configured retention).
+struct UserDump {
+    std::string user;
+    History history;                   // observations, dropped, lock with every field
+    std::int64_t observations_ttl = 0;
+    std::int64_t lock_ttl = 0;
+    std::vector<std::pair<std::string, std::int64_t>> rate; // message buckets as stored
+    std::int64_t rate_ttl = 0;
+};
+
 class Store {
   public:
     virtual ~Store() = default;
@@ -81,9 +93,16 @@ class Store {
     virtual std::vector<std::string> users() = 0;
     virtual std::int64_t now() = 0;
     virtual StoreStats stats() = 0;
+
+    // The user's whole state (export), and writing one in place of what the
+    // store has for dump.user (import). Stores that cannot throw StoreError.
+    virtual UserDump dump(const std::string& user);
+    virtual void restore(const UserDump& dump);
 };
 
-// Builds the store the configuration names.
+// Builds the store the configuration names (config.store.kind): Redis, via
+// Sentinel when configured, or LMDB. Connects or opens on first use, so it
+// never throws StoreError itself.
 std::unique_ptr<Store> open_store(const Config& config);
 
 } // namespace authguard

@@ -82,8 +82,11 @@ TEST_CASE("memory store: an attacked user's state is bounded") {
                      true);
     History h = store.load("victim");
     CHECK(h.observations.size() <= static_cast<std::size_t>(c.max_entries));
-    CHECK(h.observations.size() == static_cast<std::size_t>(c.max_entries)); // as HLEN counts x|dropped
+    CHECK(h.observations.size() == static_cast<std::size_t>(c.max_entries));
     CHECK(h.dropped == 900);
+    // the newest are kept: a botnet's latest login is always seen
+    CHECK(h.observations.back().address == "10.3.249.1");
+    CHECK(h.observations.front().address == "10.3.150.1");
     // expired observations make room again
     store.record(login("victim", "203.0.113.1", 5000 + 31 * 86400), true);
     h = store.load("victim");
@@ -92,13 +95,14 @@ TEST_CASE("memory store: an attacked user's state is bounded") {
     CHECK(found);
 }
 
-TEST_CASE("memory store: old observations are pruned only when the cap is reached") {
+TEST_CASE("memory store: a full history forgets the expired, then the least recently seen") {
     Config c;
     c.max_entries = 16;
     MemoryStore store(c);
     // a failure from day 0 and 15 successes keep the hash at the cap
     store.record(login("ivan", "198.51.100.1", 100, Outcome::bad_password), true);
-    for (int i = 0; i < 15; ++i) store.record(login("ivan", "192.0.2." + std::to_string(i + 1), 200 + 86400 * 2), true);
+    for (int i = 0; i < 15; ++i)
+        store.record(login("ivan", "192.0.2." + std::to_string(i + 1), 200 + 86400 * 2), true);
     CHECK(store.load("ivan").observations.size() == 16);
     // two days later the failure (kept window-long) makes room; the successes (known-period) stay
     store.record(login("ivan", "203.0.113.9", 100 + 86400 * 2 + 10), true);
@@ -106,9 +110,19 @@ TEST_CASE("memory store: old observations are pruned only when the cap is reache
     CHECK(h.observations.size() == 16);
     CHECK(h.dropped == 0);
     for (auto& o : h.observations) CHECK(o.kind == Observation::Kind::success);
-    // full again, nothing old: dropped
+    // full again, nothing expired: the entry seen least recently goes (here
+    // the one just added, seen before the others)
+    store.record(login("ivan", "198.51.100.2", 100 + 86400 * 2 + 15, Outcome::bad_password), true);
+    h = store.load("ivan");
+    CHECK(h.dropped == 1);
+    for (auto& o : h.observations) CHECK(o.address != "203.0.113.9");
+    // and a failure before any success
     store.record(login("ivan", "203.0.113.10", 100 + 86400 * 2 + 20), true);
-    CHECK(store.load("ivan").dropped == 1);
+    h = store.load("ivan");
+    CHECK(h.dropped == 2);
+    CHECK(h.observations.size() == 16);
+    for (auto& o : h.observations) CHECK(o.address != "198.51.100.2");
+    CHECK(h.observations.back().address == "203.0.113.10");
 }
 
 TEST_CASE("memory store: locks") {

@@ -637,6 +637,34 @@ int cmd_top(Context& ctx) {
 
 // --- stats ---
 
+namespace {
+
+// The store the configuration names, for people.
+std::string store_text(const ag::Config& c) {
+    if (c.store.kind == ag::StoreConfig::Kind::lmdb)
+        return "lmdb " + esc(c.store.lmdb_path) + " (map " +
+               std::to_string(c.store.lmdb_map_size >> 20) + " MiB), key prefix " +
+               esc(c.store.key_prefix);
+    std::string where = "redis " + esc(c.store.redis);
+    if (!c.store.sentinels.empty()) {
+        where = "redis primary '" + esc(c.store.sentinel_master) + "' by sentinel";
+        for (auto& s : c.store.sentinels) where += " " + esc(s);
+    }
+    return where + ", db " + std::to_string(c.store.redis_db) + ", key prefix " +
+           esc(c.store.key_prefix);
+}
+
+void store_json(Json& j, const ag::Config& c) {
+    bool lmdb = c.store.kind == ag::StoreConfig::Kind::lmdb;
+    j.key("store").value(lmdb ? "lmdb" : "redis");
+    j.key("lmdb_path").value(c.store.lmdb_path).key("lmdb_map_size").value(c.store.lmdb_map_size);
+    j.key("sentinels").begin_array();
+    for (auto& s : c.store.sentinels) j.value(s);
+    j.end_array().key("sentinel_master").value(c.store.sentinel_master);
+}
+
+} // namespace
+
 int cmd_stats(Context& ctx) {
     const ag::Config& config = ctx.config();
     ag::StoreStats s = ctx.store().stats();
@@ -646,6 +674,7 @@ int cmd_stats(Context& ctx) {
         j.key("users").value(s.users).key("locks").value(s.locks);
         j.key("observations").value(s.observations).key("memory_bytes").value(s.memory_bytes);
         j.key("redis").value(config.store.redis).key("key_prefix").value(config.store.key_prefix);
+        store_json(j, config);
         j.end_object();
         print_json(j);
         return exit_ok;
@@ -654,9 +683,7 @@ int cmd_stats(Context& ctx) {
     table.row({"locks", std::to_string(s.locks)});
     table.row({"observations", std::to_string(s.observations)});
     table.row({"memory", std::to_string(s.memory_bytes) + " bytes"});
-    table.row({"store", "redis " + esc(config.store.redis) + ", db " +
-                            std::to_string(config.store.redis_db) + ", key prefix " +
-                            esc(config.store.key_prefix)});
+    table.row({"store", store_text(config)});
     table.print(std::cout);
     return exit_ok;
 }
@@ -682,6 +709,7 @@ int cmd_check_config(Context& ctx) {
         Json j;
         j.begin_object().key("ok").value(true);
         j.key("control_dir").value(c.control_dir.string());
+        store_json(j, c);
         j.key("redis").value(c.store.redis).key("redis_db").value(c.store.redis_db);
         j.key("redis_password_set").value(!c.store.redis_password.empty());
         j.key("key_prefix").value(c.store.key_prefix);
@@ -739,9 +767,10 @@ int cmd_check_config(Context& ctx) {
     };
     std::cout << "ok\n";
     Table table({"control directory", esc(c.control_dir.string())}, {});
-    table.row({"store", "redis " + esc(c.store.redis) + ", db " + std::to_string(c.store.redis_db) +
-                            ", key prefix " + esc(c.store.key_prefix) + ", password " +
-                            (c.store.redis_password.empty() ? "none" : "set")});
+    table.row({"store", store_text(c) + (c.store.kind == ag::StoreConfig::Kind::redis
+                                              ? std::string(", password ") +
+                                                    (c.store.redis_password.empty() ? "none" : "set")
+                                              : std::string())});
     table.row({"timeouts", "connect " + std::to_string(c.store.connect_timeout_ms) +
                                "ms, command " + std::to_string(c.store.command_timeout_ms) + "ms"});
     table.row({"on store failure", on_failure});

@@ -68,6 +68,14 @@ int cmd_lock(Context& ctx);
 int cmd_top(Context& ctx);
 int cmd_stats(Context& ctx);
 int cmd_check_config(Context& ctx);
+// The mail log commands (scan_command.cpp, report.cpp, follow.cpp).
+int cmd_scan(Context& ctx);
+int cmd_report(Context& ctx);
+int cmd_follow(Context& ctx);
+// Moving state between stores, and the LMDB store's gc (transfer.cpp).
+int cmd_export(Context& ctx);
+int cmd_import(Context& ctx);
+int cmd_gc(Context& ctx);
 
 // --- output helpers (output.cpp) ---
 

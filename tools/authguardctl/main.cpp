@@ -7,6 +7,7 @@
 // 0 ok, 1 not found / nothing to do, 2 usage, 3 configuration, 4 store
 // unreachable, 5 anything else. The commands themselves are in commands.cpp.
 #include "ctl.hpp"
+#include "logs_cli.hpp"
 
 #include "authguard/event.hpp"
 #include "authguard/guard.hpp"
@@ -25,13 +26,14 @@ constexpr std::string_view exit_codes_text =
     "  1  not found or nothing to do (unknown user, user not locked, already locked)\n"
     "  2  usage error\n"
     "  3  configuration error (the control files)\n"
-    "  4  store unreachable (Redis down, refused, timed out)\n"
+    "  4  store unreachable (Redis down, refused, timed out; LMDB directory not writable)\n"
     "  5  any other failure (cannot write the output, out of memory)\n";
 
 constexpr std::string_view output_text =
     "Output: tables for people, with every byte that is not printable ASCII (and\n"
     "the backslash) shown as \\xNN. With --json every command prints exactly one\n"
-    "JSON document, an object, on one line; see authguardctl(8) for its fields.\n"
+    "JSON document, an object, on one line (scan: one object per user, one per\n"
+    "line); see authguardctl(8) for its fields.\n"
     "Errors go to stderr as \"authguardctl: ...\".\n";
 
 struct CommandSpec {
@@ -42,6 +44,8 @@ struct CommandSpec {
     std::vector<const char*> positionals;
     void (*add_options)(po::options_description&);
     int (*run)(Context&);
+    bool repeat_last = false;   // the last positional may be given more than once
+    bool args_optional = false; // the positionals may be left out altogether
 };
 
 void no_options(po::options_description&) {}
@@ -131,6 +135,114 @@ const std::vector<CommandSpec>& commands() {
          {},
          no_options,
          cmd_check_config},
+        {"scan",
+         "scan FILE... [--user USER] [--since TIME] [--until TIME]",
+         "every user of a mail log, with the detector's verdict",
+         "Reads mail logs (\"-\" for standard input; gzip-compressed files too; rotated\n"
+         "files such as maillog.2.gz maillog.1 maillog are read oldest first) and\n"
+         "prints, per user who logged in: successful logins, distinct addresses,\n"
+         "networks (/24) and wide networks (/16), the most distinct addresses and\n"
+         "wide networks in any sliding hour and day, failures and failing addresses,\n"
+         "messages and recipients the user sent (qmail-send's lines), and the\n"
+         "verdict the detector would have reached with the current control files,\n"
+         "with the time it would have locked. Nothing is written to the store.\n"
+         "\n"
+         "Lines: vchkpw (login success, password fail, user not found, access\n"
+         "denied), authguard's own decision lines, qmail-smtpd's Accept::AUTH and\n"
+         "Reject::AUTH (Hoffmann's AUTH logging), Dovecot logins and auth failures,\n"
+         "qmail-send's info msg / starting delivery / end msg. A login logged twice\n"
+         "(by vchkpw and by authguard-checkpw) counts once. Formats: syslog (the\n"
+         "year told by the file's time or --year), RFC 3339 syslog, multilog\n"
+         "@TAI64N. Syslog times are local: set TZ to the server's time zone.\n"
+         "\n"
+         "A summary goes to stderr: lines read, used, ignored, and skipped by reason\n"
+         "(unknown-format, malformed, bad-address, bad-user, invalid-utf8, too-long,\n"
+         "unterminated). With --json one object per user, one per line.\n"
+         "Exit 1 when --user is given and has no logins; 5 when an input cannot be\n"
+         "read (the others are still scanned).",
+         {"FILE"},
+         add_scan_options,
+         cmd_scan,
+         true},
+        {"report",
+         "report --html OUT.html [--scan FILE... | USER...]",
+         "the incident as one HTML page with charts",
+         "Writes one self-contained HTML file (inline SVG and CSS, nothing fetched:\n"
+         "it can be mailed) that shows, for each flagged account, new addresses per\n"
+         "hour with the running total, failed logins and messages sent per hour, the\n"
+         "moment of the lock, and the wide networks and addresses with their counts.\n"
+         "\n"
+         "With --scan the arguments are mail logs, read as scan reads them (twice:\n"
+         "standard input cannot be used); the accounts shown are those scan flags\n"
+         "(verdict other than allow), or those given with --user, or with --all\n"
+         "every account. Without --scan the arguments are users in the store\n"
+         "(default: every locked user); the store keeps no messages and at most\n"
+         "max-entries addresses per user. The file is written whole or not at all.",
+         {"FILE|USER"},
+         add_report_options,
+         cmd_report,
+         true,
+         true},
+        {"follow",
+         "follow FILE... [--state FILE] [--from-start] [--once]",
+         "feed live mail logs into the store",
+         "Follows mail logs as tail -F does and passes every login line (vchkpw,\n"
+         "qmail-smtpd AUTH, Dovecot) to the detector with the time from the log:\n"
+         "the same verdicts, locks and notifications as authguard-checkpw, for a\n"
+         "server whose AUTH chain does not run it yet. authguard's own decision\n"
+         "lines are skipped (the hooks counted those logins); with --services,\n"
+         "logins of other services are too.\n"
+         "\n"
+         "A file renamed away (rotation) is read to its end, then the new one from\n"
+         "its start; a truncated file is read again from its start. The position\n"
+         "in each file (inode, offset, a hash of the first line) is kept in the\n"
+         "state file, written by rename after every login passed to the store, so\n"
+         "a restart goes on where the last run stopped, also after a rotation\n"
+         "meanwhile (the rotated file is found by its inode). A new file starts at\n"
+         "its end, or its start with --from-start. When the store fails, the line\n"
+         "is tried again with back-off (up to 30 s) and not passed over. Locks and\n"
+         "alerts are printed on stdout. SIGTERM stops it after the current line.",
+         {"FILE"},
+         add_follow_options,
+         cmd_follow,
+         true},
+        {"export",
+         "export [USER...]",
+         "every user's state as JSON lines (to move it to another store)",
+         "Prints one JSON object per line for each user in the store (or each USER\n"
+         "given): observations, dropped count, lock with every field, message\n"
+         "buckets, and the seconds each key has left. `authguardctl import` reads it\n"
+         "back into any store: from Redis to the embedded LMDB store and back, or\n"
+         "between hosts. Session bindings and relay counts are not exported.\n"
+         "Exit 1 when USERs are given and none has anything stored.",
+         {"USER"},
+         no_options,
+         cmd_export,
+         true,
+         true},
+        {"import",
+         "import [FILE]",
+         "read what export wrote into this store",
+         "Reads export's JSON lines from FILE (default, or \"-\": standard input) and\n"
+         "writes each user's state in place of what this store has for the user,\n"
+         "keeping each key's remaining lifetime. Every line is checked first; a bad\n"
+         "line (reported as FILE:LINE, exit 2) changes nothing.",
+         {"FILE"},
+         no_options,
+         cmd_import,
+         false,
+         true},
+        {"gc",
+         "gc",
+         "remove expired keys from the embedded store",
+         "The LMDB store deletes an expired key when a login touches it; gc deletes\n"
+         "all of them (of every key prefix) in short transactions, and clears\n"
+         "reader slots left by killed processes. Run it daily from cron as the\n"
+         "user the hooks run as (or as root: the files keep their owner). With\n"
+         "Redis, which expires keys itself, there is nothing to do.",
+         {},
+         no_options,
+         cmd_gc},
     };
     return specs;
 }
@@ -162,11 +274,12 @@ po::options_description command_options(const CommandSpec& spec) {
 void print_tool_help(std::ostream& out) {
     out << "usage: authguardctl [--control DIR] [--json] COMMAND [ARGS]\n"
            "       authguardctl COMMAND --help\n\n"
-           "Shows and manages what authguard stores per user in Redis: the networks\n"
-           "each SMTP-AUTH user logged in from, and the locks of hijacked accounts.\n"
+           "Shows and manages what authguard stores per user (in the embedded LMDB store\n"
+           "or in Redis, as control/authguard says): the networks each SMTP-AUTH user\n"
+           "logged in from, and the locks of hijacked accounts.\n"
            "User names are normalised as the hooks do (lower-cased by default).\n"
            "Counts and lock states are taken at the hooks' clock: $AUTHGUARD_NOW when\n"
-           "set (tests, replays), else the store's (Redis TIME), or the local clock\n"
+           "set (tests, replays), else the store's (Redis TIME; LMDB: local), or the local clock\n"
            "with \"clock = local\" in control/authguard.\n\n"
            "Commands:\n";
     for (auto& c : commands())
@@ -261,7 +374,10 @@ int run(int argc, char** argv) {
     }
     if (!spec) throw UsageError("no command given (authguardctl --help lists them)");
 
-    if (ctx.args.size() != spec->positionals.size()) {
+    bool count_ok = ctx.args.size() == spec->positionals.size() ||
+                    (spec->repeat_last && ctx.args.size() > spec->positionals.size()) ||
+                    (spec->args_optional && ctx.args.empty());
+    if (!count_ok) {
         if (ctx.args.size() < spec->positionals.size())
             throw UsageError(std::string(spec->name) + " wants " +
                              spec->positionals[ctx.args.size()] + " (usage: authguardctl " +

@@ -1,0 +1,433 @@
+# logs.sh - authguardctl scan, report and follow on generated mail logs
+# (tests/standins/maillog-gen: the seed's incident inside normal traffic,
+# with the seed's own lines) in every format: syslog, RFC 3339, multilog,
+# gzip-compressed rotations. Scan finds the hijacked account and nobody
+# else, its counts equal the shell pipelines' and the generator's truth,
+# bad input is skipped and counted; report renders in headless Chromium;
+# follow survives rotation, truncation and restarts without counting an
+# event twice or missing one.
+source "$AG_ROOT/tests/lib.sh"
+
+CTL=$AG_BUILD/authguardctl
+GEN=$AG_ROOT/tests/standins/maillog-gen
+W=$AG_TMP/logs
+mkdir -p "$W"
+export TZ=Asia/Tokyo # the generated server's clock, as the seed's
+C=$(new_control logs)
+
+scan() { "$CTL" --control "$C" scan --year 2013 "$@"; }
+# jq-like: python over the JSON lines of a scan on stdin
+users_json() { python3 -c '
+import json, sys
+users = {}
+for line in sys.stdin:
+    d = json.loads(line)
+    users[d["user"]] = d
+json.dump(users, open(sys.argv[1], "w"))' "$1"; }
+# contains_all TEXT PART...: every PART occurs in TEXT
+contains_all() {
+    local text=$1 part; shift
+    for part in "$@"; do [[ "$text" == *"$part"* ]] || return 1; done
+}
+# pyq FILE EXPR: evaluates EXPR with u = the users of FILE (from users_json)
+pyq() { python3 -c 'import json, sys; u = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+"$GEN" --users 150 --days 4 --truth "$W/truth.json" > "$W/maillog"
+"$GEN" --users 150 --days 4 --format multilog > "$W/current"
+"$GEN" --users 150 --days 4 --format rfc3339 > "$W/maillog.rfc3339"
+"$GEN" --users 150 --days 4 --authguard-lines > "$W/maillog.twice"
+
+# --- the seed's own lines ---
+seed_lines=(
+    "Jul 22 18:52:46 mailserver vpopmail[17115]: vchkpw-submission: (PLAIN) login success hello@example.com:83.242.101.27"
+    "Jul 22 18:52:57 mailserver qmail: 1374486777.611077 info msg 90219: bytes 1364 from <hello@example.com> qp 17121 uid 103"
+    "Jul 22 18:52:57 mailserver qmail: 1374486777.638528 starting delivery 77421: msg 90219 to remote ~@~"
+    "Jul 24 07:11:42 mailserver vpopmail[32749]: vchkpw-submission: password fail hello@example.com:91.225.163.32"
+)
+missing=0
+for l in "${seed_lines[@]}"; do grep -qxF "$l" "$W/maillog" || missing=$((missing + 1)); done
+check_eq "the generated log holds the seed's lines verbatim" 0 "$missing"
+printf '%s\n' "${seed_lines[@]}" > "$W/seed.log"
+out=$(scan --json "$W/seed.log" 2>/dev/null)
+check_eq "the seed's lines: one login, one failure, one message, one recipient" \
+    "1 1 1 1 83.242.101.27" \
+    "$(echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["logins"], d["failures"], d["messages"], d["recipients"], "83.242.101.27")')"
+check_eq "the seed's first line is 2013-07-22 18:52:46 JST" "2013-07-22T09:52:46Z" \
+    "$(echo "$out" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["first_seen_utc"])')"
+
+# --- the incident inside normal traffic ---
+scan --json "$W/maillog" > "$W/scan.json" 2> "$W/scan.err"
+check_eq "scan exits 0" 0 $?
+users_json "$W/syslog.users" < "$W/scan.json"
+check_eq "every user of the log is reported" 151 "$(pyq "$W/syslog.users" 'len(u)')"
+check_eq "the hijacked account is locked" "lock" "$(pyq "$W/syslog.users" 'u["hello@example.com"]["verdict"]')"
+check_eq "nobody else is flagged (phones, offices, webmail, POP3 clients)" "[]" \
+    "$(pyq "$W/syslog.users" 'sorted(n for n, d in u.items() if d["verdict"] != "allow" and n != "hello@example.com")')"
+# The botnet starts at 18:52:46 JST (1374486766); 6 new networks within an hour lock it.
+check "locked within the incident's first hour" \
+    test "$(pyq "$W/syslog.users" '1374486766 <= u["hello@example.com"]["locked_at"] < 1374486766 + 3600')" = True
+check "most bot logins would have been refused" \
+    test "$(pyq "$W/syslog.users" 'u["hello@example.com"]["logins_refused"] > 850')" = True
+check "the summary line counts lines read, used, ignored, skipped" \
+    grep -qE '^authguardctl: scan: 1 input, [0-9]+ lines: [0-9]+ used \([0-9]+ logins, [0-9]+ qmail-send\), [0-9]+ ignored, 0 skipped' "$W/scan.err"
+check "JSON has the fields the issue names" test "$(pyq "$W/syslog.users" \
+    'all(k in d for d in u.values() for k in ("user", "success_addresses", "success_networks", "max_addresses_24h", "failures", "messages", "recipients", "verdict", "locked_at"))')" = True
+
+# --- exact: the counts equal the shell's, and the generator's truth ---
+grep 'login success' "$W/maillog" | awk '{ print $10 }' | sort -u |
+    awk -F: '{ c[$1]++ } END { for (u in c) print u, c[u] }' | sort > "$W/shell.addresses"
+python3 -c 'import json,sys; u=json.load(open(sys.argv[1])); [print(n, d["success_addresses"]) for n, d in sorted(u.items()) if d["success_addresses"]]' \
+    "$W/syslog.users" | sort > "$W/scan.addresses"
+check "distinct successful addresses per user = grep | awk | sort -u | wc (all users)" \
+    cmp -s "$W/shell.addresses" "$W/scan.addresses"
+check_eq "the hijacked account's addresses, as the seed counted them" \
+    "$(grep vchkpw-submission "$W/maillog" | grep hello@example.com | grep succ | awk '{ print $10 }' |
+        awk -F: '{ print $2 }' | sort | uniq -c | sort | wc -l)" \
+    "$(pyq "$W/syslog.users" 'u["hello@example.com"]["success_addresses"]')"
+grep -E 'password fail|user not found' "$W/maillog" | awk '{ print $NF }' |
+    awk -F: '{ c[$1]++ } END { for (u in c) print u, c[u] }' | sort > "$W/shell.failures"
+python3 -c 'import json,sys; u=json.load(open(sys.argv[1])); [print(n, d["failures"]) for n, d in sorted(u.items()) if d["failures"]]' \
+    "$W/syslog.users" | sort > "$W/scan.failures"
+check "failures per user = grep | awk | wc" cmp -s "$W/shell.failures" "$W/scan.failures"
+grep -E 'password fail|user not found' "$W/maillog" | awk '{ print $NF }' | sort -u |
+    awk -F: '{ c[$1]++ } END { for (u in c) print u, c[u] }' | sort > "$W/shell.faddr"
+python3 -c 'import json,sys; u=json.load(open(sys.argv[1])); [print(n, d["failing_addresses"]) for n, d in sorted(u.items()) if d["failing_addresses"]]' \
+    "$W/syslog.users" | sort > "$W/scan.faddr"
+check "failing addresses per user = grep | awk | sort -u | wc" cmp -s "$W/shell.faddr" "$W/scan.faddr"
+check_eq "logins, addresses, failures, messages, recipients = the generator's truth (every user)" "[]" \
+    "$(python3 -c '
+import json, sys
+truth = json.load(open(sys.argv[1])); u = json.load(open(sys.argv[2]))
+keys = [("logins", "logins"), ("addresses", "success_addresses"), ("failures", "failures"),
+        ("messages", "messages"), ("recipients", "recipients")]
+print([(n, k) for n, t in truth.items() for k, s in keys if u[n][s] != t[k]][:5])' "$W/truth.json" "$W/syslog.users")"
+# the sliding windows, recomputed by brute force for the hijacked account
+check_eq "max addresses in any hour and day (brute force)" \
+    "$(grep 'login success hello@example.com:' "$W/maillog" | python3 -c '
+import sys, time, calendar
+events = []
+for line in sys.stdin:
+    f = line.split()
+    t = calendar.timegm(time.strptime("2013 " + " ".join(f[:3]), "%Y %b %d %H:%M:%S")) - 9 * 3600
+    events.append((t, f[9].split(":", 1)[1]))
+def most(span):
+    best = 0
+    for t, _ in events:
+        best = max(best, len({a for s, a in events if t - span <= s <= t}))
+    return best
+print(most(3600), most(86400))')" \
+    "$(pyq "$W/syslog.users" '"%d %d" % (u["hello@example.com"]["max_addresses_1h"], u["hello@example.com"]["max_addresses_24h"])')"
+
+# --- every format gives the same ---
+same_counts() { # FILE.users: the same per-user counts as the syslog scan
+    python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+keys = ["logins", "success_addresses", "success_networks", "failures", "messages", "recipients",
+        "max_addresses_1h", "max_addresses_24h", "verdict", "locked_at"]
+diff = [(n, k) for n in a for k in keys if n not in b or a[n][k] != b[n][k]]
+sys.exit(1 if diff or len(a) != len(b) else 0)' "$W/syslog.users" "$1"
+}
+scan --json "$W/current" 2>/dev/null | users_json "$W/multilog.users"
+check "multilog @TAI64N: the same per-user results" same_counts "$W/multilog.users"
+scan --json "$W/maillog.rfc3339" 2>/dev/null | users_json "$W/rfc3339.users"
+check "RFC 3339 syslog: the same per-user results" same_counts "$W/rfc3339.users"
+mkdir -p "$W/rot"
+n=$(wc -l < "$W/maillog")
+head -n $((n / 3)) "$W/maillog" | gzip > "$W/rot/maillog.2.gz"
+sed -n "$((n / 3 + 1)),$((2 * n / 3))p" "$W/maillog" | gzip > "$W/rot/maillog.1.gz"
+tail -n +$((2 * n / 3 + 1)) "$W/maillog" > "$W/rot/maillog"
+touch -d '2013-07-25 12:00' "$W/rot/maillog" "$W/rot/maillog.1.gz" "$W/rot/maillog.2.gz"
+"$CTL" --control "$C" scan --json "$W/rot/maillog" "$W/rot/maillog.1.gz" "$W/rot/maillog.2.gz" 2>/dev/null |
+    users_json "$W/rot.users"
+check "gzip rotations, given newest first, the year told by the files' time: the same" same_counts "$W/rot.users"
+cat "$W/rot/maillog.2.gz" "$W/rot/maillog.1.gz" | "$CTL" --control "$C" scan --json --year 2013 - 2>/dev/null |
+    users_json "$W/concat.users"
+check "concatenated gzip members on standard input" \
+    test "$(pyq "$W/concat.users" 'u["hello@example.com"]["locked_at"]')" = "$(pyq "$W/syslog.users" 'u["hello@example.com"]["locked_at"]')"
+scan --json "$W/maillog.twice" 2> "$W/twice.err" | users_json "$W/twice.users"
+check "vchkpw and authguard logging one login: counted once" same_counts "$W/twice.users"
+check "... and the duplicates are in the summary" grep -qE '[0-9]+ duplicate logins' "$W/twice.err"
+scan --json --replay-all "$W/maillog" 2>/dev/null > "$W/all.json"
+check "replaying every login gives exactly the same output" cmp -s "$W/scan.json" "$W/all.json"
+
+# --- options ---
+out=$(scan --json --user Hello@Example.com "$W/maillog" 2>/dev/null)
+check_eq "--user (normalised): one user" "1 hello@example.com" \
+    "$(echo "$out" | wc -l) $(echo "$out" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["user"])')"
+scan --user nobody@example.com "$W/maillog" >/dev/null 2>&1
+check_eq "--user without logins: exit 1" 1 $?
+out=$(scan --json --since "2013-07-23 00:00:00" --until 2013-07-24 --user hello@example.com "$W/maillog" 2>/dev/null)
+check "--since/--until: only that day's logins" test "$(echo "$out" | python3 -c '
+import json,sys; d=json.loads(sys.stdin.read())
+print(1374505200 <= d["first_seen"] and d["last_seen"] < 1374591600)')" = True
+check_eq "--since: a bad time is a usage error" 2 "$(scan --since yesterday "$W/maillog" >/dev/null 2>&1; echo $?)"
+check_eq "no file: a usage error" 2 "$(scan >/dev/null 2>&1; echo $?)"
+scan "$W/no-such-file" "$W/seed.log" > "$W/out" 2> "$W/err"
+check_eq "an unreadable file: exit 5, the others scanned" "5 1" "$? $(grep -c hello "$W/out")"
+out=$(scan "$W/maillog" 2>/dev/null)
+check "the table: the locked account first" test "$(echo "$out" | sed -n 2p | awk '{ print $1, $NF }')" = "lock hello@example.com"
+
+# --- bad input is skipped and counted, never a crash ---
+{
+    head -n 2000 "$W/maillog"
+    head -c 200000 /dev/urandom
+    echo
+    printf 'Jul 22 18:52:46 mailserver vpopmail[1]: vchkpw-submission: (PLAIN) login success %s:192.0.2.1\n' \
+        "$(printf 'x%.0s' $(seq 1048576))"
+    printf 'Jul 22 18:52:46 mailserver vpopmail[1]: vchkpw-submission: (PLAIN) login success \xff\xfe@example.com:192.0.2.7\n'
+    printf 'Jul 22 18:52:46 mailserver vpopmail[1]: vchkpw-submission: (PLAIN) login success who@example.com:999.1.2.3\n'
+    printf 'Jul 22 18:52:46 mailserver vpopmail[1]: vchkpw-submission: (PLAIN) login succ\n'
+    printf 'this is not a log line\n\0\0\0binary\x01\x02\n'
+    tail -n +2001 "$W/maillog"
+    printf 'Jul 25 00:00:00 mailserver vpopmail[1]: vchkpw-submission: (PLAIN) login success cut@example.com:192.0.2.9'
+} > "$W/bad.log"
+scan --json "$W/bad.log" > "$W/bad.json" 2> "$W/bad.err"
+check_eq "bad input: exit 0" 0 $?
+users_json "$W/bad.users" < "$W/bad.json"
+check "bad input: the good lines' results are unchanged" same_counts "$W/bad.users"
+summary=$(cat "$W/bad.err")
+check "bad input: skipped lines counted by reason" contains_all "$summary" "too-long" "invalid-utf8" \
+    "bad-address" "unknown-format" "unterminated"
+check "bad input: the line cut off at the end is not counted" \
+    test "$(pyq "$W/bad.users" '"cut@example.com" in u')" = False
+
+# gzip cut short, or followed by junk
+gzip -c "$W/maillog" | head -c 300000 > "$W/cut.gz"
+scan "$W/cut.gz" > /dev/null 2> "$W/cut.err"
+check_eq "gzip cut short: exit 5, said so, the lines before it used" "5 1 1" \
+    "$? $(grep -c 'cut.gz: gzip data cut short' "$W/cut.err") $(grep -cE 'lines: [1-9][0-9]* used' "$W/cut.err")"
+{ gzip -c "$W/seed.log"; head -c 100 /dev/urandom; } > "$W/junk.gz"
+check_eq "gzip followed by junk: the member is read, the junk ignored" "0 1" \
+    "$(scan --json "$W/junk.gz" > "$W/junk.json" 2>/dev/null; echo $?) $(grep -c hello "$W/junk.json")"
+
+# a file that grows and is truncated while it is read
+: > "$W/moving.log"
+( for i in $(seq 40); do cat "$W/seed.log" >> "$W/moving.log"; head -c 50000 "$W/maillog" >> "$W/moving.log"
+      [ $((i % 10)) = 0 ] && : > "$W/moving.log"; done ) &
+mover=$!
+rcs=""
+for i in 1 2 3 4 5; do scan "$W/moving.log" >/dev/null 2>&1; rcs="$rcs$?"; done
+wait $mover
+check_eq "a file growing and truncated while read: never a crash" "00000" "$rcs"
+
+# --- report: one self-contained HTML file, rendered by headless Chromium ---
+render() { # HTML PNG: a screenshot 1200x2000
+    local profile
+    profile=$(mktemp -d "$AG_TMP/chromium.XXXXXX")
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$profile" --screenshot="$2" --window-size=1200,2000 "file://$1" >/dev/null 2>&1
+}
+png_size() { python3 -c '
+import struct, sys
+data = open(sys.argv[1], "rb").read(24)
+print("%dx%d" % struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else "not a PNG")' "$1"; }
+# svg_ok HTML: every inline <svg> is well-formed XML; prints how many
+svg_ok() { python3 -c '
+import re, sys, xml.etree.ElementTree as ET
+text = open(sys.argv[1], encoding="utf-8").read()
+svgs = re.findall(r"<svg\b.*?</svg>", text, re.S)
+for s in svgs:
+    ET.fromstring(s)
+print(len(svgs))' "$1"; }
+
+"$CTL" --control "$C" report --html "$W/report.html" --scan --year 2013 "$W/maillog" > "$W/report.out" 2>/dev/null
+check_eq "report --scan: exit 0, the flagged account" "wrote $W/report.html: 1 account hello@example.com" \
+    "$(cat "$W/report.out")"
+check_eq "report: every inline SVG is well-formed XML (two charts)" 2 "$(svg_ok "$W/report.html" 2>&1)"
+check "report: self-contained (no script, no external link, stylesheet or image)" \
+    test "$(grep -ciE '<script|<link|<img|src=|url\(|https?://[a-z]' "$W/report.html" | tr -d ' ')" = \
+    "$(grep -ciE 'xmlns="http://www.w3.org/2000/svg"' "$W/report.html")"
+check "report: the lock, its reason, the figures and the networks" contains_all "$(cat "$W/report.html")" \
+    'locked 2013-07-22' 'lock-new-networks-short' 'successful logins' 'messages sent' '83.242.0.0/16' \
+    'class="lock"' '83.242.101.27'
+if command -v chromium >/dev/null; then
+    render "$W/report.html" "$W/report.png"
+    check_eq "report: headless Chromium renders it to a 1200x2000 PNG" "1200x2000" "$(png_size "$W/report.png")"
+    check "report: the rendering is not blank" test "$(stat -c %s "$W/report.png")" -gt 30000
+else
+    not_ok "report: chromium is not installed (tools/install-deps installs it)"
+fi
+"$CTL" --control "$C" report --html "$W/all.html" --scan --all --year 2013 "$W/maillog" >/dev/null 2>&1
+check_eq "report --all: every account, two charts each" 302 "$(svg_ok "$W/all.html" 2>&1)"
+check_eq "report --scan -: a usage error (the files are read twice)" 2 \
+    "$("$CTL" --control "$C" report --html "$W/x.html" --scan - < "$W/seed.log" >/dev/null 2>&1; echo $?)"
+check_eq "report without --html: a usage error" 2 \
+    "$("$CTL" --control "$C" report --scan "$W/seed.log" >/dev/null 2>&1; echo $?)"
+printf 'Jul 22 18:52:46 mx vpopmail[1]: vchkpw-smtp: (PLAIN) login success <b>&"x\xff@example.com:192.0.2.1\n' > "$W/hostile.log"
+for i in 1 2 3 4 5 6 7; do
+    printf 'Jul 22 18:5%d:46 mx vpopmail[1]: vchkpw-smtp: (PLAIN) login success <b>&"x@example.com:%d.1.2.3\n' "$i" $((20 + i))
+done >> "$W/hostile.log"
+"$CTL" --control "$C" report --html "$W/hostile.html" --scan --year 2013 "$W/hostile.log" >/dev/null 2>&1
+check "report: hostile user names stay text (escaped, the SVG still parses)" \
+    test "$(svg_ok "$W/hostile.html" 2>&1)" = 2 -a "$(grep -cF '<b>&"x' "$W/hostile.html")" = 0 \
+    -a "$(grep -cF '&lt;b&gt;&amp;&quot;x@example.com' "$W/hostile.html")" -gt 0
+
+# --- follow: live logs into the store, as authguard-checkpw would ---
+trap_cleanup
+FC=$(new_control follow)
+follow() { "$CTL" --control "$FC" follow "$@"; }
+out=$(follow --once --from-start --state "$W/follow-once.state" "$W/maillog" 2>&1)
+check "follow --from-start --once: the hijacked account is locked" \
+    contains_all "$out" "lock user=hello@example.com" "stopped after"
+locks=$("$CTL" --control "$FC" locks --json)
+check_eq "follow: nobody else is locked" "['hello@example.com']" \
+    "$(echo "$locks" | python3 -c 'import json,sys; print([l["user"] for l in json.loads(sys.stdin.read())["locks"]])')"
+# the year of a live syslog line is this year's; the moment is scan's
+check_eq "follow: locked at the moment scan said" \
+    "$(pyq "$W/syslog.users" 'u["hello@example.com"]["locked_at_utc"][4:]')" \
+    "$(echo "$locks" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["locks"][0]["lock"]["since_utc"][4:])')"
+"$CTL" --control "$FC" report --html "$W/store.html" > "$W/store.out" 2>&1
+check_eq "report from the store: the locked account" "wrote $W/store.html: 1 account hello@example.com" "$(cat "$W/store.out")"
+check_eq "report from the store: two well-formed charts" 2 "$(svg_ok "$W/store.html" 2>&1)"
+if command -v chromium >/dev/null; then
+    render "$W/store.html" "$W/store.png"
+    check_eq "report from the store: rendered" "1200x2000" "$(png_size "$W/store.png")"
+fi
+
+# Rotation, late writes to the rotated file, truncation, a line written in
+# two parts, restarts in between (one across a rotation): every login
+# reaches the store exactly once.
+D=$W/live
+mkdir -p "$D"
+"$GEN" --no-incident --users 20 --days 2 --seed 7 > "$W/live.all"
+total=$(wc -l < "$W/live.all")
+piece() { # N: the Nth of 8 pieces of live.all
+    local n=$1 per=$(( (total + 7) / 8 ))
+    sed -n "$(( (n - 1) * per + 1 )),$(( n * per ))p" "$W/live.all"
+}
+LC=$(new_control live)
+S=$W/live.state
+start_follower() {
+    "$CTL" --control "$LC" follow --state "$S" --interval 30 "$D/maillog" >> "$W/live.out" 2>&1 &
+    FOLLOWER=$!
+    on_exit "kill $FOLLOWER"
+}
+stop_follower() { kill -TERM "$FOLLOWER"; wait "$FOLLOWER"; }
+# caught_up: the state has the live file's inode at its size
+caught_up() {
+    local _ ino size
+    for _ in $(seq 300); do
+        ino=$(stat -c %i "$D/maillog"); size=$(stat -c %s "$D/maillog")
+        grep -q "^v1 [0-9]* $ino $size [0-9]* $D/maillog\$" "$S" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+: > "$D/maillog"
+start_follower
+sleep 0.3
+piece 1 >> "$D/maillog"
+check "follow: caught up with new lines" caught_up
+# rotation by rename; syslog writes a little more to the old file first
+mv "$D/maillog" "$D/maillog.1"
+piece 2 >> "$D/maillog.1"
+piece 3 > "$D/maillog"
+check "follow: caught up after a rotation (and the late lines of the old file)" caught_up
+# stopped; more lines; rotated while stopped; more late lines; restarted
+stop_follower
+piece 4 >> "$D/maillog"
+mv "$D/maillog.1" "$D/maillog.2"
+mv "$D/maillog" "$D/maillog.1"
+piece 5 >> "$D/maillog.1"
+: > "$D/maillog"
+start_follower
+piece 6 >> "$D/maillog"
+check "follow: caught up after a restart across a rotation" caught_up
+# copytruncate; a line written in two parts
+cp "$D/maillog" "$D/maillog.0"
+: > "$D/maillog"
+sleep 0.3
+p7=$(piece 7)
+printf '%s\n' "$p7" | head -n -1 >> "$D/maillog"
+last=$(printf '%s\n' "$p7" | tail -n 1)
+printf '%s' "${last:0:40}" >> "$D/maillog"
+sleep 0.3
+printf '%s\n' "${last:40}" >> "$D/maillog"
+check "follow: caught up after truncation and a line in two writes" caught_up
+stop_follower
+start_follower
+piece 8 >> "$D/maillog"
+check "follow: caught up after a plain restart" caught_up
+stop_follower
+check "follow: said what happened" contains_all "$(cat "$W/live.out")" "was rotated: following the new file" \
+    "was rotated while stopped" "was truncated: from its start"
+# every login exactly once: the store's counts = scan's of the whole log
+scan --json "$W/live.all" 2>/dev/null | users_json "$W/live.users"
+mismatch=$(python3 - "$W/live.users" "$CTL" "$LC" <<'PY'
+import json, subprocess, sys
+users = json.load(open(sys.argv[1]))
+bad = []
+for name, d in users.items():
+    shown = json.loads(subprocess.run([sys.argv[2], "--control", sys.argv[3], "show", "--json", name],
+                                      capture_output=True, text=True).stdout)
+    s = sum(o["count"] for o in shown["observations"] if o["kind"] == "success")
+    f = sum(o["count"] for o in shown["observations"] if o["kind"] == "failure")
+    if (s, f) != (d["logins"], d["failures"]):
+        bad.append((name, s, d["logins"], f, d["failures"]))
+print(bad)
+PY
+)
+check_eq "follow: every login reached the store exactly once (no event counted twice, none skipped)" "[]" "$mismatch"
+
+# The store away and back: lines are held, not lost or doubled.
+start_redis follow-down
+RC=$(new_control down <<EOF2
+redis = unix:$AG_TMP/follow-down.sock
+EOF2
+)
+: > "$D/down.log"
+"$CTL" --control "$RC" follow --state "$W/down.state" --interval 30 "$D/down.log" > "$W/down.out" 2>&1 &
+FOLLOWER=$!
+on_exit "kill $FOLLOWER"
+sleep 0.3
+piece 1 >> "$D/down.log"
+sleep 1
+redis-cli -s "$AG_TMP/follow-down.sock" shutdown save >/dev/null 2>&1
+wait "$REDIS_PID" 2>/dev/null
+piece 2 >> "$D/down.log"
+sleep 1
+start_redis follow-down
+for _ in $(seq 200); do
+    grep -q "^v1 [0-9]* $(stat -c %i "$D/down.log") $(stat -c %s "$D/down.log") " "$W/down.state" && break
+    sleep 0.05
+done
+kill -TERM "$FOLLOWER"; wait "$FOLLOWER"
+check "follow: said the store was away" grep -q "store unavailable; trying again" "$W/down.out"
+{ piece 1; piece 2; } > "$W/down.all"
+scan --json "$W/down.all" 2>/dev/null | users_json "$W/down.users"
+mismatch=$(python3 - "$W/down.users" "$CTL" "$RC" <<'PY'
+import json, subprocess, sys
+users = json.load(open(sys.argv[1]))
+bad = []
+for name, d in users.items():
+    shown = json.loads(subprocess.run([sys.argv[2], "--control", sys.argv[3], "show", "--json", name],
+                                      capture_output=True, text=True).stdout or "{}")
+    obs = shown.get("observations", [])
+    s = sum(o["count"] for o in obs if o["kind"] == "success")
+    f = sum(o["count"] for o in obs if o["kind"] == "failure")
+    if (s, f) != (d["logins"], d["failures"]):
+        bad.append((name, s, d["logins"], f, d["failures"]))
+print(bad)
+PY
+)
+check_eq "follow: with the store down for a while, every login stored once" "[]" "$mismatch"
+check_eq "follow: - is a usage error" 2 "$("$CTL" --control "$LC" follow - >/dev/null 2>&1; echo $?)"
+
+# contrib/authguard-follow/run starts follow as a daemontools service would
+Q=$W/qmailhome
+mkdir -p "$Q/bin"
+ln -sf "$CTL" "$Q/bin/authguardctl"
+ln -sfn "$(new_control runscript)" "$Q/control"
+: > "$W/svc.log"
+(cd "$AG_ROOT/contrib/authguard-follow" && QMAILHOME=$Q AUTHGUARD_FOLLOW_LOGS=$W/svc.log exec ./run) \
+    > "$W/svc.out" 2>&1 &
+SVC=$!
+on_exit "kill $SVC"
+sleep 0.5
+cat "$W/seed.log" >> "$W/svc.log"
+for _ in $(seq 100); do [ -s "$Q/authguard-follow.state" ] && grep -q " $(stat -c %s "$W/svc.log") " "$Q/authguard-follow.state" && break; sleep 0.05; done
+kill -TERM "$SVC"; wait "$SVC"
+check "contrib/authguard-follow/run: follows, keeps its state beside the control directory, stops on TERM" \
+    contains_all "$(cat "$W/svc.out")" "following $W/svc.log from byte 0" "stopped after 2 logins"

@@ -1,0 +1,421 @@
+// store_test.cpp - one suite for every shared store: each case runs on the
+// Redis store (against the real redis-server $AUTHGUARD_TEST_REDIS that
+// tests/run-all starts; skipped with a message when it is not set) and on
+// the LMDB store (in a temporary directory). A fixture per store gives the
+// case its store and a look behind the store's back (TTL, existence and
+// size of a key, and a store that cannot work).
+#include "authguard/guard.hpp"
+#include "authguard/lmdb_store.hpp"
+#include "authguard/redis_store.hpp"
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+
+using namespace authguard;
+
+namespace {
+
+const char* test_redis() { return std::getenv("AUTHGUARD_TEST_REDIS"); }
+
+// A raw connection for looking behind the Redis store's back.
+struct Raw {
+    std::unique_ptr<redisContext, void (*)(redisContext*)> c{redisConnectUnix(test_redis()),
+                                                             redisFree};
+    long long integer(const std::vector<std::string>& argv) {
+        std::vector<const char*> p;
+        std::vector<size_t> l;
+        for (auto& a : argv) {
+            p.push_back(a.data());
+            l.push_back(a.size());
+        }
+        auto* r = static_cast<redisReply*>(
+            redisCommandArgv(c.get(), static_cast<int>(argv.size()), p.data(), l.data()));
+        long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        if (r) freeReplyObject(r);
+        return v;
+    }
+    void run(const std::vector<std::string>& argv) { integer(argv); }
+    // Deletes every key starting with prefix.
+    void clear(const std::string& prefix) {
+        for (;;) {
+            auto* r = static_cast<redisReply*>(
+                redisCommand(c.get(), "SCAN 0 MATCH %s* COUNT 100000", prefix.c_str()));
+            if (!r) return;
+            std::vector<std::string> keys;
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+                for (std::size_t i = 0; i < r->element[1]->elements; ++i)
+                    keys.emplace_back(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+            freeReplyObject(r);
+            if (keys.empty()) return;
+            keys.insert(keys.begin(), "DEL");
+            run(keys);
+        }
+    }
+};
+
+struct RedisFixture {
+    static bool available() { return test_redis() != nullptr; }
+    static Config make_config(const std::string& prefix) {
+        Config c;
+        c.store.kind = StoreConfig::Kind::redis;
+        c.store.redis = std::string("unix:") + test_redis();
+        c.store.key_prefix = prefix;
+        return c;
+    }
+
+    explicit RedisFixture(const std::string& prefix) : config(make_config(prefix)) {
+        raw.clear(prefix);
+        store = std::make_unique<RedisStore>(config);
+    }
+    std::int64_t ttl(const std::string& key) { return raw.integer({"TTL", key}); }
+    bool exists(const std::string& key) { return raw.integer({"EXISTS", key}) == 1; }
+    std::int64_t bytes(const std::string& key) { return raw.integer({"MEMORY", "USAGE", key}); }
+    // A configuration whose store cannot work.
+    static void break_store(Config& c) { c.store.redis = "unix:/nonexistent/redis.sock"; }
+    static std::unique_ptr<Store> open(const Config& c) { return std::make_unique<RedisStore>(c); }
+
+    Raw raw;
+    Config config;
+    std::unique_ptr<RedisStore> store;
+};
+
+struct LmdbFixture {
+    static bool available() { return true; }
+
+    explicit LmdbFixture(const std::string& prefix) {
+        config.store.kind = StoreConfig::Kind::lmdb;
+        config.store.lmdb_path = (dir.path() / "authguard").string();
+        config.store.key_prefix = prefix;
+        store = std::make_unique<LmdbStore>(config);
+    }
+    std::int64_t ttl(const std::string& key) { return store->ttl(key); }
+    bool exists(const std::string& key) { return store->ttl(key) != -2; }
+    std::int64_t bytes(const std::string& key) { return store->key_bytes(key); }
+    // A directory that cannot be created (its parent is a file).
+    static void break_store(Config& c) { c.store.lmdb_path = "/dev/null/authguard"; }
+    static std::unique_ptr<Store> open(const Config& c) { return std::make_unique<LmdbStore>(c); }
+
+    testing::TempDir dir;
+    Config config;
+    std::unique_ptr<LmdbStore> store;
+};
+
+Event login(const std::string& user, const std::string& address, std::int64_t time,
+            Outcome outcome = Outcome::success) {
+    return Event{user, address, time, outcome, "submission", std::nullopt};
+}
+
+} // namespace
+
+TYPE_TO_STRING(RedisFixture);
+TYPE_TO_STRING(LmdbFixture);
+
+#define SKIP_UNLESS_AVAILABLE()                                                                    \
+    if (!F::available()) {                                                                         \
+        MESSAGE("AUTHGUARD_TEST_REDIS not set; skipped");                                          \
+        return;                                                                                    \
+    }
+
+TEST_CASE_TEMPLATE("store: record, count, clock, keys", F, RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u1:");
+    auto& store = *f.store;
+
+    auto r = store.record(login("alice@example.com", "192.0.2.1", 1000), true);
+    CHECK(r.now == 1000);
+    REQUIRE(r.history.observations.size() == 1);
+    r = store.record(login("alice@example.com", "192.0.2.1", 1005), true);
+    CHECK(r.history.observations[0].count == 2);
+    CHECK(r.history.observations[0].first == 1000);
+    CHECK(r.history.observations[0].last == 1005);
+    // an out-of-order event (log replay) never moves last backwards
+    r = store.record(login("alice@example.com", "192.0.2.1", 990), true);
+    CHECK(r.history.observations[0].first == 990);
+    CHECK(r.history.observations[0].last == 1005);
+
+    // read-only records nothing
+    r = store.record(login("alice@example.com", "192.0.2.99", 1010), false);
+    CHECK(r.history.observations.size() == 1);
+
+    // the store's time when the event has none (Redis TIME; LMDB: the local clock)
+    r = store.record(login("alice@example.com", "192.0.2.2", 0), true);
+    auto local = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    CHECK(std::llabs(r.now - local) < 5);
+
+    // every key has a TTL
+    CHECK(f.ttl(store.observations_key("alice@example.com")) > 0);
+    CHECK(store.users() == std::vector<std::string>{"alice@example.com"});
+
+    // a failure keeps the latest fingerprint, and a later one without drops it
+    Event bad = login("alice@example.com", "198.51.100.7", 1020, Outcome::bad_password);
+    bad.fingerprint = 77;
+    r = store.record(bad, true);
+    auto failure = [](const History& h) {
+        for (auto& o : h.observations)
+            if (o.kind == Observation::Kind::failure) return o;
+        return Observation{};
+    };
+    CHECK(failure(r.history).fingerprint == std::optional<std::uint16_t>(77));
+    bad.fingerprint.reset();
+    r = store.record(bad, true);
+    CHECK(!failure(r.history).fingerprint);
+    CHECK(failure(r.history).count == 2);
+}
+
+TEST_CASE_TEMPLATE("store: an attacked user's state is bounded", F, RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u3:");
+    auto& store = *f.store;
+    const Config& c = f.config;
+    for (int i = 0; i < 1000; ++i)
+        store.record(login("victim", "10." + std::to_string(i / 250) + "." +
+                                         std::to_string(i % 250) + ".1",
+                           5000 + i),
+                     true);
+    History h = store.load("victim");
+    CHECK(h.observations.size() <= static_cast<std::size_t>(c.max_entries));
+    CHECK(h.dropped > 800);
+    CHECK(h.observations.size() + h.dropped == 1000);
+    // the newest are kept: a botnet's latest login is always seen
+    REQUIRE(!h.observations.empty());
+    CHECK(h.observations.back().address == "10.3.249.1");
+    CHECK(h.observations.front().address == "10.3.150.1");
+    long long bytes = f.bytes(store.observations_key("victim"));
+    MESSAGE("attacked user: " << bytes << " bytes");
+    CHECK(bytes <= 8192);
+    // expired observations make room again
+    store.record(login("victim", "203.0.113.1", 5000 + 31 * 86400), true);
+    h = store.load("victim");
+    bool found = false;
+    for (auto& o : h.observations) found |= o.address == "203.0.113.1";
+    CHECK(found);
+}
+
+TEST_CASE_TEMPLATE("store: an ordinary user costs at most 300 bytes", F, RedisFixture,
+                   LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u4:");
+    auto& store = *f.store;
+    store.record(login("carol.jones@example.com", "198.51.100.23", 1785000000), true);
+    store.record(login("carol.jones@example.com", "198.51.100.23", 1785003600), true);
+    store.record(login("carol.jones@example.com", "203.0.113.145", 1785007200), true);
+    long long bytes = f.bytes(store.observations_key("carol.jones@example.com"));
+    MESSAGE("ordinary user (2 addresses): " << bytes << " bytes");
+    CHECK(bytes > 0);
+    CHECK(bytes <= 300);
+}
+
+TEST_CASE_TEMPLATE("store: locks", F, RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u5:");
+    auto& store = *f.store;
+    store.record(login("dave", "192.0.2.1", 100), true);
+    store.record(login("dave", "198.51.100.1", 200), true);
+    CHECK(store.set_lock("dave", Lock{150, 0, "test", "evidence", 0, 150}));
+    CHECK(!store.set_lock("dave", Lock{160, 0, "again", "", 0, 160}));
+    CHECK(f.ttl(store.lock_key("dave")) > 0);
+    auto r = store.record(login("dave", "203.0.113.9", 300), true);
+    REQUIRE(r.history.lock);
+    CHECK(r.history.lock->reason == "test");
+    CHECK(r.history.lock->attempts_after == 1);
+    CHECK(r.history.lock->last_attempt == 300);
+    CHECK(r.history.lock->evidence == "evidence");
+    // a read-only look counts no attempt
+    r = store.record(login("dave", "203.0.113.9", 310), false);
+    CHECK(r.history.lock->attempts_after == 1);
+    // unlock forgets successes first seen since 150 (the evidence)
+    CHECK(store.clear_lock("dave", 150));
+    History h = store.load("dave");
+    CHECK(!h.lock);
+    REQUIRE(h.observations.size() == 1);
+    CHECK(h.observations[0].address == "192.0.2.1");
+    CHECK(!store.clear_lock("dave", 150));
+
+    // an expired lock is replaced by a new one, and counts no attempts
+    CHECK(store.set_lock("dave", Lock{400, 500, "first", "", 0, 400}));
+    store.record(login("dave", "192.0.2.1", 600), true);
+    CHECK(store.load("dave").lock->attempts_after == 0);
+    CHECK(store.set_lock("dave", Lock{700, 0, "second", "", 0, 700}));
+    CHECK(store.load("dave").lock->reason == "second");
+    // a lock alone (no observations) still lists its user
+    store.set_lock("zoe", Lock{100, 0, "manual", "", 0, 100});
+    CHECK(store.users() == std::vector<std::string>{"dave", "zoe"});
+}
+
+TEST_CASE_TEMPLATE("store: hostile user names are stored binary-safe under one hash tag", F,
+                   RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u6:");
+    auto& store = *f.store;
+    const std::vector<std::string> names{"a}b",    "{x}",    "*", "sp ace",
+                                         "\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88",
+                                         "x}:lock", std::string("nul\0byte", 8)};
+    for (const std::string& user : names) {
+        auto r = store.record(login(user, "192.0.2.1", 100), true);
+        CHECK(r.history.observations.size() >= 1);
+        CHECK(store.set_lock(user, Lock{100, 0, "t", "", 0, 100}) == true);
+        CHECK(store.load(user).lock.has_value());
+        CHECK(store.clear_lock(user, 0));
+        store.record(login(user, "192.0.2.1", 200), true);
+    }
+    auto users = store.users();
+    CHECK(users.size() == 7);
+    CHECK(std::find(users.begin(), users.end(), "x}:lock") != users.end());
+    CHECK(std::find(users.begin(), users.end(), std::string("nul\0byte", 8)) != users.end());
+}
+
+TEST_CASE_TEMPLATE("guard: allowlists, fail-open, tempfail and locking", F, RedisFixture,
+                   LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    testing::TempDir dir;
+    F f("u8:");
+    Config& c = f.config;
+    c.allow_networks.push_back(*parse_cidr("192.0.2.0/24"));
+    c.allow_users.push_back("relay@example.com");
+    auto& store = *f.store;
+    Logger logger((dir.path() / "log").string());
+    Guard guard(c, store, logger);
+
+    CHECK(guard.check(login("relay@example.com", "198.51.100.1", 100)).verdict == Verdict::allow);
+    CHECK(!f.exists(store.observations_key("relay@example.com")));
+
+    // webmail host: never counted
+    for (int i = 0; i < 20; ++i)
+        CHECK(guard.check(login("erin", "192.0.2.10", 100 + i)).verdict == Verdict::allow);
+    CHECK(store.load("erin").observations.empty());
+
+    // a botnet
+    Verdict last = Verdict::allow;
+    int let_in = 0;
+    for (int i = 0; i < 20 && last != Verdict::lock; ++i) {
+        last = guard.check(login("erin", std::to_string(30 + i) + ".1.2.3", 200 + i * 60)).verdict;
+        if (last == Verdict::allow || last == Verdict::alert) ++let_in;
+    }
+    CHECK(last == Verdict::lock);
+    CHECK(let_in == 5);
+    // locked: even from the allowlisted webmail host
+    CHECK(guard.check(login("erin", "192.0.2.10", 2000)).verdict == Verdict::refuse_locked);
+
+    // store down: fail-open by default, tempfail by option
+    Config down = c;
+    F::break_store(down);
+    auto dead = F::open(down);
+    Guard open_guard(down, *dead, logger);
+    CHECK(open_guard.check(login("erin", "198.51.100.1", 3000)).verdict == Verdict::allow);
+    down.on_store_failure = Config::StoreFailure::tempfail;
+    Guard closed_guard(down, *dead, logger);
+    CHECK(closed_guard.check(login("erin", "198.51.100.1", 3000)).verdict == Verdict::tempfail);
+}
+
+TEST_CASE_TEMPLATE("store: message counts slide over buckets", F, RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u9:");
+    auto& store = *f.store;
+    const std::int64_t t = 1800000000; // a multiple of the 300 s bucket
+    auto m = store.count_message("frank", t, 1, 3);
+    CHECK(m.now == t);
+    CHECK(m.messages_short == 1);
+    CHECK(m.recipients_short == 3);
+    CHECK(m.recipients_long == 3);
+    CHECK(f.ttl(store.rate_key("frank")) > 0);
+    m = store.count_message("frank", t + 600, 1, 2);
+    CHECK(m.messages_short == 2);
+    CHECK(m.recipients_long == 5);
+    m = store.count_message("frank", t + 700, 0, 0); // a look
+    CHECK(m.messages_short == 2);
+    m = store.count_message("frank", t + 3600 + 300, 0, 0); // the first bucket left the hour
+    CHECK(m.messages_short == 1);
+    CHECK(m.recipients_short == 2);
+    CHECK(m.recipients_long == 5);
+    m = store.count_message("frank", t + 86400 + 4000, 0, 0); // and the day
+    CHECK(m.recipients_long == 0);
+    CHECK(!f.exists(store.rate_key("frank"))); // emptied buckets leave no key
+    // the lock comes back with the counts
+    store.set_lock("frank", Lock{t, 0, "test", "", 0, t});
+    CHECK(store.count_message("frank", t + 10, 0, 0).lock.has_value());
+    // relaying clients count apart from users
+    CHECK(store.count_message("relay:192.0.2.7", t, 1, 1).messages_short == 1);
+    CHECK(f.exists(f.config.store.key_prefix + "relay:{192.0.2.7}:rate"));
+    CHECK(!store.count_message("relay:192.0.2.7", t, 0, 0).lock);
+}
+
+TEST_CASE_TEMPLATE("store: session bindings ride along with a successful login", F, RedisFixture,
+                   LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u10:");
+    auto& store = *f.store;
+    RecordOptions options;
+    options.bind_session = "mx1:4242:123456:192.0.2.1";
+    options.session_ttl = 600;
+    store.record(login("grace", "192.0.2.1", 100), options);
+    CHECK(store.session_user("mx1:4242:123456:192.0.2.1", 600) == std::optional<std::string>("grace"));
+    CHECK(!store.session_user("mx1:4242:123457:192.0.2.1", 600));
+    auto ttl = f.ttl(store.session_key("mx1:4242:123456:192.0.2.1"));
+    CHECK(ttl > 0);
+    CHECK(ttl <= 600);
+}
+
+TEST_CASE_TEMPLATE("store: a user's state moves between stores unchanged", F, RedisFixture,
+                   LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u11:");
+    auto& store = *f.store;
+    Event bad = login("henry", "198.51.100.7", 1800000100, Outcome::bad_password);
+    bad.fingerprint = 4242;
+    store.record(login("henry", "192.0.2.1", 1800000000), true);
+    store.record(bad, true);
+    store.set_lock("henry", Lock{1800000200, 0, "6 new networks", "1.2@1800000000[1.2.3.4]", 0,
+                                 1800000200});
+    store.record(login("henry", "203.0.113.5", 1800000300), true);
+    store.count_message("henry", 1800000300, 2, 7);
+    UserDump d = store.dump("henry");
+    CHECK(d.observations_ttl > 0);
+    CHECK(d.lock_ttl > 0);
+    CHECK(d.rate_ttl > 0);
+    CHECK(d.rate.size() == 3);
+    REQUIRE(d.history.lock);
+    CHECK(d.history.lock->attempts_after == 1);
+
+    // into an LMDB store and back into this one, under another name
+    LmdbFixture other("x:");
+    other.store->restore(d);
+    UserDump copy = other.store->dump("henry");
+    copy.user = "henry2";
+    store.restore(copy);
+    UserDump back = store.dump("henry2");
+    CHECK(back.history.observations.size() == d.history.observations.size());
+    for (std::size_t i = 0; i < d.history.observations.size(); ++i) {
+        auto& a = d.history.observations[i];
+        auto& b = back.history.observations[i];
+        CHECK(a.kind == b.kind);
+        CHECK(a.address == b.address);
+        CHECK(a.first == b.first);
+        CHECK(a.last == b.last);
+        CHECK(a.count == b.count);
+        CHECK(a.fingerprint == b.fingerprint);
+    }
+    REQUIRE(back.history.lock);
+    CHECK(back.history.lock->since == d.history.lock->since);
+    CHECK(back.history.lock->reason == d.history.lock->reason);
+    CHECK(back.history.lock->evidence == d.history.lock->evidence);
+    CHECK(back.history.lock->attempts_after == d.history.lock->attempts_after);
+    CHECK(back.history.lock->last_attempt == d.history.lock->last_attempt);
+    CHECK(back.rate == d.rate);
+    CHECK(std::llabs(back.observations_ttl - d.observations_ttl) <= 2);
+    CHECK(std::llabs(back.lock_ttl - d.lock_ttl) <= 2);
+    CHECK(store.count_message("henry2", 1800000300, 0, 0).recipients_short == 7);
+    // an empty dump empties the user
+    store.restore(UserDump{"henry2", {}, 0, 0, {}, 0});
+    CHECK(!f.exists(store.observations_key("henry2")));
+    CHECK(!f.exists(store.lock_key("henry2")));
+    CHECK(!f.exists(store.rate_key("henry2")));
+}

@@ -1,0 +1,171 @@
+// logfile.cpp - line reading from plain and gzip logs (zlib), and the
+// order of rotated files (see logfile.hpp).
+#include "logfile.hpp"
+
+#include <zlib.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+namespace authguardctl {
+
+
+// zlib's inflate state for one gzip stream (members are read one after
+// another, as gunzip does).
+struct LogReader::Inflater {
+    z_stream stream{};
+    bool ready = false;
+    bool member_ended = false; // a gzip member is complete; another may follow
+    bool finished = false;     // nothing more to inflate
+    Inflater() { ready = inflateInit2(&stream, 16 + MAX_WBITS) == Z_OK; }
+    ~Inflater() {
+        if (ready) inflateEnd(&stream);
+    }
+    Inflater(const Inflater&) = delete;
+    Inflater& operator=(const Inflater&) = delete;
+};
+
+LogReader::LogReader(authguard::Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+
+LogReader::~LogReader() = default;
+
+long LogReader::next_chunk(char* out, std::size_t size, std::string& error) {
+    auto read_raw = [&](char* into, std::size_t n) -> long {
+        for (;;) {
+            ssize_t r = ::read(fd_.get(), into, n);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                error = name_ + ": " + std::strerror(errno);
+                return -1;
+            }
+            bytes_read_ += static_cast<std::uint64_t>(r);
+            return static_cast<long>(r);
+        }
+    };
+    if (!sniffed_) {
+        sniffed_ = true;
+        raw_.resize(chunk_size);
+        long n = read_raw(raw_.data(), 2);
+        if (n == 1) { // one more byte may complete the magic
+            long m = read_raw(raw_.data() + 1, 1);
+            if (m < 0) return -1;
+            n += m;
+        }
+        if (n < 0) return -1;
+        raw_.resize(static_cast<std::size_t>(n));
+        if (n == 2 && static_cast<unsigned char>(raw_[0]) == 0x1f &&
+            static_cast<unsigned char>(raw_[1]) == 0x8b) {
+            inflater_ = std::make_unique<Inflater>();
+            if (!inflater_->ready) {
+                error = name_ + ": cannot start zlib";
+                return -1;
+            }
+            inflater_->stream.next_in = reinterpret_cast<Bytef*>(raw_.data()); // the magic
+            inflater_->stream.avail_in = 2;
+        } else { // plain text: hand over the sniffed bytes first
+            std::memcpy(out, raw_.data(), raw_.size());
+            long given = static_cast<long>(raw_.size());
+            raw_.clear();
+            if (given > 0) return given;
+        }
+    }
+    if (!inflater_) return read_raw(out, size);
+
+    z_stream& z = inflater_->stream;
+    z.next_out = reinterpret_cast<Bytef*>(out);
+    z.avail_out = static_cast<uInt>(size);
+    while (z.avail_out == size && !inflater_->finished) {
+        if (z.avail_in == 0) {
+            raw_.resize(chunk_size);
+            long n = read_raw(raw_.data(), raw_.size());
+            if (n < 0) return -1;
+            if (n == 0) {
+                raw_.clear();
+                if (!inflater_->member_ended && z.avail_out == size) {
+                    error = name_ + ": gzip data cut short";
+                    inflater_->finished = true;
+                    return -1;
+                }
+                break;
+            }
+            raw_.resize(static_cast<std::size_t>(n));
+            z.next_in = reinterpret_cast<Bytef*>(raw_.data());
+            z.avail_in = static_cast<uInt>(n);
+        }
+        if (inflater_->member_ended) {
+            // Another member may follow (cat a.gz b.gz); anything else (the
+            // zeros some tools pad with) ends the input.
+            if (z.next_in[0] != 0x1f) {
+                inflater_->finished = true;
+                break;
+            }
+            inflateReset(&z);
+            inflater_->member_ended = false;
+        }
+        int rc = inflate(&z, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) {
+            inflater_->member_ended = true;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            error = name_ + ": corrupt gzip data" + (z.msg ? std::string(" (") + z.msg + ")" : "");
+            return -1;
+        }
+    }
+    return static_cast<long>(size - z.avail_out);
+}
+
+authguard::Fd open_log(const std::string& path) {
+    if (path == "-") return authguard::Fd(::dup(0));
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
+    return authguard::Fd(fd);
+}
+
+std::vector<std::string> rotation_order(const std::vector<std::string>& paths) {
+    struct Entry {
+        std::string path;
+        std::size_t group;
+        int kind;         // 0 numbered (oldest first), 1 dated, 2 the live file
+        long long number; // the rotation number or the date
+        std::size_t given;
+    };
+    std::map<std::string, std::size_t> groups;
+    std::vector<Entry> entries;
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        std::string base = paths[i];
+        if (base.size() > 3 && base.compare(base.size() - 3, 3, ".gz") == 0) base.resize(base.size() - 3);
+        int kind = 2;
+        long long number = 0;
+        auto digits_after = [&](char sep) -> bool {
+            auto at = base.rfind(sep);
+            if (at == std::string::npos || at + 1 >= base.size() || base.find('/', at) != std::string::npos)
+                return false;
+            std::string tail = base.substr(at + 1);
+            if (tail.size() > 10 || !std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }))
+                return false;
+            number = std::stoll(tail);
+            base.resize(at);
+            return true;
+        };
+        if (digits_after('.')) kind = 0;
+        else if (digits_after('-')) kind = 1;
+        auto [it, fresh] = groups.emplace(base, groups.size());
+        entries.push_back({paths[i], it->second, kind, number, i});
+    }
+    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        if (a.group != b.group) return a.group < b.group;
+        if (a.kind != b.kind) return a.kind < b.kind;
+        if (a.kind == 0) return a.number > b.number;
+        return a.number < b.number;
+    });
+    std::vector<std::string> out;
+    for (auto& e : entries) out.push_back(e.path);
+    return out;
+}
+
+} // namespace authguardctl

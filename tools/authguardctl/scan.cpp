@@ -1,0 +1,924 @@
+// scan.cpp - mail logs into per-user summaries (see scan.hpp): the line
+// parser (authguard/logscan.hpp), de-duplication of logins logged twice,
+// attribution of qmail-send's messages to the user who submitted them, the
+// sliding windows, and the replay through the detector.
+#include "scan.hpp"
+
+#include "flat_map.hpp"
+
+#include "authguard/address.hpp"
+#include "authguard/guard.hpp"
+#include "authguard/memory_store.hpp"
+#include "authguard/replay.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace authguardctl {
+
+namespace ag = authguard;
+namespace ls = authguard::logscan;
+
+std::uint64_t ScanTotals::skipped_total() const {
+    std::uint64_t n = 0;
+    for (auto v : skipped) n += v;
+    return n;
+}
+
+int severity(ag::Verdict verdict) {
+    switch (verdict) {
+    case ag::Verdict::allow: return 0;
+    case ag::Verdict::alert: return 1;
+    case ag::Verdict::tempfail: return 2;
+    case ag::Verdict::reject: return 3;
+    case ag::Verdict::lock:
+    case ag::Verdict::refuse_locked: return 4;
+    }
+    return 0;
+}
+
+namespace {
+
+constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+constexpr std::int64_t hour = 3600, day = 86400;
+// Two log lines of one login (vchkpw's and authguard's, or qmail-smtpd's)
+// are at most this far apart.
+constexpr std::int64_t pairing_window = 30;
+// qmail-send keeps a message at most this long (queuelifetime, 7 days).
+constexpr std::int64_t queue_lifetime = 8 * day;
+
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <class Value>
+using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_to<>>;
+
+// A place in a time-ordered list of distinct keys (addresses, networks).
+// Per-pair times are kept in 32 bits (Unix seconds until 2106): the pairs
+// are the scan's memory, and touched in no particular order.
+using Stamp = std::uint32_t;
+inline Stamp stamp(std::int64_t t) {
+    return static_cast<Stamp>(std::clamp<std::int64_t>(t, 0, std::numeric_limits<Stamp>::max()));
+}
+
+struct WindowLinks {
+    Stamp seen = 0;
+    std::uint32_t prev = none, next = none;
+    bool listed = false;
+};
+
+// The distinct keys seen within the last hour and the last day, and the
+// most there ever were: one list ordered by when each key was last seen,
+// the day's window from its head, the hour's from `hour_front_`.
+class SlidingWindows {
+  public:
+    template <class Slot> void touch(std::vector<Slot>& slots, std::uint32_t i, std::int64_t t) {
+        auto link = [&](std::uint32_t k) -> WindowLinks& { return slots[k].window; };
+        newest_ = std::max(newest_, t);
+        WindowLinks& w = link(i);
+        if ((w.listed && w.seen >= t) || t < newest_ - day) {
+            evict(slots);
+            return;
+        }
+        if (w.listed && i == tail_ && t >= newest_) {
+            // The key seen last is seen again (a client polling): it stays
+            // last, and nothing else in the list needs to be looked at.
+            w.seen = stamp(t);
+            if (i == head_) head_seen_ = w.seen;
+            if (hour_front_ == none) {
+                hour_front_ = i;
+                ++in_hour_;
+            }
+            if (hour_front_ == i) hour_seen_ = w.seen;
+            evict(slots);
+            return;
+        }
+        if (w.listed) {
+            bool in_hour = hour_front_ != none && w.seen >= hour_seen_;
+            if (in_hour) --in_hour_;
+            --in_day_;
+            if (hour_front_ == i) hour_front_ = w.next;
+            unlink(slots, i);
+        }
+        w.seen = stamp(t);
+        std::uint32_t p = tail_;
+        while (p != none && link(p).seen > t) p = link(p).prev;
+        // insert after p (at the head when p is none)
+        w.prev = p;
+        w.next = p == none ? head_ : link(p).next;
+        if (w.next != none) link(w.next).prev = i;
+        else tail_ = i;
+        if (p != none) link(p).next = i;
+        else head_ = i;
+        w.listed = true;
+        ++in_day_;
+        if (t >= newest_ - hour) {
+            ++in_hour_;
+            if (hour_front_ == none || link(hour_front_).seen > t) hour_front_ = i;
+        }
+        head_seen_ = head_ == none ? 0 : link(head_).seen;
+        hour_seen_ = hour_front_ == none ? 0 : link(hour_front_).seen;
+        evict(slots);
+    }
+    int max_hour() const { return max_hour_; }
+    int max_day() const { return max_day_; }
+    // Keys seen within the day before the newest time (an upper bound
+    // until the next touch: leaving keys are only dropped then).
+    int in_day() const { return in_day_; }
+    std::int64_t newest() const { return newest_; }
+
+  private:
+    template <class Slot> void unlink(std::vector<Slot>& slots, std::uint32_t i) {
+        WindowLinks& w = slots[i].window;
+        if (w.prev != none) slots[w.prev].window.next = w.next;
+        else head_ = w.next;
+        if (w.next != none) slots[w.next].window.prev = w.prev;
+        else tail_ = w.prev;
+        w.prev = w.next = none;
+        w.listed = false;
+    }
+    // Drops what left the windows. The seen times of the head and the
+    // hour's front are kept here, so that nothing else is looked at while
+    // nothing leaves.
+    template <class Slot> void evict(std::vector<Slot>& slots) {
+        while (hour_front_ != none && std::int64_t{hour_seen_} < newest_ - hour) {
+            hour_front_ = slots[hour_front_].window.next;
+            hour_seen_ = hour_front_ == none ? 0 : slots[hour_front_].window.seen;
+            --in_hour_;
+        }
+        while (head_ != none && std::int64_t{head_seen_} < newest_ - day) {
+            unlink(slots, head_);
+            head_seen_ = head_ == none ? 0 : slots[head_].window.seen;
+            --in_day_;
+        }
+        max_hour_ = std::max(max_hour_, in_hour_);
+        max_day_ = std::max(max_day_, in_day_);
+    }
+
+    std::uint32_t head_ = none, tail_ = none, hour_front_ = none;
+    Stamp head_seen_ = 0, hour_seen_ = 0; // slots[head_] and slots[hour_front_]'s seen
+    int in_hour_ = 0, in_day_ = 0, max_hour_ = 0, max_day_ = 0;
+    std::int64_t newest_ = std::numeric_limits<std::int64_t>::min();
+};
+
+// One client address, parsed once for the whole scan.
+struct AddressInfo {
+    std::string text;             // canonical, or "unknown"
+    std::uint32_t network = 0;    // dense network ids (Impl::network_keys)
+    std::uint32_t wide = 0;
+    bool allowlisted = false;     // control/authguard-allow
+};
+
+// What the detector's store holds for one (user, address, kind): the
+// observation record() would have made (see UserState::in_store).
+struct StoredObservation {
+    Stamp first = 0, last = 0;
+    std::uint32_t count = 0;
+    std::uint32_t order = 0; // when it was created: the store keeps that order
+};
+
+struct AddressSlot { // one (user, address) pair
+    std::uint32_t address = 0;
+    Stamp first = 0, last = 0, first_success = 0;
+    std::uint32_t successes = 0, failures = 0;
+    std::uint32_t wide = 0; // its WideSlot
+    bool allowlisted = false; // the address is in control/authguard-allow
+    WindowLinks window;
+    StoredObservation stored[2]; // success, failure
+};
+
+struct WideSlot { // one (user, wide network) pair
+    bool succeeded = false, failed = false;
+    WindowLinks window;
+};
+
+struct UserState {
+    // What every login touches comes first, in a few adjacent cache lines.
+    SlidingWindows address_windows, wide_windows;
+    std::uint32_t last_address = none, last_pair = 0; // the pair of the user's last login
+    char last_raw[15] = {}; // that login's address as logged (when short)
+    std::uint8_t last_raw_length = 0;
+    std::uint32_t service_bits = 0; // Impl::service_names seen (the first 32)
+    bool allowlisted = false; // control/authguard-allow: never judged
+    // A quiet user's logins are not replayed through the store one by one:
+    // their observations are kept in the address slots (stored[]), as the
+    // store would hold them, and handed to the store the first time the
+    // detector has to look (a login that is not quiet, or one that would
+    // make the store evict). From then on every login is replayed.
+    bool in_store = false;
+    bool timeline = false;
+    std::uint32_t stored_observations = 0, stored_order = 0;
+    std::int64_t stored_expire = 0; // when the store would forget them (known-period)
+    const ag::Thresholds* thresholds = nullptr;
+    UserSummary summary;
+    std::vector<std::uint32_t> address_slots; // into Impl::pairs, first seen first
+    std::map<std::int64_t, HourSummary> hours;
+};
+
+// A login waiting for its second log line (see pairing_window).
+struct RecentLogin {
+    std::int64_t time;
+    std::uint32_t user, address;
+    ag::Outcome outcome;
+    ls::Source source;
+    bool paired;
+};
+
+struct InFlightMessage {
+    std::uint32_t user;
+    std::uint32_t deferrals; // recipients to be tried again: not new ones
+    std::int64_t time;
+};
+
+struct Delivery {
+    std::uint64_t msg;
+    std::int64_t time;
+};
+
+struct SmtpSession {
+    std::uint32_t user, address;
+    std::int64_t time;
+    ag::Outcome outcome;
+};
+
+std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
+
+// A fast hash of a name, a word at a time (the name is compared on a hit).
+std::uint64_t name_hash(std::string_view bytes) {
+    std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ bytes.size();
+    std::size_t i = 0;
+    for (; i + 8 <= bytes.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, bytes.data() + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    return h & ~(std::uint64_t{1} << 63); // never FlatMap's empty key
+}
+
+// A canonical dotted quad ("192.0.2.1": no leading zeros) and its value;
+// false for anything else (which then takes the general, slower path).
+bool canonical_ipv4(std::string_view text, std::uint32_t& value) {
+    if (text.size() < 7 || text.size() > 15) return false;
+    std::uint32_t v = 0;
+    std::size_t i = 0;
+    for (int octet = 0; octet < 4; ++octet) {
+        if (octet > 0) {
+            if (i >= text.size() || text[i] != '.') return false;
+            ++i;
+        }
+        std::size_t start = i;
+        unsigned n = 0;
+        while (i < text.size() && i - start < 3 && text[i] >= '0' && text[i] <= '9')
+            n = n * 10 + static_cast<unsigned>(text[i++] - '0');
+        std::size_t digits = i - start;
+        if (digits == 0 || n > 255 || (digits > 1 && text[start] == '0')) return false;
+        v = (v << 8) | n;
+    }
+    if (i != text.size()) return false;
+    value = v;
+    return true;
+}
+
+// "a.b.c.d/prefix" without printf: IPv4 networks are printed often.
+std::string ipv4_network_text(std::uint32_t value, int prefix) {
+    std::string out;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        out += std::to_string((value >> shift) & 0xff);
+        if (shift) out += '.';
+    }
+    return out + "/" + std::to_string(prefix);
+}
+
+} // namespace
+
+struct LogScan::Impl {
+    const ag::Config& config;
+    ScanOptions options;
+    ls::Parser parser;
+    ag::MemoryStore store;
+    ScanTotals totals;
+
+    StringMap<std::uint32_t> raw_addresses; // as logged -> id in addresses (none: not an address)
+    StringMap<std::uint32_t> canonical_addresses;
+    std::vector<AddressInfo> addresses;
+    // Networks: an IPv4 network is its masked value and prefix (bit 62 set),
+    // any other one its index in other_networks; network_keys holds them by
+    // dense id.
+    FlatMap<std::uint32_t> network_ids;
+    std::vector<std::uint64_t> network_keys;
+    StringMap<std::uint32_t> other_network_ids;
+    std::vector<std::string> other_networks;
+
+    StringMap<std::uint32_t> user_ids;
+    // Names as logged -> user id, or bad_name / unwanted / none (no such
+    // user yet: valid while users.size() is still `known_users`). Keyed by
+    // a hash of the name, the name itself compared: one probe for the
+    // names of every login and message.
+    struct RawName {
+        std::uint32_t text = 0; // index in raw_name_texts
+        std::uint32_t id = 0;
+        std::uint32_t known_users = 0;
+    };
+    FlatMap<RawName> raw_names;
+    std::vector<std::string> raw_name_texts;
+    FlatMap<std::uint32_t> user_by_hash; // a hash of the name -> id (checked against the name)
+    FlatMap<std::uint32_t> ipv4_addresses; // canonical dotted quads -> address id
+    std::vector<UserState> users;
+    std::string scratch_user;
+
+    std::vector<AddressSlot> pairs;  // every (user, address)
+    FlatMap<std::uint32_t> pair_ids; // (user, address) -> index in pairs
+    std::vector<WideSlot> wides;     // every (user, wide network)
+    FlatMap<std::uint32_t> wide_ids;
+    FlatMap<bool> user_networks;     // (user, network) with a success
+
+    std::vector<std::string> service_names; // as logged: "submission", "pop3", ...
+
+    // The bit of a service name (interned; a handful in any log).
+    std::uint32_t service_bit(std::string_view service) {
+        for (std::size_t i = 0; i < service_names.size(); ++i)
+            if (service_names[i] == service) return i < 32 ? 1u << i : 0;
+        service_names.emplace_back(service);
+        return service_names.size() <= 32 ? 1u << (service_names.size() - 1) : 0;
+    }
+
+    std::deque<RecentLogin> recent;
+    unsigned sources_seen = 0; // bit per Source
+    FlatMap<SmtpSession> smtp_sessions; // by pid
+    FlatMap<InFlightMessage> messages;  // by qmail-send's message number
+    FlatMap<Delivery> deliveries;       // by delivery number
+    std::int64_t next_cleanup = 0, next_purge = 0;
+    ag::Event event; // reused for every replayed login
+    ls::Line line_;  // reused for every line
+
+    Impl(const ag::Config& c, ScanOptions o) : config(c), options(std::move(o)), store(c) {
+        if (options.first_year > 0) parser.set_reference(0, options.first_year);
+    }
+
+    std::uint32_t dense_network(std::uint64_t key) {
+        auto [id, fresh] = network_ids.try_emplace(key, static_cast<std::uint32_t>(network_keys.size()));
+        if (fresh) network_keys.push_back(key);
+        return *id;
+    }
+
+    std::uint32_t ipv4_network(std::uint32_t value, int prefix) {
+        std::uint32_t mask = prefix <= 0 ? 0 : prefix >= 32 ? ~0u : ~0u << (32 - prefix);
+        return dense_network((std::uint64_t{1} << 62) | (std::uint64_t(prefix) << 32) | (value & mask));
+    }
+
+    std::uint32_t other_network(const std::string& name) {
+        auto [it, fresh] =
+            other_network_ids.try_emplace(name, static_cast<std::uint32_t>(other_networks.size()));
+        if (fresh) other_networks.push_back(name);
+        return dense_network(it->second);
+    }
+
+    std::string network_name(std::uint32_t dense) const {
+        std::uint64_t key = network_keys[dense];
+        if (key >> 62 == 1)
+            return ipv4_network_text(static_cast<std::uint32_t>(key), static_cast<int>((key >> 32) & 0xff));
+        return other_networks[key];
+    }
+
+    // The address id of a logged address; none when it is no address.
+    std::uint32_t address_id(std::string_view raw) {
+        std::uint32_t value = 0;
+        bool dotted = canonical_ipv4(raw, value);
+        if (dotted) {
+            if (std::uint32_t* id = ipv4_addresses.find(value)) return *id;
+        } else if (auto it = raw_addresses.find(raw); it != raw_addresses.end()) {
+            return it->second;
+        }
+        // New: IPv4 addresses are known by their value, others by their
+        // canonical text (so "::ffff:192.0.2.1" is 192.0.2.1).
+        std::string canonical;
+        std::optional<std::uint32_t> v4;
+        if (dotted) {
+            v4 = value;
+        } else if (raw.empty()) {
+            canonical = std::string(ag::unknown_address);
+        } else if (auto parsed = ag::parse_address(raw)) {
+            if (parsed->family == ag::Address::Family::v4)
+                v4 = (std::uint32_t{parsed->bytes[0]} << 24) | (std::uint32_t{parsed->bytes[1]} << 16) |
+                     (std::uint32_t{parsed->bytes[2]} << 8) | parsed->bytes[3];
+            else
+                canonical = parsed->to_string();
+        } else {
+            raw_addresses.emplace(std::string(raw), none);
+            return none;
+        }
+        std::uint32_t id = static_cast<std::uint32_t>(addresses.size());
+        bool fresh;
+        if (v4) {
+            auto [known, added] = ipv4_addresses.try_emplace(*v4, id);
+            id = *known;
+            fresh = added;
+        } else {
+            auto [known, added] = canonical_addresses.try_emplace(canonical, id);
+            id = known->second;
+            fresh = added;
+        }
+        if (fresh) {
+            AddressInfo info;
+            if (v4) {
+                info.text = dotted ? std::string(raw) : ipv4_network_text(*v4, 32);
+                if (!dotted) info.text.resize(info.text.size() - 3); // without "/32"
+                info.network = ipv4_network(*v4, config.ipv4_net_prefix);
+                info.wide = ipv4_network(*v4, config.ipv4_wide_prefix);
+            } else {
+                info.text = canonical;
+                auto keys = ag::network_keys(canonical, config);
+                info.network = other_network(keys.net);
+                info.wide = other_network(keys.wide);
+            }
+            info.allowlisted = !config.allow_networks.empty() && config.address_allowed(info.text);
+            addresses.push_back(std::move(info));
+        }
+        if (!dotted) raw_addresses.emplace(std::string(raw), id);
+        return id;
+    }
+
+    // The user's id, created on first sight when `create`; none otherwise.
+    std::uint32_t user_id(const std::string& name, bool create) {
+        std::uint64_t h = std::hash<std::string_view>{}(name) & ~(std::uint64_t{1} << 63);
+        if (std::uint32_t* id = user_by_hash.find(h); id && users[*id].summary.user == name) return *id;
+        if (auto it = user_ids.find(name); it != user_ids.end()) return it->second;
+        if (!create) return none;
+        auto id = static_cast<std::uint32_t>(users.size());
+        user_ids.emplace(name, id);
+        user_by_hash.try_emplace(h, id); // the first of colliding names only
+        UserState& u = users.emplace_back();
+        u.summary.user = name;
+        u.thresholds = &config.thresholds_for(name);
+        u.allowlisted = config.user_allowed(name);
+        u.timeline = options.timeline_users.count(name) > 0;
+        return id;
+    }
+
+    static constexpr std::uint32_t bad_name = none - 1, unwanted = none - 2;
+
+    // The user a logged name belongs to (normalised as the hooks do):
+    // its id, created when `create`; none, bad_name or unwanted.
+    std::uint32_t user_for(std::string_view raw, bool create) {
+        std::uint64_t key = name_hash(raw);
+        RawName* known = raw_names.find(key);
+        bool same = known && raw_name_texts[known->text] == raw;
+        if (same && (known->id != none || (!create && known->known_users == users.size())))
+            return known->id;
+        std::uint32_t id;
+        if (!ag::normalize_user(raw, config, scratch_user).empty()) id = bad_name;
+        else if (!wanted(scratch_user)) id = unwanted;
+        else id = user_id(scratch_user, create);
+        if (raw_names.size() > 1000000) { // a cache: bounded
+            raw_names = {};
+            raw_name_texts.clear();
+            known = nullptr;
+            same = false;
+        }
+        if (same) {
+            known->id = id;
+            known->known_users = static_cast<std::uint32_t>(users.size());
+        } else if (!known) { // (another name with this hash: not cached)
+            raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()), id,
+                                               static_cast<std::uint32_t>(users.size())});
+            raw_name_texts.emplace_back(raw);
+        }
+        return id;
+    }
+
+    bool in_range(std::int64_t t) const {
+        return (!options.since || t >= *options.since) && (!options.until || t < *options.until);
+    }
+
+    bool wanted(const std::string& user) const {
+        return options.only_users.empty() || options.only_users.count(user) > 0;
+    }
+
+    // Is this login's other log line already counted? Then it is a duplicate.
+    bool paired_with_recent(const RecentLogin& login) {
+        unsigned bit = 1u << static_cast<unsigned>(login.source);
+        sources_seen |= bit;
+        while (!recent.empty() &&
+               (recent.front().time < login.time - pairing_window || recent.size() > 100000))
+            recent.pop_front();
+        if (sources_seen == bit) { // one source so far: nothing to pair with
+            recent.push_back(login);
+            return false;
+        }
+        for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
+            if (it->time < login.time - pairing_window) break;
+            if (!it->paired && it->source != login.source && it->user == login.user &&
+                it->address == login.address && it->outcome == login.outcome) {
+                it->paired = true;
+                return true;
+            }
+        }
+        recent.push_back(login);
+        return false;
+    }
+
+    void cleanup(std::int64_t now) {
+        if (now < next_cleanup) return;
+        next_cleanup = now + hour;
+        messages.erase_if([&](std::uint64_t, const InFlightMessage& m) { return m.time < now - queue_lifetime; });
+        deliveries.erase_if([&](std::uint64_t, const Delivery& d) { return d.time < now - queue_lifetime; });
+        smtp_sessions.erase_if([&](std::uint64_t, const SmtpSession& s) { return s.time < now - hour; });
+        if (now >= next_purge) {
+            next_purge = now + day;
+            store.purge_expired();
+        }
+    }
+
+    void on_line(std::string_view text, LineFlags flags) {
+        ++totals.lines;
+        if (flags.too_long || flags.unterminated) {
+            ++totals.skipped[static_cast<std::size_t>(flags.too_long ? ls::SkipReason::too_long
+                                                                    : ls::SkipReason::unterminated)];
+            return;
+        }
+        ls::Line& line = line_;
+        parser.parse(text, line);
+        switch (line.kind) {
+        case ls::Kind::ignored: ++totals.ignored; return;
+        case ls::Kind::skipped: ++totals.skipped[static_cast<std::size_t>(line.reason)]; return;
+        default: break;
+        }
+        if (!in_range(line.time)) {
+            ++totals.outside_range;
+            return;
+        }
+        cleanup(line.time);
+        if (line.kind == ls::Kind::auth) on_auth(line);
+        else on_mail(line);
+    }
+
+    void on_auth(const ls::Line& line) {
+        const ls::AuthRecord& a = line.auth;
+        // A known user logging in again from the address of the last login
+        // (a mail client polling) is told apart with one comparison.
+        std::uint32_t user = user_for(a.user, false);
+        if (user == bad_name) {
+            ++totals.skipped[static_cast<std::size_t>(ls::SkipReason::bad_user)];
+            return;
+        }
+        if (user == unwanted) {
+            ++totals.other_users;
+            return;
+        }
+        std::uint32_t address;
+        if (user != none && users[user].last_raw_length == a.address.size() && !a.address.empty() &&
+            std::memcmp(users[user].last_raw, a.address.data(), a.address.size()) == 0) {
+            address = users[user].last_address;
+        } else {
+            address = address_id(a.address);
+            if (address == none) {
+                ++totals.skipped[static_cast<std::size_t>(ls::SkipReason::bad_address)];
+                return;
+            }
+            if (user == none) user = user_for(a.user, true); // a new user, with a good address
+            UserState& u = users[user];
+            u.last_raw_length = a.address.size() <= sizeof u.last_raw ? static_cast<std::uint8_t>(a.address.size()) : 0;
+            if (u.last_raw_length) std::memcpy(u.last_raw, a.address.data(), u.last_raw_length);
+        }
+        if (a.source == ls::Source::qmail_smtpd) {
+            // Accept::AUTH is logged again with every RCPT of the session.
+            auto [session, fresh] = smtp_sessions.try_emplace(a.session, SmtpSession{user, address, line.time, a.outcome});
+            if (!fresh && session->user == user && session->address == address &&
+                session->outcome == a.outcome && line.time - session->time <= hour) {
+                ++totals.duplicates;
+                return;
+            }
+            *session = SmtpSession{user, address, line.time, a.outcome};
+        }
+        if (paired_with_recent({line.time, user, address, a.outcome, a.source, false})) {
+            ++totals.duplicates;
+            return;
+        }
+        ++totals.auth_lines;
+        for (std::uint32_t i = 0; i < a.attempts; ++i) apply(user, address, line.time, a.outcome, a.service);
+    }
+
+    void apply(std::uint32_t user_index, std::uint32_t address, std::int64_t t, ag::Outcome outcome,
+               std::string_view service) {
+        UserState& u = users[user_index];
+        UserSummary& s = u.summary;
+        if (s.first_seen == 0 || t < s.first_seen) s.first_seen = t;
+        s.last_seen = std::max(s.last_seen, t);
+        u.service_bits |= service_bit(service);
+
+        const AddressInfo& info = addresses[address];
+        std::uint32_t pair_index;
+        if (u.last_address == address) { // a client logging in again (POP3 polling, ...)
+            pair_index = u.last_pair;
+        } else {
+            auto [pair_at, new_pair] =
+                pair_ids.try_emplace(pair_key(user_index, address), static_cast<std::uint32_t>(pairs.size()));
+            pair_index = *pair_at;
+            if (new_pair) {
+                auto [wide_at, new_wide] = wide_ids.try_emplace(pair_key(user_index, info.wide),
+                                                                static_cast<std::uint32_t>(wides.size()));
+                if (new_wide) wides.push_back(WideSlot{});
+                AddressSlot fresh;
+                fresh.address = address;
+                fresh.first = fresh.last = stamp(t);
+                fresh.wide = *wide_at;
+                fresh.allowlisted = info.allowlisted;
+                pairs.push_back(fresh);
+                u.address_slots.push_back(pair_index);
+            }
+            u.last_address = address;
+            u.last_pair = pair_index;
+        }
+        AddressSlot& slot = pairs[pair_index];
+        std::uint32_t wide_index = slot.wide;
+        WideSlot& wide = wides[wide_index];
+        slot.first = std::min(slot.first, stamp(t));
+        slot.last = std::max(slot.last, stamp(t));
+        HourSummary* h = u.timeline ? &u.hours[t - ((t % hour) + hour) % hour] : nullptr;
+
+        if (outcome == ag::Outcome::success) {
+            ++s.logins;
+            if (slot.successes++ == 0) {
+                ++s.success_addresses;
+                slot.first_success = stamp(t);
+                if (h) ++h->new_addresses;
+                if (user_networks.try_emplace(pair_key(user_index, info.network), true).second)
+                    ++s.success_networks;
+            } else {
+                slot.first_success = std::min(slot.first_success, stamp(t));
+            }
+            if (!wide.succeeded) {
+                wide.succeeded = true;
+                ++s.success_wide_networks;
+            }
+            u.address_windows.touch(pairs, pair_index, t);
+            u.wide_windows.touch(wides, wide_index, t);
+            if (h) ++h->logins;
+        } else if (outcome == ag::Outcome::bad_password) {
+            ++s.failures;
+            if (slot.failures++ == 0) ++s.failing_addresses;
+            if (!wide.failed) {
+                wide.failed = true;
+                ++s.failing_wide_networks;
+            }
+            if (h) ++h->failures;
+        } else {
+            ++s.tempfails;
+        }
+        replay(u, slot, info, t, outcome, service);
+    }
+
+    // Forgets what the store would have forgotten: nothing recorded for
+    // known-period (see UserState::in_store).
+    void expire_stored(UserState& u, std::int64_t t) {
+        if (u.stored_expire == 0 || t < u.stored_expire) return;
+        for (auto index : u.address_slots) pairs[index].stored[0] = pairs[index].stored[1] = {};
+        u.stored_observations = 0;
+        u.stored_expire = 0;
+    }
+
+    // Hands the observations kept so far to the store, in the order the
+    // store would hold them.
+    void move_to_store(UserState& u) {
+        std::vector<std::pair<std::uint32_t, ag::Observation>> kept;
+        for (auto index : u.address_slots) {
+            const AddressSlot& slot = pairs[index];
+            for (int kind = 0; kind < 2; ++kind) {
+                const StoredObservation& o = slot.stored[kind];
+                if (o.count == 0) continue;
+                kept.push_back({o.order,
+                                ag::Observation{kind == 0 ? ag::Observation::Kind::success
+                                                          : ag::Observation::Kind::failure,
+                                                addresses[slot.address].text, std::int64_t{o.first},
+                                                std::int64_t{o.last}, std::int64_t{o.count},
+                                                std::nullopt}});
+            }
+        }
+        std::sort(kept.begin(), kept.end(), [](auto& a, auto& b) { return a.first < b.first; });
+        ag::History history;
+        for (auto& k : kept) history.observations.push_back(std::move(k.second));
+        store.put_history(u.summary.user, std::move(history), u.stored_expire);
+        u.in_store = true;
+    }
+
+    void replay(UserState& u, AddressSlot& slot, const AddressInfo& info, std::int64_t t,
+                ag::Outcome outcome, std::string_view service) {
+        UserSummary& s = u.summary;
+        if (u.allowlisted) { // as Guard::check: not recorded, not judged
+            if (outcome == ag::Outcome::success) ++s.logins_allowed;
+            return;
+        }
+        // The detector counts within its windows; so many networks and
+        // addresses in the last day (when its long window is no longer, and
+        // the event is not older than what was seen), or ever, bound them.
+        bool in_order = t >= u.address_windows.newest() && t >= u.wide_windows.newest();
+        bool day_bounds = config.window_long <= day && config.window_short <= day && in_order;
+        int wides_seen = day_bounds ? u.wide_windows.in_day() : static_cast<int>(s.success_wide_networks);
+        int addresses_seen = day_bounds ? u.address_windows.in_day() : static_cast<int>(s.success_addresses);
+        ag::ReplayHints hints;
+        hints.quiet = ag::below_every_threshold(*u.thresholds, wides_seen, addresses_seen,
+                                                static_cast<int>(s.failing_wide_networks));
+        hints.address_allowed = slot.allowlisted;
+
+        if (!u.in_store && !options.replay_all) {
+            expire_stored(u, t);
+            bool counted = !slot.allowlisted && outcome != ag::Outcome::temporary_failure;
+            StoredObservation& o = slot.stored[outcome == ag::Outcome::success ? 0 : 1];
+            bool evicts = counted && o.count == 0 &&
+                          u.stored_observations >= static_cast<std::uint32_t>(config.max_entries);
+            if (hints.quiet && !evicts) { // what record() and decide() would do
+                if (counted) {
+                    if (o.count++ == 0) {
+                        o.first = o.last = stamp(t);
+                        o.order = u.stored_order++;
+                        ++u.stored_observations;
+                    }
+                    o.first = std::min(o.first, stamp(t));
+                    o.last = std::max(o.last, stamp(t));
+                    u.stored_expire = std::max(u.stored_expire, t + config.known_period);
+                }
+                if (outcome == ag::Outcome::success) ++s.logins_allowed;
+                return;
+            }
+            move_to_store(u);
+        }
+        event.user.assign(s.user);
+        event.address.assign(info.text);
+        event.service.assign(service);
+        event.time = t;
+        event.outcome = outcome;
+        ag::Decision d = ag::replay_check(config, store, event, hints);
+        if (severity(d.verdict) > severity(s.verdict)) s.verdict = d.verdict;
+        switch (d.verdict) {
+        case ag::Verdict::lock:
+            if (s.locked_at == 0) {
+                s.locked_at = t;
+                s.lock_reason = d.reason;
+                s.lock_evidence = d.evidence;
+            }
+            break;
+        case ag::Verdict::refuse_locked:
+            if (s.locked_at == 0) { // locked before --since: the store never saw it
+                s.locked_at = t;
+                s.lock_reason = d.reason;
+            }
+            break;
+        case ag::Verdict::alert:
+            if (s.alerts++ == 0) {
+                s.first_alert_at = t;
+                s.first_alert_reason = d.reason;
+            }
+            break;
+        default: break;
+        }
+        if (outcome == ag::Outcome::success) {
+            if (d.verdict == ag::Verdict::allow || d.verdict == ag::Verdict::alert) ++s.logins_allowed;
+            else ++s.logins_refused;
+        }
+        if (!hints.quiet) {
+            s.peak_new_networks_1h = std::max(s.peak_new_networks_1h, d.signals.short_window.new_wide_networks);
+            s.peak_new_networks_24h = std::max(s.peak_new_networks_24h, d.signals.long_window.new_wide_networks);
+        }
+    }
+
+    void on_mail(const ls::Line& line) {
+        const ls::MessageRecord& m = line.message;
+        switch (line.kind) {
+        case ls::Kind::message: {
+            std::uint32_t user = user_for(m.sender, false);
+            if (user >= unwanted) { // inbound mail, bounces, local senders
+                ++totals.unattributed_messages;
+                return;
+            }
+            ++totals.mail_lines;
+            auto [msg, fresh] = messages.try_emplace(m.msg, InFlightMessage{user, 0, line.time});
+            if (!fresh) *msg = InFlightMessage{user, 0, line.time}; // the number was reused
+            UserState& u = users[user];
+            ++u.summary.messages;
+            if (u.timeline) ++u.hours[line.time - ((line.time % hour) + hour) % hour].messages;
+            return;
+        }
+        case ls::Kind::delivery_start: {
+            InFlightMessage* msg = messages.find(m.msg);
+            if (!msg) return;
+            ++totals.mail_lines;
+            auto [delivery, fresh] = deliveries.try_emplace(m.delivery, Delivery{m.msg, line.time});
+            if (!fresh) *delivery = Delivery{m.msg, line.time};
+            if (msg->deferrals > 0) {
+                --msg->deferrals; // a retry of a deferred recipient
+                return;
+            }
+            UserState& u = users[msg->user];
+            ++u.summary.recipients;
+            if (u.timeline) ++u.hours[line.time - ((line.time % hour) + hour) % hour].recipients;
+            return;
+        }
+        case ls::Kind::delivery_done: {
+            Delivery* delivery = deliveries.find(m.delivery);
+            if (!delivery) return;
+            ++totals.mail_lines;
+            if (m.deferred)
+                if (InFlightMessage* msg = messages.find(delivery->msg)) ++msg->deferrals;
+            deliveries.erase(m.delivery);
+            return;
+        }
+        case ls::Kind::message_end:
+            if (messages.erase(m.msg)) ++totals.mail_lines;
+            return;
+        default: return;
+        }
+    }
+};
+
+LogScan::LogScan(const ag::Config& config, ScanOptions options)
+    : impl_(std::make_unique<Impl>(config, std::move(options))) {}
+
+LogScan::~LogScan() = default;
+
+void LogScan::add_input(const std::string& path) {
+    ++impl_->totals.inputs;
+    authguard::Fd fd;
+    try {
+        fd = open_log(path);
+    } catch (const std::exception& e) {
+        impl_->totals.errors.push_back(e.what());
+        return;
+    }
+    // The year of a syslog line is told by the file's time (see logscan.hpp).
+    struct stat st {};
+    if (path != "-" && ::fstat(fd.get(), &st) == 0) impl_->parser.set_reference(st.st_mtime);
+    else impl_->parser.set_reference(static_cast<std::int64_t>(std::time(nullptr)));
+    LogReader reader(std::move(fd), path == "-" ? "standard input" : path);
+    std::string error = reader.read_all([this](std::string_view line, LineFlags flags) { impl_->on_line(line, flags); });
+    if (!error.empty()) impl_->totals.errors.push_back(error);
+}
+
+const ScanTotals& LogScan::totals() const { return impl_->totals; }
+
+std::vector<UserSummary> LogScan::users() const {
+    std::vector<UserSummary> out;
+    out.reserve(impl_->users.size());
+    for (auto& u : impl_->users) {
+        UserSummary s = u.summary;
+        for (std::size_t i = 0; i < impl_->service_names.size() && i < 32; ++i)
+            if (u.service_bits & (1u << i)) s.services.push_back(impl_->service_names[i]);
+        std::sort(s.services.begin(), s.services.end());
+        s.max_addresses_1h = u.address_windows.max_hour();
+        s.max_addresses_24h = u.address_windows.max_day();
+        s.max_networks_1h = u.wide_windows.max_hour();
+        s.max_networks_24h = u.wide_windows.max_day();
+        out.push_back(std::move(s));
+    }
+    std::sort(out.begin(), out.end(), [](const UserSummary& a, const UserSummary& b) {
+        if (severity(a.verdict) != severity(b.verdict)) return severity(a.verdict) > severity(b.verdict);
+        if (a.max_addresses_24h != b.max_addresses_24h) return a.max_addresses_24h > b.max_addresses_24h;
+        return a.user < b.user;
+    });
+    return out;
+}
+
+std::optional<UserSummary> LogScan::user(const std::string& name) const {
+    auto id = impl_->user_id(name, false);
+    if (id == none) return std::nullopt;
+    for (auto& s : users())
+        if (s.user == name) return s;
+    return std::nullopt;
+}
+
+std::vector<AddressSummary> LogScan::addresses(const std::string& user) const {
+    std::vector<AddressSummary> out;
+    auto id = impl_->user_id(user, false);
+    if (id == none) return out;
+    for (auto index : impl_->users[id].address_slots) {
+        const AddressSlot& slot = impl_->pairs[index];
+        const AddressInfo& info = impl_->addresses[slot.address];
+        out.push_back({info.text, impl_->network_name(info.network), impl_->network_name(info.wide),
+                       slot.first, slot.last, slot.successes ? std::int64_t{slot.first_success} : 0,
+                       slot.successes, slot.failures});
+    }
+    std::sort(out.begin(), out.end(), [](const AddressSummary& a, const AddressSummary& b) {
+        if (a.first != b.first) return a.first < b.first;
+        return a.address < b.address;
+    });
+    return out;
+}
+
+std::map<std::int64_t, HourSummary> LogScan::timeline(const std::string& user) const {
+    auto id = impl_->user_id(user, false);
+    if (id == none) return {};
+    return impl_->users[id].hours;
+}
+
+} // namespace authguardctl

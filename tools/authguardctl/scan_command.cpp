@@ -1,0 +1,198 @@
+// scan_command.cpp - authguardctl scan FILE... | -: every user of a mail log
+// at once, with the verdict the detector would have reached (scan.hpp does
+// the work; this file reads the options and prints).
+#include "logs_cli.hpp"
+
+#include "authguard/guard.hpp"
+
+#include <iostream>
+
+namespace authguardctl {
+
+namespace ag = authguard;
+
+namespace {
+
+// Columns separated by two spaces, numbers right-aligned, the last column
+// (the user name, escaped) never padded.
+void print_table(const std::vector<std::vector<std::string>>& rows, std::size_t left_aligned) {
+    std::vector<std::size_t> width;
+    for (auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (width.size() <= i) width.push_back(0);
+            width[i] = std::max(width[i], r[i].size());
+        }
+    for (auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (i) line += "  ";
+            bool last = i + 1 == r.size();
+            line += last ? r[i] : i < left_aligned ? pad(r[i], width[i]) : rpad(r[i], width[i]);
+        }
+        std::cout << line << "\n";
+    }
+}
+
+std::string time_option(const Context& ctx, const char* name) {
+    return ctx.options.count(name) ? ctx.options[name].as<std::string>() : std::string();
+}
+
+} // namespace
+
+ScanOptions scan_options(Context& ctx) {
+    ScanOptions o;
+    for (const char* name : {"since", "until"}) {
+        std::string text = time_option(ctx, name);
+        if (text.empty()) continue;
+        std::int64_t t = 0;
+        if (!ag::logscan::parse_time_argument(text, t))
+            throw UsageError(std::string("--") + name +
+                             " wants a time such as 2013-07-22, \"2013-07-22 18:00:00\" (local), "
+                             "2013-07-22T09:00:00Z or @1374483600, not '" + text + "'");
+        (std::string(name) == "since" ? o.since : o.until) = t;
+    }
+    if (ctx.options.count("user")) {
+        for (auto& raw : ctx.options["user"].as<std::vector<std::string>>()) {
+            std::string user;
+            if (auto why = ag::normalize_user(raw, ctx.config(), user); !why.empty())
+                throw UsageError("--user '" + raw + "': " + why);
+            o.only_users.insert(user);
+        }
+    }
+    o.replay_all = ctx.options.count("replay-all") && ctx.options["replay-all"].as<bool>();
+    if (ctx.options.count("year")) {
+        int year = ctx.options["year"].as<int>();
+        if (year < 1970 || year > 9999) throw UsageError("--year wants a year such as 2013");
+        o.first_year = year;
+    }
+    return o;
+}
+
+void add_scan_options(po::options_description& d) {
+    d.add_options()("user", po::value<std::vector<std::string>>()->value_name("USER"),
+                    "only this user (may be given more than once)")(
+        "since", po::value<std::string>()->value_name("TIME"),
+        "leave out events before TIME (2013-07-22, \"2013-07-22 18:00:00\" local, "
+        "2013-07-22T09:00:00Z, @UNIX)")("until", po::value<std::string>()->value_name("TIME"),
+                                        "leave out events at or after TIME")(
+        "year", po::value<int>()->value_name("YEAR"),
+        "the year of the first syslog line (default: told by the file's time)")(
+        "replay-all", po::bool_switch(),
+        "replay every login through the detector's store (slower, the same results)");
+}
+
+std::vector<std::string> input_paths(const Context& ctx) {
+    std::vector<std::string> paths = ctx.args;
+    if (std::count(paths.begin(), paths.end(), "-") > 1)
+        throw UsageError("standard input (-) can be read only once");
+    return rotation_order(paths);
+}
+
+std::string summary_text(const ScanTotals& t) {
+    std::string out = std::to_string(t.inputs) + (t.inputs == 1 ? " input, " : " inputs, ") +
+                      std::to_string(t.lines) + " lines: " +
+                      std::to_string(t.auth_lines + t.mail_lines) + " used (" +
+                      std::to_string(t.auth_lines) + " logins, " + std::to_string(t.mail_lines) +
+                      " qmail-send), " + std::to_string(t.ignored) + " ignored";
+    if (t.duplicates) out += ", " + std::to_string(t.duplicates) + " duplicate logins";
+    if (t.outside_range) out += ", " + std::to_string(t.outside_range) + " outside --since/--until";
+    if (t.other_users) out += ", " + std::to_string(t.other_users) + " of other users";
+    out += ", " + std::to_string(t.skipped_total()) + " skipped";
+    if (t.skipped_total() > 0) {
+        std::string reasons;
+        for (std::size_t i = 0; i < t.skipped.size(); ++i) {
+            if (t.skipped[i] == 0) continue;
+            reasons += (reasons.empty() ? "" : ", ") + std::to_string(t.skipped[i]) + " " +
+                       std::string(ag::logscan::to_string(static_cast<ag::logscan::SkipReason>(i)));
+        }
+        out += " (" + reasons + ")";
+    }
+    if (t.unattributed_messages)
+        out += "; " + std::to_string(t.unattributed_messages) +
+               " messages from senders without a login";
+    return out;
+}
+
+void user_json(Json& j, const UserSummary& s) {
+    j.begin_object();
+    j.key("user").value(s.user);
+    j.key("verdict").value(ag::to_string(s.verdict == ag::Verdict::refuse_locked ? ag::Verdict::lock : s.verdict));
+    j.key("locked_at");
+    if (s.locked_at) j.value(s.locked_at);
+    else j.null();
+    j.key("locked_at_utc");
+    if (s.locked_at) j.value(utc(s.locked_at));
+    else j.null();
+    j.key("lock_reason").value(s.lock_reason);
+    j.key("logins").value(static_cast<std::int64_t>(s.logins));
+    j.key("logins_allowed").value(static_cast<std::int64_t>(s.logins_allowed));
+    j.key("logins_refused").value(static_cast<std::int64_t>(s.logins_refused));
+    j.key("success_addresses").value(s.success_addresses);
+    j.key("success_networks").value(s.success_networks);
+    j.key("success_wide_networks").value(s.success_wide_networks);
+    j.key("max_addresses_1h").value(s.max_addresses_1h);
+    j.key("max_addresses_24h").value(s.max_addresses_24h);
+    j.key("max_networks_1h").value(s.max_networks_1h);
+    j.key("max_networks_24h").value(s.max_networks_24h);
+    j.key("peak_new_networks_1h").value(s.peak_new_networks_1h);
+    j.key("peak_new_networks_24h").value(s.peak_new_networks_24h);
+    j.key("failures").value(static_cast<std::int64_t>(s.failures));
+    j.key("failing_addresses").value(s.failing_addresses);
+    j.key("failing_networks").value(s.failing_wide_networks);
+    j.key("tempfails").value(static_cast<std::int64_t>(s.tempfails));
+    j.key("messages").value(static_cast<std::int64_t>(s.messages));
+    j.key("recipients").value(static_cast<std::int64_t>(s.recipients));
+    j.time("first_seen", s.first_seen);
+    j.time("last_seen", s.last_seen);
+    j.key("alerts").value(static_cast<std::int64_t>(s.alerts));
+    j.key("first_alert_at");
+    if (s.first_alert_at) j.value(s.first_alert_at);
+    else j.null();
+    j.key("first_alert_reason").value(s.first_alert_reason);
+    j.key("services").begin_array();
+    for (auto& service : s.services) j.value(service);
+    j.end_array();
+    j.end_object();
+}
+
+int cmd_scan(Context& ctx) {
+    ScanOptions options = scan_options(ctx);
+    std::vector<std::string> paths = input_paths(ctx);
+    LogScan scan(ctx.config(), options);
+    for (auto& path : paths) scan.add_input(path);
+    const ScanTotals& totals = scan.totals();
+
+    std::vector<UserSummary> users = scan.users();
+    if (ctx.json) {
+        for (auto& s : users) {
+            Json j;
+            user_json(j, s);
+            print_json(j);
+        }
+    } else if (users.empty()) {
+        std::cout << "no logins found\n";
+    } else {
+        std::vector<std::vector<std::string>> rows{{"VERDICT", "LOCKED AT", "LOGINS", "ADDRS", "NETS",
+                                                    "WIDE", "MAX 1H", "MAX 24H", "FAILS", "F-ADDRS",
+                                                    "MSGS", "RCPTS", "USER"}};
+        for (auto& s : users) {
+            auto verdict = s.verdict == ag::Verdict::refuse_locked ? ag::Verdict::lock : s.verdict;
+            rows.push_back({std::string(ag::to_string(verdict)), utc(s.locked_at), std::to_string(s.logins),
+                            std::to_string(s.success_addresses), std::to_string(s.success_networks),
+                            std::to_string(s.success_wide_networks), std::to_string(s.max_addresses_1h),
+                            std::to_string(s.max_addresses_24h), std::to_string(s.failures),
+                            std::to_string(s.failing_addresses), std::to_string(s.messages),
+                            std::to_string(s.recipients), esc(s.user)});
+        }
+        print_table(rows, 2);
+    }
+    std::cout.flush();
+    std::cerr << "authguardctl: scan: " << summary_text(totals) << "\n";
+    for (auto& e : totals.errors) std::cerr << "authguardctl: " << esc(e) << "\n";
+    if (!totals.errors.empty()) return exit_other;
+    if (!options.only_users.empty() && users.empty())
+        throw NotFound("no logins of the given user(s) found");
+    return exit_ok;
+}
+
+} // namespace authguardctl
