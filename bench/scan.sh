@@ -9,8 +9,10 @@
 # seed's incident in a week of a 550-user server: POP3 clients polling,
 # phones, offices, webmail, inbound mail with spamd's lines, qmail-send's
 # lines for every message). The two are run alternately, one after the
-# other, so that a busy machine slows both alike; the medians are compared.
-# scan runs on one thread; the pipeline's processes use the machine's CPUs.
+# other, so that a busy machine slows both alike; the medians are compared,
+# twice: as they run (scan is one thread, the pipeline's four processes
+# spread over the CPUs), and both pinned to one CPU (taskset), which
+# compares the work each does.
 # Before timing, scan's distinct addresses per user are checked against the
 # pipeline's output: equal, or the benchmark stops.
 #
@@ -64,24 +66,36 @@ if ! cmp -s "$W/pipeline.out" "$W/scan.out"; then
 fi
 echo "distinct successful addresses per user: scan = pipeline, $(wc -l < "$W/scan.out") users"
 
-echo "== $ROUNDS rounds, alternating (wall time; one warm-up round first)"
+echo "== $ROUNDS rounds, alternating; wall time, and CPU time (user+sys, all processes); one warm-up round"
 python3 - "$ROUNDS" "$W/pipeline" "$LOG" -- "${SCAN[@]}" <<'PY'
-import statistics, subprocess, sys, time
+import os, resource, statistics, subprocess, sys, time
 rounds, pipeline, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 scan = sys.argv[sys.argv.index("--") + 1:]
-runs = {"pipeline": [pipeline, log], "scan": scan}
-times = {name: [] for name in runs}
-for r in range(rounds + 1):
-    for name, argv in runs.items():
-        start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        if r > 0:  # round 0 warms the page cache
-            times[name].append(time.perf_counter() - start)
-for name, t in times.items():
-    print("%-8s median %6.1f ms   min %6.1f ms   max %6.1f ms" %
-          (name, 1000 * statistics.median(t), 1000 * min(t), 1000 * max(t)))
-ratio = statistics.median(times["pipeline"]) / statistics.median(times["scan"])
-print("scan is %.2fx as fast as the pipeline (medians)" % ratio)
+cpu = str(min(os.sched_getaffinity(0)))
+layouts = [("free: the pipeline's processes on every CPU", []),
+           ("pinned: both on CPU " + cpu + " (taskset)", ["taskset", "-c", cpu])]
+for title, prefix in layouts:
+    runs = {"pipeline": prefix + [pipeline, log], "scan": prefix + scan}
+    wall = {name: [] for name in runs}
+    used = {name: [] for name in runs}
+    for r in range(rounds + 1):
+        for name, argv in runs.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if r > 0:  # round 0 warms the page cache
+                wall[name].append(elapsed)
+                used[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    print(title)
+    for name in runs:
+        print("  %-8s wall median %6.1f ms (min %6.1f, max %6.1f)   CPU median %6.1f ms" %
+              (name, 1000 * statistics.median(wall[name]), 1000 * min(wall[name]),
+               1000 * max(wall[name]), 1000 * statistics.median(used[name])))
+    print("  scan is %.2fx as fast as the pipeline (wall medians), %.2fx on CPU time" %
+          (statistics.median(wall["pipeline"]) / statistics.median(wall["scan"]),
+           statistics.median(used["pipeline"]) / statistics.median(used["scan"])))
 PY
 echo "commands:"
 echo "  pipeline: $(tail -n 1 "$W/pipeline" | sed "s|\"\$1\"|$LOG|")"
