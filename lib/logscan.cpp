@@ -355,20 +355,52 @@ void dovecot_line(Line& l, sv service, sv text) {
 }
 
 // qmail-send's lines (after splogger's timestamp, if any).
+// Digits up to `stop` at text[at...]: the number, `at` past the stop.
+inline bool number_until(sv text, std::size_t& at, char stop, std::uint64_t& out) {
+    std::uint64_t v = 0;
+    std::size_t start = at;
+    while (at < text.size() && at - start < 19) {
+        unsigned d = static_cast<unsigned char>(text[at]) - static_cast<unsigned>('0');
+        if (d > 9) break;
+        v = v * 10 + d;
+        ++at;
+    }
+    if (at == start || at >= text.size() || text[at] != stop) return false;
+    ++at;
+    out = v;
+    return true;
+}
+
 void qmail_send_line(Line& l, sv body) {
     l.message = MessageRecord{};
-    auto number_then = [&](sv text, char stop, std::uint64_t& out) -> sv {
-        auto end = text.find(stop);
-        if (end == sv::npos || !parse_number(text.substr(0, end), out)) return {};
-        return text.substr(end + 1);
-    };
+    std::size_t at = 0;
     switch (body.empty() ? '\0' : body[0]) { // (the callers checked qmail_send_text)
     case 'i': {
         // info msg N: bytes B from <S> qp P uid U
-        sv rest = number_then(body.substr(9), ':', l.message.msg);
-        auto from = rest.find(" from <");
-        if (rest.empty() || from == sv::npos) return set_skip(l, SkipReason::malformed);
-        auto close = rest.find("> qp ", from + 7);
+        at = 9;
+        if (!number_until(body, at, ':', l.message.msg)) return set_skip(l, SkipReason::malformed);
+        sv rest = body.substr(at);
+        std::size_t from;
+        if (starts_with(rest, " bytes ")) { // the usual order: skip the size
+            std::size_t i = 7;
+            while (i < rest.size() && is_digit(rest[i])) ++i;
+            from = starts_with(rest.substr(i), " from <") ? i : rest.find(" from <");
+        } else {
+            from = rest.find(" from <");
+        }
+        if (from == sv::npos) return set_skip(l, SkipReason::malformed);
+        // the sender ends at "> qp " (or the last '>'); it may hold '>' itself
+        std::size_t close = sv::npos;
+        for (std::size_t i = from + 7; i < rest.size();) {
+            const void* gt = std::memchr(rest.data() + i, '>', rest.size() - i);
+            if (!gt) break;
+            std::size_t at_gt = static_cast<std::size_t>(static_cast<const char*>(gt) - rest.data());
+            if (starts_with(rest.substr(at_gt), "> qp ")) {
+                close = at_gt;
+                break;
+            }
+            i = at_gt + 1;
+        }
         if (close == sv::npos) close = rest.rfind('>');
         if (close == sv::npos || close < from + 7) return set_skip(l, SkipReason::malformed);
         l.message.sender = rest.substr(from + 7, close - from - 7);
@@ -377,9 +409,12 @@ void qmail_send_line(Line& l, sv body) {
     }
     case 's': {
         // starting delivery D: msg N to local|remote R
-        sv rest = number_then(body.substr(18), ':', l.message.delivery);
-        if (!starts_with(rest, " msg ")) return set_skip(l, SkipReason::malformed);
-        rest = number_then(rest.substr(5), ' ', l.message.msg);
+        at = 18;
+        if (!number_until(body, at, ':', l.message.delivery) || !starts_with(body.substr(at), " msg "))
+            return set_skip(l, SkipReason::malformed);
+        at += 5;
+        if (!number_until(body, at, ' ', l.message.msg)) return set_skip(l, SkipReason::malformed);
+        sv rest = body.substr(at);
         if (starts_with(rest, "to remote ")) l.message.remote = true;
         else if (!starts_with(rest, "to local ")) return set_skip(l, SkipReason::malformed);
         l.message.recipient = rest.substr(l.message.remote ? 10 : 9);
@@ -388,7 +423,9 @@ void qmail_send_line(Line& l, sv body) {
     }
     case 'd': {
         // delivery D: success|failure|deferral: ...
-        sv rest = number_then(body.substr(9), ':', l.message.delivery);
+        at = 9;
+        if (!number_until(body, at, ':', l.message.delivery)) return;
+        sv rest = body.substr(at);
         if (starts_with(rest, " deferral")) l.message.deferred = true;
         else if (!starts_with(rest, " success") && !starts_with(rest, " failure")) return;
         l.kind = Kind::delivery_done;

@@ -6,16 +6,20 @@
 
 namespace authguard {
 
-bool below_every_threshold(const Thresholds& t, int success_wide_networks, int success_addresses,
-                           int failing_wide_networks) {
+QuietLimits quiet_limits(const Thresholds& t) {
     // Events from logs carry no password fingerprints, so the replay
     // thresholds (tempfail-replay-networks) are never reached either.
-    int lock_networks = std::min({t.lock_new_networks_short, t.lock_new_networks_long,
-                                  t.alert_new_networks_long});
-    int failing_networks =
-        std::min(t.tempfail_failing_networks_short, t.alert_failing_networks_long);
-    return success_wide_networks < lock_networks && success_addresses < t.alert_addresses_long &&
-           failing_wide_networks < failing_networks;
+    QuietLimits q;
+    q.success_wide_networks =
+        std::min({t.lock_new_networks_short, t.lock_new_networks_long, t.alert_new_networks_long});
+    q.success_addresses = t.alert_addresses_long;
+    q.failing_wide_networks = std::min(t.tempfail_failing_networks_short, t.alert_failing_networks_long);
+    return q;
+}
+
+bool below_every_threshold(const Thresholds& t, int success_wide_networks, int success_addresses,
+                           int failing_wide_networks) {
+    return quiet_limits(t).below(success_wide_networks, success_addresses, failing_wide_networks);
 }
 
 Decision replay_check(const Config& config, MemoryStore& store, const Event& event,

@@ -25,6 +25,17 @@ namespace authguard {
 bool below_every_threshold(const Thresholds& t, int success_wide_networks, int success_addresses,
                            int failing_wide_networks);
 
+// The same as limits, for a caller that checks many events of one user:
+// below every threshold when each count is less than its limit.
+struct QuietLimits {
+    int success_wide_networks = 0, success_addresses = 0, failing_wide_networks = 0;
+    bool below(int wides, int addresses, int failing) const {
+        return wides < success_wide_networks && addresses < success_addresses &&
+               failing < failing_wide_networks;
+    }
+};
+QuietLimits quiet_limits(const Thresholds& t);
+
 // What the caller of replay_check may know already (a scan of a large log
 // calls it for every login).
 struct ReplayHints {

@@ -136,7 +136,7 @@ const std::vector<CommandSpec>& commands() {
          no_options,
          cmd_check_config},
         {"scan",
-         "scan FILE... [--user USER] [--since TIME] [--until TIME]",
+         "scan FILE... [--user USER] [--since TIME]",
          "every user of a mail log, with the detector's verdict",
          "Reads mail logs (\"-\" for standard input; gzip-compressed files too; rotated\n"
          "files such as maillog.2.gz maillog.1 maillog are read oldest first) and\n"
@@ -165,7 +165,7 @@ const std::vector<CommandSpec>& commands() {
          cmd_scan,
          true},
         {"report",
-         "report --html OUT.html [--scan FILE... | USER...]",
+         "report --html OUT [--scan] FILE|USER...",
          "the incident as one HTML page with charts",
          "Writes one self-contained HTML file (inline SVG and CSS, nothing fetched:\n"
          "it can be mailed) that shows, for each flagged account, new addresses per\n"
@@ -184,7 +184,7 @@ const std::vector<CommandSpec>& commands() {
          true,
          true},
         {"follow",
-         "follow FILE... [--state FILE] [--from-start] [--once]",
+         "follow FILE... [--state FILE] [--once]",
          "feed live mail logs into the store",
          "Follows mail logs as tail -F does and passes every login line (vchkpw,\n"
          "qmail-smtpd AUTH, Dovecot) to the detector with the time from the log:\n"

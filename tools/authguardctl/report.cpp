@@ -253,6 +253,25 @@ void user_section(std::ostream& out, const ReportUser& r) {
         out << "<p>First alert at <b>" << html(local_time(s.first_alert_at, true)) << "</b>: "
             << html(s.first_alert_reason) << ".</p>\n";
 
+    // The lock's evidence: "<wide network>@<first seen>[<address>,...] ..."
+    if (!s.lock_evidence.empty()) {
+        out << "<p class=\"evidence\">The new networks that locked it:";
+        std::string_view rest = s.lock_evidence;
+        while (!rest.empty()) {
+            auto space = rest.find(' ');
+            std::string_view item = rest.substr(0, space);
+            rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+            auto at = item.find('@'), open = item.find('[');
+            if (at == std::string_view::npos || open == std::string_view::npos || open < at) continue;
+            std::int64_t first = 0;
+            for (char c : item.substr(at + 1, open - at - 1)) first = first * 10 + (c >= '0' && c <= '9' ? c - '0' : 0);
+            std::string addresses(item.substr(open + 1, item.size() - open - 2));
+            std::replace(addresses.begin(), addresses.end(), ',', ' ');
+            out << " <span class=\"net\"><b>" << html(item.substr(0, at)) << "</b> "
+                << html(local_time(first).substr(11, 5)) << " (" << html(addresses) << ")</span>";
+        }
+        out << "</p>\n";
+    }
     out << "<table class=\"figures\"><tr>";
     auto figure = [&](const std::string& label, const std::string& value) {
         out << "<td><div class=\"value\">" << html(value) << "</div><div class=\"label\">" << html(label)
@@ -370,7 +389,8 @@ section.user { border: 1px solid #d6dbe3; border-radius: 8px; padding: 16px 18px
          text-transform: uppercase; letter-spacing: .04em; }
 .badge.lock { background: #c62d1f; } .badge.alert { background: #c98a00; }
 .badge.tempfail { background: #8a5cc2; } .badge.allow { background: #5a8a5a; }
-.lockline { color: #a02418; }
+.lockline { color: #a02418; } .evidence { font-size: 12.5px; color: #3b4250; }
+.evidence .net { white-space: nowrap; margin-right: 10px; }
 table.figures td { padding: 4px 18px 4px 0; vertical-align: top; }
 .figures .value { font-size: 22px; font-weight: 600; } .figures .label { color: #5a6372; font-size: 12px; }
 .span { color: #5a6372; }
@@ -528,6 +548,7 @@ std::vector<ReportUser> from_store(Context& ctx) {
             s.verdict = h.lock->active(now) ? ag::Verdict::lock : ag::Verdict::allow;
             s.locked_at = h.lock->since;
             s.lock_reason = h.lock->reason;
+            s.lock_evidence = h.lock->evidence;
             s.logins_refused = static_cast<std::uint64_t>(h.lock->attempts_after);
             if (s.first_seen == 0 || s.locked_at < s.first_seen) s.first_seen = s.locked_at;
             s.last_seen = std::max(s.last_seen, std::max(h.lock->last_attempt, s.locked_at));

@@ -216,7 +216,7 @@ struct UserState {
     bool timeline = false;
     std::uint32_t stored_observations = 0, stored_order = 0;
     std::int64_t stored_expire = 0; // when the store would forget them (known-period)
-    const ag::Thresholds* thresholds = nullptr;
+    ag::QuietLimits quiet; // below these the detector would allow (replay.hpp)
     UserSummary summary;
     std::vector<std::uint32_t> address_slots; // into Impl::pairs, first seen first
     std::map<std::int64_t, HourSummary> hours;
@@ -237,10 +237,14 @@ struct InFlightMessage {
     std::int64_t time;
 };
 
+// A delivery qmail-send started, for telling a deferral's message; kept in
+// a table indexed by the delivery number: qmail-send numbers them in
+// sequence and has at most a few hundred under way.
 struct Delivery {
-    std::uint64_t msg;
-    std::int64_t time;
+    std::uint64_t delivery = ~std::uint64_t{0};
+    std::uint64_t msg = 0;
 };
+constexpr std::size_t delivery_slots = 1 << 16;
 
 struct SmtpSession {
     std::uint32_t user, address;
@@ -346,8 +350,17 @@ struct LogScan::Impl {
 
     std::vector<std::string> service_names; // as logged: "submission", "pop3", ...
 
+    std::string last_service; // service_bit's last answer
+    std::uint32_t last_service_bit = 0;
+
     // The bit of a service name (interned; a handful in any log).
     std::uint32_t service_bit(std::string_view service) {
+        if (service == last_service) return last_service_bit;
+        last_service.assign(service);
+        last_service_bit = service_bit_of(service);
+        return last_service_bit;
+    }
+    std::uint32_t service_bit_of(std::string_view service) {
         for (std::size_t i = 0; i < service_names.size(); ++i)
             if (service_names[i] == service) return i < 32 ? 1u << i : 0;
         service_names.emplace_back(service);
@@ -358,7 +371,7 @@ struct LogScan::Impl {
     unsigned sources_seen = 0; // bit per Source
     FlatMap<SmtpSession> smtp_sessions; // by pid
     FlatMap<InFlightMessage> messages;  // by qmail-send's message number
-    FlatMap<Delivery> deliveries;       // by delivery number
+    std::vector<Delivery> deliveries = std::vector<Delivery>(delivery_slots); // by delivery number
     std::int64_t next_cleanup = 0, next_purge = 0;
     ag::Event event; // reused for every replayed login
     ls::Line line_;  // reused for every line
@@ -461,7 +474,7 @@ struct LogScan::Impl {
         user_by_hash.try_emplace(h, id); // the first of colliding names only
         UserState& u = users.emplace_back();
         u.summary.user = name;
-        u.thresholds = &config.thresholds_for(name);
+        u.quiet = ag::quiet_limits(config.thresholds_for(name));
         u.allowlisted = config.user_allowed(name);
         u.timeline = options.timeline_users.count(name) > 0;
         return id;
@@ -533,7 +546,6 @@ struct LogScan::Impl {
         if (now < next_cleanup) return;
         next_cleanup = now + hour;
         messages.erase_if([&](std::uint64_t, const InFlightMessage& m) { return m.time < now - queue_lifetime; });
-        deliveries.erase_if([&](std::uint64_t, const Delivery& d) { return d.time < now - queue_lifetime; });
         smtp_sessions.erase_if([&](std::uint64_t, const SmtpSession& s) { return s.time < now - hour; });
         if (now >= next_purge) {
             next_purge = now + day;
@@ -728,8 +740,7 @@ struct LogScan::Impl {
         int wides_seen = day_bounds ? u.wide_windows.in_day() : static_cast<int>(s.success_wide_networks);
         int addresses_seen = day_bounds ? u.address_windows.in_day() : static_cast<int>(s.success_addresses);
         ag::ReplayHints hints;
-        hints.quiet = ag::below_every_threshold(*u.thresholds, wides_seen, addresses_seen,
-                                                static_cast<int>(s.failing_wide_networks));
+        hints.quiet = u.quiet.below(wides_seen, addresses_seen, static_cast<int>(s.failing_wide_networks));
         hints.address_allowed = slot.allowlisted;
 
         if (!u.in_store && !options.replay_all) {
@@ -814,8 +825,7 @@ struct LogScan::Impl {
             InFlightMessage* msg = messages.find(m.msg);
             if (!msg) return;
             ++totals.mail_lines;
-            auto [delivery, fresh] = deliveries.try_emplace(m.delivery, Delivery{m.msg, line.time});
-            if (!fresh) *delivery = Delivery{m.msg, line.time};
+            deliveries[m.delivery % delivery_slots] = Delivery{m.delivery, m.msg};
             if (msg->deferrals > 0) {
                 --msg->deferrals; // a retry of a deferred recipient
                 return;
@@ -826,12 +836,12 @@ struct LogScan::Impl {
             return;
         }
         case ls::Kind::delivery_done: {
-            Delivery* delivery = deliveries.find(m.delivery);
-            if (!delivery) return;
+            Delivery& delivery = deliveries[m.delivery % delivery_slots];
+            if (delivery.delivery != m.delivery) return;
             ++totals.mail_lines;
             if (m.deferred)
-                if (InFlightMessage* msg = messages.find(delivery->msg)) ++msg->deferrals;
-            deliveries.erase(m.delivery);
+                if (InFlightMessage* msg = messages.find(delivery.msg)) ++msg->deferrals;
+            delivery = Delivery{};
             return;
         }
         case ls::Kind::message_end:
