@@ -21,6 +21,26 @@ namespace po = boost::program_options;
 
 namespace authguard {
 
+// Each threshold, by its control-file name.
+const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields() {
+    static const std::vector<std::pair<std::string_view, ThresholdField>> fields{
+        {"lock-new-networks-short", &Thresholds::lock_new_networks_short},
+        {"lock-new-networks-long", &Thresholds::lock_new_networks_long},
+        {"alert-new-networks-long", &Thresholds::alert_new_networks_long},
+        {"alert-addresses-long", &Thresholds::alert_addresses_long},
+        {"alert-failing-networks-long", &Thresholds::alert_failing_networks_long},
+        {"tempfail-failing-networks-short", &Thresholds::tempfail_failing_networks_short},
+        {"tempfail-replay-networks", &Thresholds::tempfail_replay_networks},
+        {"max-messages-short", &Thresholds::max_messages_short},
+        {"max-recipients-short", &Thresholds::max_recipients_short},
+        {"max-recipients-long", &Thresholds::max_recipients_long},
+        {"relay-max-messages-short", &Thresholds::relay_max_messages_short},
+        {"relay-max-recipients-short", &Thresholds::relay_max_recipients_short},
+        {"relay-max-recipients-long", &Thresholds::relay_max_recipients_long},
+    };
+    return fields;
+}
+
 namespace {
 
 std::string trim(std::string_view s) {
@@ -71,27 +91,6 @@ std::vector<std::string> split_words(std::string_view text) {
     std::istringstream in{std::string(text)};
     for (std::string w; in >> w;) out.push_back(w);
     return out;
-}
-
-// Each threshold, by its control-file name.
-using ThresholdField = int Thresholds::*;
-const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields() {
-    static const std::vector<std::pair<std::string_view, ThresholdField>> fields{
-        {"lock-new-networks-short", &Thresholds::lock_new_networks_short},
-        {"lock-new-networks-long", &Thresholds::lock_new_networks_long},
-        {"alert-new-networks-long", &Thresholds::alert_new_networks_long},
-        {"alert-addresses-long", &Thresholds::alert_addresses_long},
-        {"alert-failing-networks-long", &Thresholds::alert_failing_networks_long},
-        {"tempfail-failing-networks-short", &Thresholds::tempfail_failing_networks_short},
-        {"tempfail-replay-networks", &Thresholds::tempfail_replay_networks},
-        {"max-messages-short", &Thresholds::max_messages_short},
-        {"max-recipients-short", &Thresholds::max_recipients_short},
-        {"max-recipients-long", &Thresholds::max_recipients_long},
-        {"relay-max-messages-short", &Thresholds::relay_max_messages_short},
-        {"relay-max-recipients-short", &Thresholds::relay_max_recipients_short},
-        {"relay-max-recipients-long", &Thresholds::relay_max_recipients_long},
-    };
-    return fields;
 }
 
 // Sets one threshold from text; returns an error message or "".

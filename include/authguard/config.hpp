@@ -114,6 +114,10 @@ struct Config {
     bool address_allowed(const std::string& address_text) const;
 };
 
+// Every threshold by its control-file name (also for override = ... lines).
+using ThresholdField = int Thresholds::*;
+const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields();
+
 struct ConfigError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };

@@ -55,31 +55,17 @@ namespace {
 
 constexpr std::int64_t far_future = std::numeric_limits<std::int64_t>::max();
 
-// The thresholds by their control-file names (config.cpp spells the same).
-const std::vector<std::pair<const char*, int ag::Thresholds::*>>& threshold_fields() {
-    static const std::vector<std::pair<const char*, int ag::Thresholds::*>> fields{
-        {"lock-new-networks-short", &ag::Thresholds::lock_new_networks_short},
-        {"lock-new-networks-long", &ag::Thresholds::lock_new_networks_long},
-        {"alert-new-networks-long", &ag::Thresholds::alert_new_networks_long},
-        {"alert-addresses-long", &ag::Thresholds::alert_addresses_long},
-        {"alert-failing-networks-long", &ag::Thresholds::alert_failing_networks_long},
-        {"tempfail-failing-networks-short", &ag::Thresholds::tempfail_failing_networks_short},
-        {"tempfail-replay-networks", &ag::Thresholds::tempfail_replay_networks},
-    };
-    return fields;
-}
-
 std::string thresholds_text(const ag::Thresholds& t) {
     std::string out;
-    for (auto& [name, field] : threshold_fields())
+    for (auto& [name, field] : ag::threshold_fields())
         out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(t.*field);
     return out;
 }
 
 void thresholds_json(Json& j, const ag::Thresholds& t) {
     j.begin_object();
-    for (auto& [name, field] : threshold_fields())
-        j.key(name).value(t.*field);
+    for (auto& [name, field] : ag::threshold_fields())
+        j.key(std::string(name)).value(t.*field);
     j.end_object();
 }
 
