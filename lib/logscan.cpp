@@ -240,16 +240,18 @@ bool split_user_address(sv token, sv& user, sv& address) {
 // vchkpw's lines, after "vchkpw-<name>: " (see the header).
 void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
     Outcome outcome;
-    if (starts_with(text, "password fail ") || starts_with(text, "vpopmail user not found ") ||
-        starts_with(text, "system password fail ") || starts_with(text, "system user not found ")) {
-        outcome = Outcome::bad_password;
-    } else if (starts_with(text, "system password login success ")) {
-        outcome = Outcome::success;
-    } else if (!text.empty() && text[0] == '(') {
-        auto close = text.find(')'); // "(PLAIN) login success "
+    if (!text.empty() && text[0] == '(') { // "(PLAIN) login success ": the most common, first
+        const void* close_at = std::memchr(text.data(), ')', text.size());
+        std::size_t close = close_at ? static_cast<std::size_t>(static_cast<const char*>(close_at) - text.data())
+                                     : sv::npos;
         if (close == sv::npos || close + 1 >= text.size() || text[close + 1] != ' ' ||
             !starts_with(after(text, close + 2), "login success "))
             return;
+        outcome = Outcome::success;
+    } else if (starts_with(text, "password fail ") || starts_with(text, "vpopmail user not found ") ||
+               starts_with(text, "system password fail ") || starts_with(text, "system user not found ")) {
+        outcome = Outcome::bad_password;
+    } else if (starts_with(text, "system password login success ")) {
         outcome = Outcome::success;
     } else {
         // "<service> access denied u@d:IP" (exit 1: not allowed this service)
@@ -703,10 +705,14 @@ void Parser::parse(std::string_view line, Line& l) {
 
     // "vchkpw-submission: text" after vpopmail's (or another) syslog tag
     auto vchkpw_in_body = [&]() {
-        sv logname = first_word(body);
-        if (logname.empty() || logname.back() != ':') return;
-        logname.remove_suffix(1);
-        vchkpw_line(l, logname, after(body, logname.size() + 2), scratch_service_);
+        // the log name ends at the first ": " (a name never holds a space)
+        const void* colon_at = std::memchr(body.data(), ':', body.size());
+        if (!colon_at) return;
+        std::size_t colon = static_cast<std::size_t>(static_cast<const char*>(colon_at) - body.data());
+        sv logname = body.substr(0, colon);
+        if (colon + 1 < body.size() && body[colon + 1] != ' ') return;
+        if (std::memchr(logname.data(), ' ', logname.size())) return;
+        vchkpw_line(l, logname, after(body, colon + 2), scratch_service_);
     };
     switch (tag.empty() ? '\0' : tag[0]) {
     case 'q':

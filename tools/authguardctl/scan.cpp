@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -231,6 +230,36 @@ struct RecentLogin {
     bool paired;
 };
 
+// A first-in first-out queue in one reused array (a deque allocates and
+// frees a block every few entries: logins pass through this one by one).
+template <class T> class Ring {
+  public:
+    bool empty() const { return size_ == 0; }
+    std::size_t size() const { return size_; }
+    T& front() { return items_[head_]; }
+    // i = 0 is the newest entry
+    T& from_back(std::size_t i) { return items_[(head_ + size_ - 1 - i) & (items_.size() - 1)]; }
+    void pop_front() {
+        head_ = (head_ + 1) & (items_.size() - 1);
+        --size_;
+    }
+    void push_back(const T& item) {
+        if (size_ == items_.size()) grow();
+        items_[(head_ + size_) & (items_.size() - 1)] = item;
+        ++size_;
+    }
+
+  private:
+    void grow() {
+        std::vector<T> bigger(items_.empty() ? 64 : items_.size() * 2);
+        for (std::size_t i = 0; i < size_; ++i) bigger[i] = items_[(head_ + i) & (items_.size() - 1)];
+        items_ = std::move(bigger);
+        head_ = 0;
+    }
+    std::vector<T> items_; // a power of two long
+    std::size_t head_ = 0, size_ = 0;
+};
+
 struct InFlightMessage {
     std::uint32_t user;
     std::uint32_t deferrals; // recipients to be tried again: not new ones
@@ -254,21 +283,52 @@ struct SmtpSession {
 
 std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
 
+// The last 1 to 8 bytes of `bytes` (size >= 1) as one word, without a call
+// to memcpy: an overlapping word load when the name is long enough.
+inline std::uint64_t tail_word(const char* p, std::size_t n) {
+    std::uint64_t w = 0;
+    if (n >= 8) {
+        std::memcpy(&w, p + n - 8, 8);
+        return w;
+    }
+    if (n >= 4) {
+        std::uint32_t a, b;
+        std::memcpy(&a, p, 4);
+        std::memcpy(&b, p + n - 4, 4);
+        return (std::uint64_t{b} << 32) | a;
+    }
+    for (std::size_t i = 0; i < n; ++i) w = (w << 8) | static_cast<unsigned char>(p[i]);
+    return w;
+}
+
 // A fast hash of a name, a word at a time (the name is compared on a hit).
 std::uint64_t name_hash(std::string_view bytes) {
     std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ bytes.size();
     std::size_t i = 0;
-    for (; i + 8 <= bytes.size(); i += 8) {
+    for (; i + 8 < bytes.size(); i += 8) {
         std::uint64_t w;
         std::memcpy(&w, bytes.data() + i, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
     }
-    std::uint64_t tail = 0;
-    std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
+    std::uint64_t tail = bytes.empty() ? 0 : tail_word(bytes.data(), bytes.size());
     h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 29;
     return h & ~(std::uint64_t{1} << 63); // never FlatMap's empty key
+}
+
+// Short byte strings compared a word at a time, inline (memcmp is a call).
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t x, y;
+        std::memcpy(&x, a + i, 8);
+        std::memcpy(&y, b + i, 8);
+        if (x != y) return false;
+    }
+    for (; i < n; ++i)
+        if (a[i] != b[i]) return false;
+    return true;
 }
 
 // A canonical dotted quad ("192.0.2.1": no leading zeros) and its value;
@@ -331,12 +391,13 @@ struct LogScan::Impl {
     // a hash of the name, the name itself compared: one probe for the
     // names of every login and message.
     struct RawName {
-        std::uint32_t text = 0; // index in raw_name_texts
+        std::uint32_t text = 0; // offset in raw_name_texts
+        std::uint32_t length = 0;
         std::uint32_t id = 0;
         std::uint32_t known_users = 0;
     };
     FlatMap<RawName> raw_names;
-    std::vector<std::string> raw_name_texts;
+    std::string raw_name_texts; // the names, one after another (no allocation per name)
     FlatMap<std::uint32_t> user_by_hash; // a hash of the name -> id (checked against the name)
     FlatMap<std::uint32_t> ipv4_addresses; // canonical dotted quads -> address id
     std::vector<UserState> users;
@@ -367,7 +428,7 @@ struct LogScan::Impl {
         return service_names.size() <= 32 ? 1u << (service_names.size() - 1) : 0;
     }
 
-    std::deque<RecentLogin> recent;
+    Ring<RecentLogin> recent;
     unsigned sources_seen = 0; // bit per Source
     FlatMap<SmtpSession> smtp_sessions; // by pid
     FlatMap<InFlightMessage> messages;  // by qmail-send's message number
@@ -487,14 +548,15 @@ struct LogScan::Impl {
     std::uint32_t user_for(std::string_view raw, bool create) {
         std::uint64_t key = name_hash(raw);
         RawName* known = raw_names.find(key);
-        bool same = known && raw_name_texts[known->text] == raw;
+        bool same = known && known->length == raw.size() &&
+                    same_bytes(raw_name_texts.data() + known->text, raw.data(), raw.size());
         if (same && (known->id != none || (!create && known->known_users == users.size())))
             return known->id;
         std::uint32_t id;
         if (!ag::normalize_user(raw, config, scratch_user).empty()) id = bad_name;
         else if (!wanted(scratch_user)) id = unwanted;
         else id = user_id(scratch_user, create);
-        if (raw_names.size() > 1000000) { // a cache: bounded
+        if (raw_names.size() > 1000000 || raw_name_texts.size() > (64u << 20)) { // a cache: bounded
             raw_names = {};
             raw_name_texts.clear();
             known = nullptr;
@@ -504,9 +566,10 @@ struct LogScan::Impl {
             known->id = id;
             known->known_users = static_cast<std::uint32_t>(users.size());
         } else if (!known) { // (another name with this hash: not cached)
-            raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()), id,
+            raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()),
+                                               static_cast<std::uint32_t>(raw.size()), id,
                                                static_cast<std::uint32_t>(users.size())});
-            raw_name_texts.emplace_back(raw);
+            raw_name_texts.append(raw);
         }
         return id;
     }
@@ -530,7 +593,8 @@ struct LogScan::Impl {
             recent.push_back(login);
             return false;
         }
-        for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
+        for (std::size_t i = 0; i < recent.size(); ++i) {
+            RecentLogin* it = &recent.from_back(i);
             if (it->time < login.time - pairing_window) break;
             if (!it->paired && it->source != login.source && it->user == login.user &&
                 it->address == login.address && it->outcome == login.outcome) {
