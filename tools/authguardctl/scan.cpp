@@ -317,20 +317,6 @@ std::uint64_t name_hash(std::string_view bytes) {
     return h & ~(std::uint64_t{1} << 63); // never FlatMap's empty key
 }
 
-// Short byte strings compared a word at a time, inline (memcmp is a call).
-inline bool same_bytes(const char* a, const char* b, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t x, y;
-        std::memcpy(&x, a + i, 8);
-        std::memcpy(&y, b + i, 8);
-        if (x != y) return false;
-    }
-    for (; i < n; ++i)
-        if (a[i] != b[i]) return false;
-    return true;
-}
-
 // A canonical dotted quad ("192.0.2.1": no leading zeros) and its value;
 // false for anything else (which then takes the general, slower path).
 bool canonical_ipv4(std::string_view text, std::uint32_t& value) {
@@ -549,7 +535,7 @@ struct LogScan::Impl {
         std::uint64_t key = name_hash(raw);
         RawName* known = raw_names.find(key);
         bool same = known && known->length == raw.size() &&
-                    same_bytes(raw_name_texts.data() + known->text, raw.data(), raw.size());
+                    std::memcmp(raw_name_texts.data() + known->text, raw.data(), raw.size()) == 0;
         if (same && (known->id != none || (!create && known->known_users == users.size())))
             return known->id;
         std::uint32_t id;
