@@ -255,6 +255,12 @@ class Loader {
             config_.session_ttl = duration(60);
         } else if (key == "trust-auth-env") {
             config_.trust_auth_env = boolean();
+        } else if (key == "follow-state") {
+            // A relative path would depend on where the follower was started.
+            if (v.empty() || v.front() != '/' || v.back() == '/')
+                fail(line.number,
+                     "'follow-state' wants the absolute path of a file, not '" + v + "'");
+            config_.follow_state = v;
         } else if (key == "override") {
             apply_override(line);
         } else {
@@ -326,7 +332,7 @@ po::options_description known_keys() {
           "ipv6-net-prefix", "ipv6-wide-prefix", "lowercase-users", "alert-only", "max-user-length",
           "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
           "notify-mail", "mail-program", "log-file", "override", "next-queue",
-          "rate-limit-action", "session-ttl", "trust-auth-env"})
+          "rate-limit-action", "session-ttl", "trust-auth-env", "follow-state"})
         add(k);
     for (auto& [k, field] : threshold_fields()) add(std::string(k).c_str());
     return desc;
@@ -448,11 +454,20 @@ std::filesystem::path default_control_dir() {
     return "/var/qmail/control";
 }
 
+std::filesystem::path beside_control_dir(const std::filesystem::path& control_dir,
+                                         std::string_view name) {
+    std::filesystem::path dir = control_dir.lexically_normal();
+    if (!dir.has_filename()) dir = dir.parent_path(); // "/var/qmail/control/"
+    return dir.parent_path() / name;
+}
+
 Config load_config(const std::filesystem::path& control_dir) {
     Config config;
     config.control_dir = control_dir;
     load_main_file(config, control_dir / "authguard");
     if (config.store.lmdb_path.empty()) config.store.lmdb_path = default_lmdb_path(control_dir).string();
+    if (config.follow_state.empty())
+        config.follow_state = beside_control_dir(control_dir, "authguard-follow.state").string();
     load_allow_file(config, control_dir / "authguard-allow");
     return config;
 }

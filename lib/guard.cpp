@@ -44,6 +44,12 @@ std::string client_address_from_env() {
 }
 
 Decision Guard::check(Event event, const std::string& bind_session) {
+    CheckOptions options;
+    options.bind_session = bind_session;
+    return check(std::move(event), options);
+}
+
+Decision Guard::check(Event event, const CheckOptions& how) {
     Decision decision;
     if (config_.user_allowed(event.user)) {
         decision.reason = "allowlisted user";
@@ -54,14 +60,15 @@ Decision Guard::check(Event event, const std::string& bind_session) {
     // stays locked); a temporary failure is the server's problem, not a
     // sign of attack, so it is not counted either.
     bool allowlisted = config_.address_allowed(event.address);
-    bool count = !allowlisted && event.outcome != Outcome::temporary_failure;
+    bool count = !allowlisted && event.outcome != Outcome::temporary_failure && !how.recorded;
 
     RecordResult result;
     try {
         RecordOptions options;
         options.count = count;
-        if (event.outcome == Outcome::success) options.bind_session = bind_session;
+        if (event.outcome == Outcome::success) options.bind_session = how.bind_session;
         options.session_ttl = config_.session_ttl;
+        options.mark = how.mark;
         result = store_.record(event, options);
     } catch (const StoreError& e) {
         bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
@@ -105,14 +112,37 @@ Decision Guard::check(Event event, const std::string& bind_session) {
 Decision Guard::check_message(const std::string& sender, int messages, int recipients,
                              std::string_view context, int pending_recipients,
                              int pending_messages) {
+    MessageCheck check;
+    check.time = event_time(config_);
+    check.messages = messages;
+    check.recipients = recipients;
+    check.pending_messages = pending_messages;
+    check.pending_recipients = pending_recipients;
+    check.context = context;
+    return judge_message(sender, check);
+}
+
+Decision Guard::check_logged_message(const std::string& sender, std::int64_t time, int messages,
+                                     int recipients, const FeedMark& mark) {
+    MessageCheck check;
+    check.time = time;
+    check.messages = messages;
+    check.recipients = recipients;
+    check.context = "follow";
+    check.mark = &mark;
+    return judge_message(sender, check);
+}
+
+Decision Guard::judge_message(const std::string& sender, const MessageCheck& check) {
     Decision decision;
     MessageCounts counts;
     std::string note;
+    int messages = check.messages, recipients = check.recipients;
     try {
-        counts = store_.count_message(sender, event_time(config_), messages, recipients);
-        counts.recipients_short += pending_recipients;
-        counts.recipients_long += pending_recipients;
-        counts.messages_short += pending_messages;
+        counts = store_.count_message(sender, check.time, messages, recipients, check.mark);
+        counts.recipients_short += check.pending_recipients;
+        counts.recipients_long += check.pending_recipients;
+        counts.messages_short += check.pending_messages;
         decision = decide_message(counts, sender, config_);
     } catch (const StoreError& e) {
         bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
@@ -122,9 +152,9 @@ Decision Guard::check_message(const std::string& sender, int messages, int recip
     }
     // A look (messages == 0) that changes nothing is not worth a log line.
     if (messages == 0 && decision.verdict == Verdict::allow && note.empty()) return decision;
-    if (pending_recipients > 0) recipients = pending_recipients;
+    if (check.pending_recipients > 0) recipients = check.pending_recipients;
     std::string line = std::string(to_string(decision.verdict)) + " " +
-                       std::string(context) + " sender=" + escape_word_for_log(sender) +
+                       std::string(check.context) + " sender=" + escape_word_for_log(sender) +
                        " recipients=" + std::to_string(recipients) +
                        " time=" + std::to_string(counts.now) +
                        " messages_short=" + std::to_string(counts.messages_short) +

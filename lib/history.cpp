@@ -35,4 +35,14 @@ std::optional<Observation> parse_observation(std::string_view field, std::string
     return o;
 }
 
+std::string mark_field(std::string_view follower) {
+    std::string field = "q|";
+    field += follower;
+    return field;
+}
+
+bool is_mark_field(std::string_view field) {
+    return field.size() > 2 && field[0] == 'q' && field[1] == '|';
+}
+
 } // namespace authguard

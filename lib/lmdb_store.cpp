@@ -4,6 +4,8 @@
 // with an expiry time, under the Redis store's key names.
 #include "authguard/lmdb_store.hpp"
 
+#include "authguard/hash.hpp"
+
 #include <lmdb.h>
 
 #include <fcntl.h>
@@ -160,16 +162,6 @@ std::string_view as_view(const MDB_val& v) {
 
 MDB_val as_val(std::string_view s) {
     return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-
-// FNV-1a, for shortening key names longer than LMDB allows.
-std::uint64_t fnv1a(std::string_view s) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 // --- LMDB handles -------------------------------------------------------------
@@ -346,6 +338,14 @@ void fill_history(History& h, const std::optional<Value>& obs, const std::option
     }
 }
 
+// The log followers' marks among a hash's fields: (follower, token).
+void marks_of(const std::optional<Value>& hash,
+              std::vector<std::pair<std::string, std::string>>& out) {
+    if (!hash) return;
+    for (auto& [field, value] : hash->fields)
+        if (is_mark_field(field)) out.emplace_back(field.substr(2), value);
+}
+
 std::string describe(const MdbError& e) {
     std::string text = std::string(e.what) + ": " + mdb_strerror(e.rc);
     if (e.rc == MDB_MAP_FULL) text += " (raise lmdb-map-size, or run authguardctl gc)";
@@ -395,9 +395,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 // --- opening ------------------------------------------------------------------
 
 std::filesystem::path default_lmdb_path(const std::filesystem::path& control_dir) {
-    std::filesystem::path dir = control_dir.lexically_normal();
-    if (!dir.has_filename()) dir = dir.parent_path(); // "/var/qmail/control/"
-    return dir.parent_path() / "authguard";
+    return beside_control_dir(control_dir, "authguard");
 }
 
 struct LmdbStore::Env {
@@ -560,12 +558,16 @@ RecordResult LmdbStore::record(const Event& event, const RecordOptions& options)
                 // entry seen least recently (a failure before a success), so
                 // the newest event -- perhaps a botnet's first login -- is
                 // always seen.
-                if (obs->fields.size() >= max) {
+                // Followers' marks are no entries.
+                const auto marks = static_cast<std::size_t>(std::count_if(
+                    obs->fields.begin(), obs->fields.end(),
+                    [](const auto& fv) { return is_mark_field(fv.first); }));
+                if (obs->fields.size() - marks >= max) {
                     std::optional<std::string> oldest;
                     double oldest_rank = 0;
                     std::erase_if(obs->fields, [&](const auto& fv) {
                         char kind = fv.first.empty() ? '\0' : fv.first[0];
-                        if (kind == 'x') return false;
+                        if (kind == 'x' || kind == 'q') return false;
                         // '^%d+ (%d+)': the second number
                         auto space = fv.second.find(' ');
                         if (space == std::string::npos) return false;
@@ -581,13 +583,14 @@ RecordResult LmdbStore::record(const Event& event, const RecordOptions& options)
                         }
                         return false;
                     });
-                    if (obs->fields.size() >= max && oldest) {
+                    if (obs->fields.size() - marks >= max && oldest) {
                         obs->del(*oldest);
                         incr(*obs, "x|dropped", 1);
                     }
                 }
                 obs->set(field, std::to_string(now) + " " + std::to_string(now) + " 1" + suffix);
             }
+            if (options.mark) obs->set(mark_field(options.mark->follower), options.mark->token);
             obs->expire_at = clock + config_.known_period;
             keys.put(obs_key, *obs);
             if (lock) {
@@ -610,7 +613,7 @@ RecordResult LmdbStore::record(const Event& event, const RecordOptions& options)
 // --- the message script ---------------------------------------------------------
 
 MessageCounts LmdbStore::count_message(const std::string& sender, std::int64_t time, int messages,
-                                       int recipients) {
+                                       int recipients, const FeedMark* mark) {
     return run(true, [&](Keys& keys) {
         const std::int64_t clock = keys.clock();
         const std::int64_t now = time > 0 ? time : clock;
@@ -630,6 +633,7 @@ MessageCounts LmdbStore::count_message(const std::string& sender, std::int64_t t
             incr(*rate, "s" + s + "m", messages);
             incr(*rate, "s" + s + "r", recipients);
             incr(*rate, "l" + l + "r", recipients);
+            if (mark) rate->set(mark_field(mark->follower), mark->token);
             rate->expire_at = clock + long_window + long_step;
             changed = true;
         }
@@ -637,7 +641,7 @@ MessageCounts LmdbStore::count_message(const std::string& sender, std::int64_t t
         counts.now = now;
         if (rate) {
             std::erase_if(rate->fields, [&](const auto& fv) {
-                // '^(%a)(%d+)(%a)$'
+                // '^(%a)(%d+)(%a)$' (a follower's mark, "q|...", is none)
                 const std::string& f = fv.first;
                 if (f.size() < 3 || !std::isalpha(static_cast<unsigned char>(f.front())) ||
                     !std::isalpha(static_cast<unsigned char>(f.back())))
@@ -661,6 +665,16 @@ MessageCounts LmdbStore::count_message(const std::string& sender, std::int64_t t
         fill_history(h, std::nullopt, keys.get(lk));
         counts.lock = std::move(h.lock);
         return counts;
+    });
+}
+
+std::optional<std::string> LmdbStore::feed_mark(const std::string& user, FeedKind kind,
+                                                const std::string& follower) {
+    return run(false, [&](Keys& keys) -> std::optional<std::string> {
+        auto v = keys.get(kind == FeedKind::login ? observations_key(user) : rate_key(user));
+        const std::string* token = v ? v->get(mark_field(follower)) : nullptr;
+        if (!token) return std::nullopt;
+        return *token;
     });
 }
 
@@ -811,11 +825,13 @@ UserDump LmdbStore::dump(const std::string& user) {
         auto lock = keys.get(lock_key(user));
         auto rate = keys.get(rate_key(user));
         fill_history(d.history, obs, lock);
+        marks_of(obs, d.marks);
         d.observations_ttl = left(obs);
         d.lock_ttl = left(lock);
         if (rate)
             for (auto& [field, value] : rate->fields)
-                d.rate.emplace_back(field, to_int(value).value_or(0));
+                if (!is_mark_field(field)) d.rate.emplace_back(field, to_int(value).value_or(0));
+        marks_of(rate, d.rate_marks);
         d.rate_ttl = left(rate);
         return d;
     });
@@ -835,6 +851,7 @@ void LmdbStore::restore(const UserDump& d) {
             obs.set(observation_field(o.kind, o.address), std::move(value));
         }
         if (d.history.dropped > 0) obs.set("x|dropped", std::to_string(d.history.dropped));
+        for (auto& [follower, token] : d.marks) obs.set(mark_field(follower), token);
         obs.expire_at = until(d.observations_ttl, config_.known_period);
         keys.put(observations_key(d.user), std::move(obs));
 
@@ -852,6 +869,7 @@ void LmdbStore::restore(const UserDump& d) {
 
         Value rate;
         for (auto& [field, count] : d.rate) rate.set(field, std::to_string(count));
+        for (auto& [follower, token] : d.rate_marks) rate.set(mark_field(follower), token);
         rate.expire_at =
             until(d.rate_ttl, config_.window_long + std::max<std::int64_t>(1, config_.window_long / 24));
         keys.put(rate_key(d.user), std::move(rate));

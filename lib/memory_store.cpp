@@ -35,6 +35,7 @@ bool MemoryStore::expire(UserState& u, std::int64_t now) {
     if (u.observations_expire != 0 && now >= u.observations_expire) {
         u.history.observations.clear();
         u.history.dropped = 0;
+        u.marks.clear();
         u.observations_expire = 0;
     }
     if (u.lock_expire != 0 && now >= u.lock_expire) {
@@ -103,6 +104,7 @@ const History& MemoryStore::record_in_place(const Event& event, const RecordOpti
         }
         h.observations.push_back(Observation{kind, event.address, now, now, 1, fingerprint});
     }
+    if (options.mark) u->marks[options.mark->follower] = options.mark->token;
     u->observations_expire = std::max(u->observations_expire, now + config_.known_period);
     if (lock_in_force(h.lock, now)) {
         ++h.lock->attempts_after;
@@ -119,7 +121,7 @@ RecordResult MemoryStore::record(const Event& event, const RecordOptions& option
 }
 
 MessageCounts MemoryStore::count_message(const std::string& sender, std::int64_t time,
-                                         int messages, int recipients) {
+                                         int messages, int recipients, const FeedMark* mark) {
     MessageCounts counts;
     std::int64_t now = clock_for(time);
     counts.now = now;
@@ -139,6 +141,7 @@ MessageCounts MemoryStore::count_message(const std::string& sender, std::int64_t
         r.buckets["s" + s + "m"] += messages;
         r.buckets["s" + s + "r"] += recipients;
         r.buckets["l" + l + "r"] += recipients;
+        if (mark) r.marks[mark->follower] = mark->token;
         r.expire = std::max(r.expire, now + long_window + long_step);
     }
     if (it != rates_.end()) {
@@ -158,11 +161,25 @@ MessageCounts MemoryStore::count_message(const std::string& sender, std::int64_t
             else counts.recipients_long += b->second;
             ++b;
         }
-        if (r.buckets.empty()) rates_.erase(it); // Redis drops an emptied hash
+        if (r.buckets.empty() && r.marks.empty()) rates_.erase(it); // Redis drops an emptied hash
     }
     if (sender.rfind("relay:", 0) != 0)
         if (UserState* u = find_user(sender, now)) counts.lock = u->history.lock;
     return counts;
+}
+
+std::optional<std::string> MemoryStore::feed_mark(const std::string& user, FeedKind kind,
+                                                  const std::string& follower) {
+    const std::map<std::string, std::string>* marks = nullptr;
+    if (kind == FeedKind::login) {
+        if (UserState* u = find_user(user, now())) marks = &u->marks;
+    } else if (auto it = rates_.find(user); it != rates_.end() && now() < it->second.expire) {
+        marks = &it->second.marks;
+    }
+    if (!marks) return std::nullopt;
+    auto found = marks->find(follower);
+    if (found == marks->end()) return std::nullopt;
+    return found->second;
 }
 
 std::optional<std::string> MemoryStore::session_user(const std::string& session_key,
@@ -197,7 +214,8 @@ bool MemoryStore::clear_lock(const std::string& user, std::int64_t forget_since)
     std::erase_if(u->history.observations, [&](const Observation& o) {
         return o.kind == Observation::Kind::success && o.first >= forget_since;
     });
-    if (u->history.observations.empty() && u->history.dropped == 0) u->observations_expire = 0;
+    if (u->history.observations.empty() && u->history.dropped == 0 && u->marks.empty())
+        u->observations_expire = 0;
     if (u->observations_expire == 0) users_.erase(user);
     return had;
 }
@@ -228,6 +246,8 @@ StoreStats MemoryStore::stats() {
         s.memory_bytes += static_cast<std::int64_t>(sizeof(UserState) + user.size());
         for (auto& o : u.history.observations)
             s.memory_bytes += static_cast<std::int64_t>(sizeof(Observation) + o.address.size());
+        for (auto& [follower, token] : u.marks)
+            s.memory_bytes += static_cast<std::int64_t>(follower.size() + token.size());
         if (u.history.lock)
             s.memory_bytes +=
                 static_cast<std::int64_t>(u.history.lock->reason.size() + u.history.lock->evidence.size());
@@ -240,6 +260,7 @@ void MemoryStore::put_history(const std::string& user, History history, std::int
         if (UserState* u = find_user(user, now())) {
             u->history.observations.clear();
             u->history.dropped = 0;
+            u->marks.clear();
             u->observations_expire = 0;
             if (u->lock_expire == 0) users_.erase(user);
         }

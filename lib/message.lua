@@ -1,7 +1,9 @@
 -- message.lua - one submitted message (or only a look), one round trip (see redis_store.cpp).
 -- KEYS[1] rate hash, KEYS[2] lock hash; both carry the sender's hash tag.
 -- ARGV: now ('' = server TIME), messages to add (0 = only look), recipients to add,
---       short window, long window (seconds).
+--       short window, long window (seconds); only from a log follower
+--       (authguardctl follow): its mark's field ('q|<follower>') and token, set
+--       with counts that are added (the bucket pattern below skips the field).
 -- Counts live in buckets: a twelfth of the short window ('s<n>m', 's<n>r')
 -- and a twenty-fourth of the long one ('l<n>r'), so the windows slide in
 -- steps of 5 minutes and 1 hour by default and the hash stays under 40 fields.
@@ -17,6 +19,7 @@ if messages > 0 or recipients > 0 then
   redis.call('HINCRBY', rate, 's' .. s .. 'm', messages)
   redis.call('HINCRBY', rate, 's' .. s .. 'r', recipients)
   redis.call('HINCRBY', rate, 'l' .. l .. 'r', recipients)
+  if ARGV[6] then redis.call('HSET', rate, ARGV[6], ARGV[7]) end
   redis.call('EXPIRE', rate, long + long_step)
 end
 

@@ -2,7 +2,10 @@
 -- KEYS[1] observations hash, KEYS[2] lock hash; both carry the user's hash tag.
 -- ARGV: now ('' = server TIME), mode ('s' success, 'f' failure, '-' read only),
 --       address, fingerprint ('' = none), success retention, failure retention,
---       max entries, lock retention (seconds).
+--       max entries, lock retention (seconds); only from a log follower
+--       (authguardctl follow): its mark's field ('q|<follower>') and token,
+--       set with a counted event. Marks are not entries: never counted
+--       against max entries, never evicted.
 local now = tonumber(ARGV[1])
 if not now then now = tonumber(redis.call('TIME')[1]) end
 local obs, lock = KEYS[1], KEYS[2]
@@ -22,15 +25,22 @@ if mode == 's' or mode == 'f' then
     -- Full: forget what has expired; if still full, forget the entry seen
     -- least recently (a failure before a success), so the newest event --
     -- perhaps a botnet's first login -- is always seen.
+    local marks, all = 0, nil
     if redis.call('HLEN', obs) >= max then
-      local all = redis.call('HGETALL', obs)
+      all = redis.call('HGETALL', obs)
+      for i = 1, #all, 2 do
+        if string.sub(all[i], 1, 2) == 'q|' then marks = marks + 1 end
+      end
+      if #all / 2 - marks < max then all = nil end
+    end
+    if all then
       local oldest, oldest_rank
       for i = 1, #all, 2 do
         local kind = string.sub(all[i], 1, 1)
         local last = tonumber(string.match(all[i + 1], '^%d+ (%d+)'))
         local keep = tonumber(ARGV[5])
         if kind == 'f' then keep = tonumber(ARGV[6]) end
-        if kind ~= 'x' and last then
+        if kind ~= 'x' and kind ~= 'q' and last then
           if last < now - keep then
             redis.call('HDEL', obs, all[i])
           else
@@ -40,13 +50,14 @@ if mode == 's' or mode == 'f' then
           end
         end
       end
-      if redis.call('HLEN', obs) >= max and oldest then
+      if redis.call('HLEN', obs) - marks >= max and oldest then
         redis.call('HDEL', obs, oldest)
         redis.call('HINCRBY', obs, 'x|dropped', 1)
       end
     end
     redis.call('HSET', obs, field, now .. ' ' .. now .. ' 1' .. suffix)
   end
+  if ARGV[9] then redis.call('HSET', obs, ARGV[9], ARGV[10]) end
   redis.call('EXPIRE', obs, ARGV[5])
   local lock_until = tonumber(redis.call('HGET', lock, 'until'))
   if lock_until and (lock_until == 0 or lock_until > now) then

@@ -62,6 +62,16 @@ void fill_history(History& h, const redisReply* obs, const redisReply* lock) {
     }
 }
 
+// The log followers' marks among a hash's fields: (follower, token).
+void marks_of(const redisReply* hash, std::vector<std::pair<std::string, std::string>>& out) {
+    if (!hash || hash->type != REDIS_REPLY_ARRAY) return;
+    for (std::size_t i = 0; i + 1 < hash->elements; i += 2) {
+        auto field = as_string(hash->element[i]);
+        if (is_mark_field(field))
+            out.emplace_back(field.substr(2), as_string(hash->element[i + 1]));
+    }
+}
+
 } // namespace
 
 RedisStore::RedisStore(const Config& config) : config_(config) {}
@@ -256,6 +266,10 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
                                   std::to_string(config_.window_long),
                                   std::to_string(config_.max_entries),
                                   std::to_string(config_.lock_retention)};
+    if (options.mark) { // only a log follower's events carry one
+        eval.push_back(mark_field(options.mark->follower));
+        eval.push_back(options.mark->token);
+    }
     std::vector<std::vector<std::string>> commands;
     if (!options.bind_session.empty())
         commands.push_back({"SET", session_key(options.bind_session), event.user, "EX",
@@ -276,16 +290,20 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
 }
 
 MessageCounts RedisStore::count_message(const std::string& sender, std::int64_t time, int messages,
-                                        int recipients) {
+                                        int recipients, const FeedMark* mark) {
     bool relay = sender.rfind("relay:", 0) == 0;
     std::string lock = relay ? config_.store.key_prefix + "relay:{" + sender.substr(6) + "}:lock"
                              : lock_key(sender);
-    Reply reply = eval_script({message_lua, message_lua_sha1},
-                              {rate_key(sender), lock, time > 0 ? std::to_string(time) : "",
-                               std::to_string(messages), std::to_string(recipients),
-                               std::to_string(config_.window_short),
-                               std::to_string(config_.window_long)},
-                              2);
+    std::vector<std::string> keys_and_args{rate_key(sender), lock,
+                                           time > 0 ? std::to_string(time) : "",
+                                           std::to_string(messages), std::to_string(recipients),
+                                           std::to_string(config_.window_short),
+                                           std::to_string(config_.window_long)};
+    if (mark) {
+        keys_and_args.push_back(mark_field(mark->follower));
+        keys_and_args.push_back(mark->token);
+    }
+    Reply reply = eval_script({message_lua, message_lua_sha1}, keys_and_args, 2);
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5)
         throw StoreError("redis: unexpected reply to the message script");
     MessageCounts counts;
@@ -297,6 +315,14 @@ MessageCounts RedisStore::count_message(const std::string& sender, std::int64_t 
     fill_history(h, nullptr, reply->element[4]);
     counts.lock = std::move(h.lock);
     return counts;
+}
+
+std::optional<std::string> RedisStore::feed_mark(const std::string& user, FeedKind kind,
+                                                 const std::string& follower) {
+    const std::string key = kind == FeedKind::login ? observations_key(user) : rate_key(user);
+    Reply reply = command({"HGET", key, mark_field(follower)});
+    if (reply->type != REDIS_REPLY_STRING) return std::nullopt;
+    return as_string(reply.get());
 }
 
 std::optional<std::string> RedisStore::session_user(const std::string& session, std::int64_t ttl) {
@@ -406,10 +432,13 @@ UserDump RedisStore::dump(const std::string& user) {
     UserDump d;
     d.user = user;
     fill_history(d.history, replies[0].get(), replies[1].get());
+    marks_of(replies[0].get(), d.marks);
     const redisReply* rate = replies[2].get();
     if (rate->type == REDIS_REPLY_ARRAY)
         for (std::size_t i = 0; i + 1 < rate->elements; i += 2)
-            d.rate.emplace_back(as_string(rate->element[i]), as_int(rate->element[i + 1]));
+            if (!is_mark_field(as_string(rate->element[i])))
+                d.rate.emplace_back(as_string(rate->element[i]), as_int(rate->element[i + 1]));
+    marks_of(rate, d.rate_marks);
     auto left = [](const Reply& r) { return std::max<long long>(0, as_int(r.get())); };
     d.observations_ttl = left(replies[3]);
     d.lock_ttl = left(replies[4]);
@@ -443,6 +472,7 @@ void RedisStore::restore(const UserDump& d) {
         obs.emplace_back(observation_field(o.kind, o.address), value);
     }
     if (d.history.dropped > 0) obs.emplace_back("x|dropped", std::to_string(d.history.dropped));
+    for (auto& [follower, token] : d.marks) obs.emplace_back(mark_field(follower), token);
     if (const auto& l = d.history.lock)
         lock = {{"since", std::to_string(l->since)},
                 {"until", std::to_string(l->until)},
@@ -451,6 +481,7 @@ void RedisStore::restore(const UserDump& d) {
                 {"attempts_after", std::to_string(l->attempts_after)},
                 {"last_attempt", std::to_string(l->last_attempt)}};
     for (auto& [field, count] : d.rate) rate.emplace_back(field, std::to_string(count));
+    for (auto& [follower, token] : d.rate_marks) rate.emplace_back(mark_field(follower), token);
     for (auto* fields : {&obs, &lock, &rate}) {
         argv.push_back(std::to_string(fields->size()));
         for (auto& [f, v] : *fields) {

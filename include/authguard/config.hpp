@@ -13,6 +13,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace authguard {
@@ -101,6 +102,10 @@ struct Config {
     // a real AUTH (sagredo, jms1): then they are proof of identity.
     bool trust_auth_env = false;
 
+    // authguardctl follow's state file (its position in each log); by
+    // default authguard-follow.state beside the control directory.
+    std::string follow_state;
+
     Thresholds defaults;
     std::map<std::string, Thresholds> user_thresholds;   // "alice@example.com"
     std::map<std::string, Thresholds> domain_thresholds; // "example.com"
@@ -124,6 +129,10 @@ struct ConfigError : std::runtime_error {
 
 // $AUTHGUARD_CONTROL, else $QMAILHOME/control, else /var/qmail/control.
 std::filesystem::path default_control_dir();
+
+// `name` beside the control directory: /var/qmail/NAME for /var/qmail/control.
+std::filesystem::path beside_control_dir(const std::filesystem::path& control_dir,
+                                         std::string_view name);
 
 // Reads control_dir/authguard (missing: all defaults) and
 // control_dir/authguard-allow (optional). Throws ConfigError.

@@ -28,6 +28,17 @@ std::int64_t event_time(const Config& config);
 // "unknown" when missing or not an address.
 std::string client_address_from_env();
 
+// How an event is checked beyond the usual (see Guard::check).
+struct CheckOptions {
+    std::string bind_session; // a success binds this SMTP session (identity.hpp)
+    // A log follower's mark, kept with the event (store.hpp, FeedMark).
+    std::optional<FeedMark> mark;
+    // The store has counted this event already (a log follower found its
+    // mark after a crash): it is only judged again, so that a lock its
+    // first check had no time to store is stored now.
+    bool recorded = false;
+};
+
 class Guard {
   public:
     Guard(const Config& config, Store& store, Logger& logger)
@@ -38,6 +49,7 @@ class Guard {
     // `bind_session` also binds that SMTP session to the user (identity.hpp),
     // in the same round trip.
     Decision check(Event event, const std::string& bind_session = {});
+    Decision check(Event event, const CheckOptions& options);
 
     // A message from `sender` (a user, or "relay:<address>") with this many
     // envelope recipients; messages == 0 only checks the lock and counts.
@@ -48,7 +60,20 @@ class Guard {
                            std::string_view context, int pending_recipients = 0,
                            int pending_messages = 0);
 
+    // A message (or recipients of one) read from a mail log, counted at the
+    // log's `time` with the follower's mark (authguardctl follow). Logged
+    // as check_message's, with the context "follow".
+    Decision check_logged_message(const std::string& sender, std::int64_t time, int messages,
+                                  int recipients, const FeedMark& mark);
+
   private:
+    struct MessageCheck {
+        std::int64_t time = 0; // 0: the store's clock
+        int messages = 0, recipients = 0, pending_messages = 0, pending_recipients = 0;
+        std::string_view context;
+        const FeedMark* mark = nullptr;
+    };
+    Decision judge_message(const std::string& sender, const MessageCheck& check);
     void log_decision(const Event& event, const Decision& decision, std::string_view note);
 
     const Config& config_;

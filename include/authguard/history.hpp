@@ -53,4 +53,11 @@ struct MessageCounts {
 std::string observation_field(Observation::Kind kind, std::string_view address);
 std::optional<Observation> parse_observation(std::string_view field, std::string_view value);
 
+// A log follower's mark (store.hpp, FeedMark) lives beside the observations
+// or the message buckets it marks, as field "q|<follower>" with the token as
+// its value. It is neither an observation nor a bucket: parsers skip it, and
+// it never counts towards max-entries nor is it evicted.
+std::string mark_field(std::string_view follower);
+bool is_mark_field(std::string_view field);
+
 } // namespace authguard

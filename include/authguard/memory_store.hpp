@@ -27,8 +27,11 @@ class MemoryStore final : public Store {
 
     using Store::record;
     RecordResult record(const Event& event, const RecordOptions& options) override;
+    using Store::count_message;
     MessageCounts count_message(const std::string& sender, std::int64_t time, int messages,
-                                int recipients) override;
+                                int recipients, const FeedMark* mark) override;
+    std::optional<std::string> feed_mark(const std::string& user, FeedKind kind,
+                                         const std::string& follower) override;
     std::optional<std::string> session_user(const std::string& session_key,
                                             std::int64_t ttl) override;
     bool set_lock(const std::string& user, const Lock& lock) override;
@@ -64,11 +67,13 @@ class MemoryStore final : public Store {
   private:
     struct UserState {
         History history;                // observations, dropped, lock
+        std::map<std::string, std::string> marks; // follower -> token, in the observations key
         std::int64_t observations_expire = 0; // 0: no observations key
         std::int64_t lock_expire = 0;         // 0: no lock key
     };
     struct Rate {
         std::map<std::string, std::int64_t> buckets; // "s<n>m", "s<n>r", "l<n>r"
+        std::map<std::string, std::string> marks;    // follower -> token
         std::int64_t expire = 0;
     };
     struct Session {

@@ -26,8 +26,11 @@ class RedisStore final : public Store {
 
     using Store::record;
     RecordResult record(const Event& event, const RecordOptions& options) override;
+    using Store::count_message;
     MessageCounts count_message(const std::string& sender, std::int64_t time, int messages,
-                                int recipients) override;
+                                int recipients, const FeedMark* mark) override;
+    std::optional<std::string> feed_mark(const std::string& user, FeedKind kind,
+                                         const std::string& follower) override;
     std::optional<std::string> session_user(const std::string& session_key,
                                             std::int64_t ttl) override;
     bool set_lock(const std::string& user, const Lock& lock) override;

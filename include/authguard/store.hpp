@@ -30,12 +30,30 @@ struct RecordResult {
     History history;      // after the event
 };
 
+// What a log follower (authguardctl follow) leaves with each event it feeds:
+// the store keeps, in the hash the event changes and in the same atomic
+// step, the token of the latest event each follower fed for the user (the
+// field "q|<follower>", history.hpp). A follower killed between feeding an
+// event and saving its position reads the mark back and so knows whether
+// that write happened: no event counted twice, none skipped.
+struct FeedMark {
+    std::string follower; // the follower's id: a few letters and digits
+    std::string token;    // the event's place in the follower's logs
+};
+
+// Which of a user's hashes a mark is in: the observations (logins) or the
+// message counts.
+enum class FeedKind { login, message };
+
 struct RecordOptions {
     bool count = true; // false: only read (allowlisted network, temporary failure)
     // Non-empty: also remember, in the same round trip, that this SMTP
     // session (see identity.hpp) authenticated as the event's user.
     std::string bind_session;
     std::int64_t session_ttl = 3600;
+    // Set by a log follower: kept with the event when it is counted. The
+    // hooks leave it empty, and their round trip stays as it was.
+    std::optional<FeedMark> mark;
 };
 
 struct StoreStats {
@@ -55,6 +73,9 @@ struct UserDump {
     std::int64_t lock_ttl = 0;
     std::vector<std::pair<std::string, std::int64_t>> rate; // message buckets as stored
     std::int64_t rate_ttl = 0;
+    // Log followers' marks (FeedMark): follower id and token, kept with the
+    // observations and with the message buckets.
+    std::vector<std::pair<std::string, std::string>> marks, rate_marks;
 };
 
 class Store {
@@ -73,9 +94,19 @@ class Store {
     // Adds a message with its recipients to a sender's counts (messages == 0
     // and recipients == 0: only reads) and returns them with the sender's
     // lock. `sender` is a user, or "relay:<address>" for an unauthenticated
-    // relaying client. time == 0: the store's clock.
+    // relaying client. time == 0: the store's clock. `mark` (a log
+    // follower's, or null) is kept with the counts when they change.
     virtual MessageCounts count_message(const std::string& sender, std::int64_t time,
-                                        int messages, int recipients) = 0;
+                                        int messages, int recipients, const FeedMark* mark) = 0;
+    MessageCounts count_message(const std::string& sender, std::int64_t time, int messages,
+                                int recipients) {
+        return count_message(sender, time, messages, recipients, nullptr);
+    }
+
+    // The token of the last event `follower` fed for `user` (see FeedMark),
+    // from the observations (logins) or the message counts.
+    virtual std::optional<std::string> feed_mark(const std::string& user, FeedKind kind,
+                                                 const std::string& follower) = 0;
 
     // The user an SMTP session authenticated as, if it did (and refreshes the
     // binding's expiry).

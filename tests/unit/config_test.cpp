@@ -31,6 +31,7 @@ TEST_CASE("no control files: documented defaults") {
     CHECK(c.known_period == 30 * 86400);
     CHECK(c.on_store_failure == Config::StoreFailure::allow);
     CHECK(c.defaults == Thresholds{});
+    CHECK(c.follow_state == (dir.path().parent_path() / "authguard-follow.state").string());
 }
 
 TEST_CASE("a full control file") {
@@ -45,7 +46,8 @@ TEST_CASE("a full control file") {
                            "lowercase-users = no\n"
                            "notify-command = /usr/local/bin/page-admin --urgent\n"
                            "override = Alice@Example.com lock-new-networks-long=30\n"
-                           "override = @webmail.example lock-new-networks-short=20\n");
+                           "override = @webmail.example lock-new-networks-short=20\n"
+                           "follow-state = /var/qmail/follow/maillog.state\n");
     dir.write("authguard-allow", "192.0.2.10   # webmail\n2001:db8::/32\n\nrelay@example.com\n");
     Config c = load_config(dir.path());
     CHECK(c.store.redis == "unix:/run/redis/redis.sock");
@@ -65,6 +67,7 @@ TEST_CASE("a full control file") {
     CHECK(c.address_allowed("2001:db8:1::5"));
     CHECK(!c.address_allowed("unknown"));
     CHECK(c.user_allowed("relay@example.com"));
+    CHECK(c.follow_state == "/var/qmail/follow/maillog.state");
 }
 
 TEST_CASE("errors name file:line and the reason") {
@@ -84,6 +87,11 @@ TEST_CASE("errors name file:line and the reason") {
     CHECK(error_of(dir).find("unknown threshold 'lock-foo'") != std::string::npos);
     dir.write("authguard", "window-short = 2d\n");
     CHECK(error_of(dir).find("window-short must be shorter") != std::string::npos);
+    for (const char* path : {"follow.state", "/var/qmail/", ""}) {
+        dir.write("authguard", std::string("\nfollow-state = ") + path + "\n");
+        CHECK_MESSAGE(error_of(dir).find(file + ":2: 'follow-state' wants the absolute path") == 0,
+                      path);
+    }
     for (const char* prefix : {"a{b}", "g[1]:", "*", "a?", "a\\b"}) {
         dir.write("authguard", std::string("key-prefix = ") + prefix + "\n");
         CHECK_MESSAGE(!error_of(dir).empty(), prefix);

@@ -246,6 +246,55 @@ TEST_CASE("guard on the memory store: allowlists and locking, as on Redis") {
     CHECK(guard.check(login("erin", "192.0.2.10", 2000)).verdict == Verdict::refuse_locked);
 }
 
+TEST_CASE("memory store: a log follower's mark, as in Redis") {
+    Config c;
+    c.max_entries = 16;
+    MemoryStore store(c);
+    RecordOptions options;
+    options.mark = FeedMark{"f1", "s:1:0"};
+    for (int i = 0; i < 16; ++i)
+        store.record(login("kim", "10.0." + std::to_string(i) + ".1", 1000 + i), options);
+    History h = store.load("kim");
+    CHECK(h.observations.size() == 16); // the mark is no entry
+    CHECK(h.dropped == 0);
+    CHECK(store.feed_mark("kim", FeedKind::login, "f1") == std::optional<std::string>("s:1:0"));
+    CHECK(!store.feed_mark("kim", FeedKind::message, "f1"));
+
+    // the message counts keep theirs while the key lives, after the buckets
+    const FeedMark message{"f1", "s:2:0"};
+    store.count_message("kim", 2000, 1, 1, &message);
+    store.count_message("kim", 2000 + c.window_long + 1, 0, 0);
+    CHECK(store.feed_mark("kim", FeedKind::message, "f1") == std::optional<std::string>("s:2:0"));
+    // and both go when their keys expire
+    store.count_message("other", 2000 + c.known_period + 1, 0, 0); // moves the clock
+    CHECK(!store.feed_mark("kim", FeedKind::login, "f1"));
+    CHECK(!store.feed_mark("kim", FeedKind::message, "f1"));
+}
+
+TEST_CASE("guard: an event the store has already is judged again, not counted") {
+    testing::TempDir dir;
+    Config c;
+    MemoryStore store(c);
+    Logger logger((dir.path() / "log").string());
+    Guard guard(c, store, logger);
+    for (int i = 0; i < 5; ++i)
+        CHECK(guard.check(login("lee", std::to_string(30 + i) + ".1.2.3", 200 + i * 60)).verdict !=
+              Verdict::lock);
+    // the locking login reached the store; the follower died before the lock
+    Event sixth = login("lee", "35.1.2.3", 500);
+    store.record(sixth, true);
+    CHECK(!store.load("lee").lock);
+    CheckOptions again;
+    again.recorded = true;
+    CHECK(guard.check(sixth, again).verdict == Verdict::lock);
+    History h = store.load("lee");
+    REQUIRE(h.lock);
+    CHECK(h.lock->since == 500);
+    CHECK(h.observations.back().count == 1);
+    CHECK(guard.check(sixth, again).verdict == Verdict::refuse_locked);
+    CHECK(store.load("lee").lock->attempts_after == 0);
+}
+
 TEST_CASE("replay: the same verdicts as the guard, without logging") {
     testing::TempDir dir;
     Config c;

@@ -414,8 +414,87 @@ TEST_CASE_TEMPLATE("store: a user's state moves between stores unchanged", F, Re
     CHECK(std::llabs(back.lock_ttl - d.lock_ttl) <= 2);
     CHECK(store.count_message("henry2", 1800000300, 0, 0).recipients_short == 7);
     // an empty dump empties the user
-    store.restore(UserDump{"henry2", {}, 0, 0, {}, 0});
+    store.restore(UserDump{"henry2", {}, 0, 0, {}, 0, {}, {}});
     CHECK(!f.exists(store.observations_key("henry2")));
     CHECK(!f.exists(store.lock_key("henry2")));
     CHECK(!f.exists(store.rate_key("henry2")));
+}
+
+TEST_CASE_TEMPLATE("store: a log follower's mark rides along with the event it marks", F,
+                   RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u12:");
+    auto& store = *f.store;
+    auto mark_of = [&](const std::string& user, FeedKind kind, const std::string& follower) {
+        return store.feed_mark(user, kind, follower).value_or("none");
+    };
+    RecordOptions options;
+    options.mark = FeedMark{"a1b2c3d4", "5f3e:100:0"};
+    store.record(login("ivan", "192.0.2.1", 1000), options);
+    CHECK(mark_of("ivan", FeedKind::login, "a1b2c3d4") == "5f3e:100:0");
+    CHECK(mark_of("ivan", FeedKind::login, "e5f6") == "none");
+    CHECK(mark_of("ivan", FeedKind::message, "a1b2c3d4") == "none");
+    CHECK(mark_of("nobody", FeedKind::login, "a1b2c3d4") == "none");
+    CHECK(store.load("ivan").observations.size() == 1); // no observation
+
+    // the hooks' events (no mark) and read-only looks leave it as it is
+    store.record(login("ivan", "192.0.2.2", 1001), true);
+    options.mark = FeedMark{"a1b2c3d4", "5f3e:200:0"};
+    options.count = false;
+    store.record(login("ivan", "192.0.2.3", 1002), options);
+    CHECK(mark_of("ivan", FeedKind::login, "a1b2c3d4") == "5f3e:100:0");
+    // each follower has its own
+    options.count = true;
+    options.mark = FeedMark{"e5f6", "77:1:2"};
+    store.record(login("ivan", "192.0.2.2", 1003), options);
+    CHECK(mark_of("ivan", FeedKind::login, "a1b2c3d4") == "5f3e:100:0");
+    CHECK(mark_of("ivan", FeedKind::login, "e5f6") == "77:1:2");
+
+    // with message counts that change; a look leaves it
+    const FeedMark message{"a1b2c3d4", "5f3e:300:0"}, look{"a1b2c3d4", "5f3e:400:0"};
+    store.count_message("ivan", 1004, 1, 0, &message);
+    store.count_message("ivan", 1005, 0, 0, &look);
+    CHECK(mark_of("ivan", FeedKind::message, "a1b2c3d4") == "5f3e:300:0");
+    auto counts = store.count_message("ivan", 1006, 0, 2, nullptr);
+    CHECK(counts.messages_short == 1);
+    CHECK(counts.recipients_short == 2);
+    CHECK(mark_of("ivan", FeedKind::message, "a1b2c3d4") == "5f3e:300:0");
+
+    // marks are no entries: a full user keeps max-entries observations and
+    // its marks, and eviction never takes a mark
+    const int max = f.config.max_entries;
+    options.mark = FeedMark{"a1b2c3d4", "t"};
+    for (int i = 0; i < max; ++i)
+        store.record(login("judy", "10.0." + std::to_string(i) + ".1", 2000 + i), options);
+    History full = store.load("judy");
+    CHECK(full.observations.size() == static_cast<std::size_t>(max));
+    CHECK(full.dropped == 0);
+    options.mark = FeedMark{"a1b2c3d4", "u"};
+    store.record(login("judy", "10.1.0.1", 3000), options);
+    full = store.load("judy");
+    CHECK(full.observations.size() == static_cast<std::size_t>(max));
+    CHECK(full.dropped == 1);
+    CHECK(mark_of("judy", FeedKind::login, "a1b2c3d4") == "u");
+    CHECK(store.stats().observations == max + 2); // judy's and ivan's two
+
+    // unlocking forgets observations, not marks
+    store.set_lock("ivan", Lock{1000, 0, "test", "", 0, 1000});
+    CHECK(store.clear_lock("ivan", 0));
+    CHECK(mark_of("ivan", FeedKind::login, "e5f6") == "77:1:2");
+
+    // export and import carry them, apart from observations and buckets
+    UserDump d = store.dump("ivan");
+    std::sort(d.marks.begin(), d.marks.end());
+    using Marks = std::vector<std::pair<std::string, std::string>>;
+    CHECK(d.marks == Marks{{"a1b2c3d4", "5f3e:100:0"}, {"e5f6", "77:1:2"}});
+    CHECK(d.rate_marks == Marks{{"a1b2c3d4", "5f3e:300:0"}});
+    CHECK(d.rate.size() == 3);
+    LmdbFixture other("y:");
+    other.store->restore(d);
+    UserDump copy = other.store->dump("ivan");
+    copy.user = "ivan2";
+    store.restore(copy);
+    CHECK(mark_of("ivan2", FeedKind::login, "e5f6") == "77:1:2");
+    CHECK(mark_of("ivan2", FeedKind::message, "a1b2c3d4") == "5f3e:300:0");
+    CHECK(store.count_message("ivan2", 1006, 0, 0).recipients_short == 2);
 }

@@ -719,7 +719,7 @@ int cmd_check_config(Context& ctx) {
             j.value(a);
         j.end_array();
         j.key("notify_mail").value(c.notify_mail).key("mail_program").value(c.mail_program);
-        j.key("log_file").value(c.log_file);
+        j.key("log_file").value(c.log_file).key("follow_state").value(c.follow_state);
         j.key("allow_networks").begin_array();
         for (auto& n : allow_networks)
             j.value(n);
@@ -782,6 +782,7 @@ int cmd_check_config(Context& ctx) {
                                   : esc(c.notify_mail) + " via " + esc(c.mail_program)});
     table.row(
         {"log file", c.log_file.empty() ? std::string("none (syslog only)") : esc(c.log_file)});
+    table.row({"follow state", esc(c.follow_state)});
     table.row({"allow networks", words(allow_networks)});
     table.row({"allow users", words(c.allow_users)});
     table.print(std::cout);

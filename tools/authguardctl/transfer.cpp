@@ -9,7 +9,10 @@
 //    "dropped":N,"observations_ttl":S,
 //    "lock":{"since":T,"until":T,"reason":"...","evidence":"...",
 //            "attempts_after":N,"last_attempt":T,"ttl":S} or null,
-//    "rate":{"s<n>m":N,...},"rate_ttl":S}
+//    "rate":{"s<n>m":N,...},"rate_ttl":S,
+//    "marks":{"<follower>":"<token>",...},"rate_marks":{...}}
+// (marks: where each log follower stands, see authguardctl follow; absent in
+// older exports).
 // A *_ttl is the seconds the key has left (0: none), so that a copy ages as
 // the original would, whichever clock the other store runs on. Strings are
 // written by json_string (output.cpp): valid UTF-8 as is, any other byte as
@@ -233,6 +236,30 @@ std::string string_field(const JsonValue& o, std::string_view key) {
     throw std::runtime_error("\"" + std::string(key) + "\" is missing or not a string");
 }
 
+// {"<follower>":"<token>",...}, optional.
+using Marks = std::vector<std::pair<std::string, std::string>>;
+
+Marks marks_field(const JsonValue& o, std::string_view key) {
+    Marks out;
+    const JsonValue* v = o.find(key);
+    if (!v || v->is_null()) return out;
+    auto* marks = std::get_if<JsonObject>(&v->v);
+    if (!marks) throw std::runtime_error("\"" + std::string(key) + "\" is not an object");
+    for (auto& [follower, token] : *marks) {
+        auto* text = std::get_if<std::string>(&token.v);
+        if (follower.empty() || !text)
+            throw std::runtime_error("a bad mark in \"" + std::string(key) + "\"");
+        out.emplace_back(follower, *text);
+    }
+    return out;
+}
+
+void marks_json(Json& j, std::string_view key, const Marks& marks) {
+    j.key(key).begin_object();
+    for (auto& [follower, token] : marks) j.key(follower).value(token);
+    j.end_object();
+}
+
 ag::UserDump parse_dump(std::string_view line) {
     JsonValue doc = JsonReader(line).document();
     if (!std::holds_alternative<JsonObject>(doc.v)) throw std::runtime_error("not an object");
@@ -284,6 +311,8 @@ ag::UserDump parse_dump(std::string_view line) {
         }
     }
     d.rate_ttl = int_field(doc, "rate_ttl", false);
+    d.marks = marks_field(doc, "marks");
+    d.rate_marks = marks_field(doc, "rate_marks");
     return d;
 }
 
@@ -317,6 +346,8 @@ void print_dump(const ag::UserDump& d) {
     for (auto& [field, count] : d.rate) j.key(field).value(count);
     j.end_object();
     j.key("rate_ttl").value(d.rate_ttl);
+    marks_json(j, "marks", d.marks);
+    marks_json(j, "rate_marks", d.rate_marks);
     j.end_object();
     print_json(j);
 }
