@@ -31,6 +31,31 @@ contains_all() {
 }
 # pyq FILE EXPR: evaluates EXPR with u = the users of FILE (from users_json)
 pyq() { python3 -c 'import json, sys; u = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+# store_vs_scan CONTROL USERS [messages]: where the store's counts (export)
+# differ from scan's (USERS from users_json), as a Python list: logins and
+# failures (unless the store dropped some of the user's observations,
+# max-entries), and with "messages" the messages and recipients (the sum of
+# every bucket: for a control whose windows are longer than the log).
+store_vs_scan() {
+    "$CTL" --control "$1" export > "$W/export.jsonl"
+    python3 - "$2" "$W/export.jsonl" "${3:-}" <<'PY'
+import json, sys
+scan = json.load(open(sys.argv[1]))
+stored = {d["user"]: d for d in map(json.loads, open(sys.argv[2]))}
+bad = []
+for name, want in scan.items():
+    d = stored.get(name, {"observations": [], "dropped": 0, "rate": {}})
+    got = {"logins": sum(o["count"] for o in d["observations"] if o["kind"] == "success"),
+           "failures": sum(o["count"] for o in d["observations"] if o["kind"] == "failure"),
+           "messages": sum(n for b, n in d["rate"].items() if b[0] == "s" and b[-1] == "m"),
+           "recipients": sum(n for b, n in d["rate"].items() if b[0] == "s" and b[-1] == "r")}
+    keys = [] if d["dropped"] else ["logins", "failures"]
+    if sys.argv[3] == "messages":
+        keys += ["messages", "recipients"]
+    bad += [(name, k, got[k], want[k]) for k in keys if got[k] != want[k]]
+print(bad)
+PY
+}
 
 "$GEN" --users 150 --days 4 --truth "$W/truth.json" > "$W/maillog"
 "$GEN" --users 150 --days 4 --format multilog > "$W/current"
@@ -310,7 +335,7 @@ caught_up() {
     local _ ino size
     for _ in $(seq 300); do
         ino=$(stat -c %i "$D/maillog"); size=$(stat -c %s "$D/maillog")
-        grep -q "^v1 [0-9]* $ino $size [0-9]* $D/maillog\$" "$S" 2>/dev/null && return 0
+        grep -q "^v2 [0-9]* $ino $size [0-9]* [0-9a-f]* [0-9]* [0-9]* $D/maillog\$" "$S" 2>/dev/null && return 0
         sleep 0.05
     done
     return 1
@@ -355,21 +380,8 @@ check "follow: said what happened" contains_all "$(cat "$W/live.out")" "was rota
     "was rotated while stopped" "was truncated: from its start"
 # every login exactly once: the store's counts = scan's of the whole log
 scan --json "$W/live.all" 2>/dev/null | users_json "$W/live.users"
-mismatch=$(python3 - "$W/live.users" "$CTL" "$LC" <<'PY'
-import json, subprocess, sys
-users = json.load(open(sys.argv[1]))
-bad = []
-for name, d in users.items():
-    shown = json.loads(subprocess.run([sys.argv[2], "--control", sys.argv[3], "show", "--json", name],
-                                      capture_output=True, text=True).stdout)
-    s = sum(o["count"] for o in shown["observations"] if o["kind"] == "success")
-    f = sum(o["count"] for o in shown["observations"] if o["kind"] == "failure")
-    if (s, f) != (d["logins"], d["failures"]):
-        bad.append((name, s, d["logins"], f, d["failures"]))
-print(bad)
-PY
-)
-check_eq "follow: every login reached the store exactly once (no event counted twice, none skipped)" "[]" "$mismatch"
+check_eq "follow: every login reached the store exactly once (no event counted twice, none skipped)" "[]" \
+    "$(store_vs_scan "$LC" "$W/live.users")"
 
 # The store away and back: lines are held, not lost or doubled.
 start_redis follow-down
@@ -390,30 +402,141 @@ piece 2 >> "$D/down.log"
 sleep 1
 start_redis follow-down
 for _ in $(seq 200); do
-    grep -q "^v1 [0-9]* $(stat -c %i "$D/down.log") $(stat -c %s "$D/down.log") " "$W/down.state" && break
+    grep -q "^v2 [0-9]* $(stat -c %i "$D/down.log") $(stat -c %s "$D/down.log") " "$W/down.state" && break
     sleep 0.05
 done
 kill -TERM "$FOLLOWER"; wait "$FOLLOWER"
 check "follow: said the store was away" grep -q "store unavailable; trying again" "$W/down.out"
 { piece 1; piece 2; } > "$W/down.all"
 scan --json "$W/down.all" 2>/dev/null | users_json "$W/down.users"
-mismatch=$(python3 - "$W/down.users" "$CTL" "$RC" <<'PY'
-import json, subprocess, sys
-users = json.load(open(sys.argv[1]))
-bad = []
-for name, d in users.items():
-    shown = json.loads(subprocess.run([sys.argv[2], "--control", sys.argv[3], "show", "--json", name],
-                                      capture_output=True, text=True).stdout or "{}")
-    obs = shown.get("observations", [])
-    s = sum(o["count"] for o in obs if o["kind"] == "success")
-    f = sum(o["count"] for o in obs if o["kind"] == "failure")
-    if (s, f) != (d["logins"], d["failures"]):
-        bad.append((name, s, d["logins"], f, d["failures"]))
-print(bad)
-PY
-)
-check_eq "follow: with the store down for a while, every login stored once" "[]" "$mismatch"
+check_eq "follow: with the store down for a while, every login stored once" "[]" \
+    "$(store_vs_scan "$RC" "$W/down.users")"
 check_eq "follow: - is a usage error" 2 "$("$CTL" --control "$LC" follow - >/dev/null 2>&1; echo $?)"
+
+# A store that stops answering (SIGSTOP) while it has the follower's
+# commands: they run when it goes on, after the follower gave them up as
+# timed out. Asked before trying again, the marks tell which ran.
+start_redis follow-stop
+PC=$(new_control stop <<<"redis = unix:$AG_TMP/follow-stop.sock")
+: > "$D/stop.log"
+"$CTL" --control "$PC" follow --state "$W/stop.state" --interval 30 "$D/stop.log" > "$W/stop.out" 2>&1 &
+FOLLOWER=$!
+on_exit "kill $FOLLOWER"
+sleep 0.3
+for n in 1 2 3 4; do
+    kill -STOP "$REDIS_PID"
+    piece "$n" >> "$D/stop.log"
+    sleep 0.4
+    kill -CONT "$REDIS_PID"
+    sleep 1
+done
+kill -TERM "$FOLLOWER"; wait "$FOLLOWER"
+{ piece 1; piece 2; piece 3; piece 4; } > "$W/stop.all"
+scan --json "$W/stop.all" 2>/dev/null | users_json "$W/stop.users"
+check "follow: the stopped store's commands ran after they timed out" grep -q "events the store had)" "$W/stop.out"
+check_eq "follow: with the store stopped and going on, every login stored once" "[]" \
+    "$(store_vs_scan "$PC" "$W/stop.users")"
+
+# kill -9 at random moments while catching up, again and again, each time
+# restarted: every login, message and recipient still reaches the store
+# exactly once (the marks, tools/authguardctl/follow.hpp), and the lock
+# comes at the moment scan says. Windows longer than the log keep every
+# message bucket, so the store's counts are the log's totals.
+long_windows='window-short = 3000d
+window-long = 3500d
+known-period = 3600d'
+for store in lmdb redis; do
+    if [ "$store" = lmdb ]; then
+        KC=$(printf 'store = lmdb\nlmdb-path = %s\n%s\n' "$W/kill.lmdb" "$long_windows" | new_control kill-lmdb)
+    else
+        KC=$(new_control kill-redis <<<"$long_windows")
+    fi
+    KS=$W/kill-$store.state
+    first=
+    for round in 1 2 3 4 5 6; do
+        "$CTL" --control "$KC" follow --from-start --state "$KS" --interval 30 "$W/maillog" \
+            > "$W/kill-$store.out" 2>&1 &
+        FOLLOWER=$!
+        sleep "0.$((RANDOM % 5 + 2))"
+        kill -9 "$FOLLOWER"
+        wait "$FOLLOWER" 2>/dev/null
+        [ -n "$first" ] || first=$(cut -d' ' -f4 "$KS")
+    done
+    "$CTL" --control "$KC" follow --once --state "$KS" "$W/maillog" > "$W/kill-$store.out" 2>&1
+    check "follow ($store): the first kill -9 came while catching up" test "$first" -lt "$(stat -c %s "$W/maillog")"
+    "$CTL" --control "$KC" scan --year 2013 --json "$W/maillog" 2>/dev/null | users_json "$W/kill.users"
+    check_eq "follow ($store), killed with -9 six times: every login, message and recipient stored exactly once" \
+        "[]" "$(store_vs_scan "$KC" "$W/kill.users" messages)"
+    check_eq "follow ($store), killed with -9 six times: locked at the moment scan said" \
+        "$(pyq "$W/kill.users" 'u["hello@example.com"]["locked_at_utc"][4:]')" \
+        "$("$CTL" --control "$KC" locks --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["locks"][0]["lock"]["since_utc"][4:])')"
+done
+
+# The state file from the control file (follow-state), --state before it;
+# one follower per state file.
+SC=$(new_control follow-state <<<"follow-state = $W/from-control.state")
+check "check-config shows follow-state" contains_all "$("$CTL" --control "$SC" check-config)" \
+    "follow state" "$W/from-control.state"
+"$CTL" --control "$SC" follow --once "$W/seed.log" > /dev/null 2>&1
+check "follow keeps its state where follow-state says" grep -q " $W/seed.log\$" "$W/from-control.state"
+"$CTL" --control "$SC" follow --once --state "$W/given.state" "$W/live.all" > /dev/null 2>&1
+check "follow --state overrides follow-state" \
+    test "$(grep -c live.all "$W/given.state")" = 1 -a "$(grep -c live.all "$W/from-control.state")" = 0
+BC=$(new_control bad-state <<<"follow-state = follow.state")
+out=$("$CTL" --control "$BC" check-config 2>&1)
+check_eq "follow-state must be an absolute path: file:line, exit 3" "3 $BC/authguard:4: 'follow-state' wants" \
+    "$("$CTL" --control "$BC" check-config >/dev/null 2>&1; echo $?) $(echo "$out" | grep -o "$BC/authguard:4: 'follow-state' wants")"
+"$CTL" --control "$SC" follow --interval 30 "$W/seed.log" > /dev/null 2>&1 &
+FOLLOWER=$!
+on_exit "kill $FOLLOWER"
+sleep 0.3
+out=$("$CTL" --control "$SC" follow --once "$W/seed.log" 2>&1)
+kill -TERM "$FOLLOWER"; wait "$FOLLOWER"
+check "a second follower on the same state file is refused" \
+    contains_all "$out" "another authguardctl follow uses the state file $W/from-control.state"
+
+# qmail-send's messages into the sending limits: those of a user who
+# logged in (to send: not POP3) count, each recipient's first delivery too
+# (not a deferred one's retry), at the log's time; over a limit the
+# verdict is printed; inbound mail from an address nobody logged in as does
+# not count; --no-messages counts none.
+{
+    echo "Jul 22 10:00:00 mx vpopmail[100]: vchkpw-submission: (PLAIN) login success sender@example.com:192.0.2.10"
+    echo "Jul 22 10:00:01 mx vpopmail[101]: vchkpw-pop3: (PLAIN) login success reader@example.com:192.0.2.20"
+    d=0
+    for m in 1 2 3 4; do
+        echo "Jul 22 10:0$m:00 mx qmail: 1784682000.00000$m info msg 50$m: bytes 900 from <sender@example.com> qp 1 uid 89"
+        for r in a b c; do
+            d=$((d + 1))
+            echo "Jul 22 10:0$m:00 mx qmail: 1784682000.10000$m starting delivery $d: msg 50$m to remote $r@example.net"
+        done
+    done
+    echo "Jul 22 10:04:02 mx qmail: 1784682242.000000 delivery 12: deferral: Connection_refused/"
+    echo "Jul 22 10:20:00 mx qmail: 1784683200.000000 starting delivery 13: msg 504 to remote c@example.net"
+    echo "Jul 22 10:20:01 mx qmail: 1784683201.000000 delivery 13: success: 250_ok/"
+    echo "Jul 22 10:20:01 mx qmail: 1784683201.000001 end msg 504"
+    echo "Jul 22 10:30:00 mx qmail: 1784683800.000000 info msg 600: bytes 900 from <victim@example.com> qp 2 uid 89"
+    echo "Jul 22 10:30:00 mx qmail: 1784683800.000001 starting delivery 20: msg 600 to local example.com-victim@example.com"
+    echo "Jul 22 10:31:00 mx qmail: 1784683860.000000 info msg 700: bytes 900 from <reader@example.com> qp 3 uid 89"
+    echo "Jul 22 10:31:00 mx qmail: 1784683860.000001 starting delivery 21: msg 700 to remote x@example.net"
+} > "$W/messages.log"
+MC=$(new_control messages <<<"max-messages-short = 2")
+out=$("$CTL" --control "$MC" follow --once --from-start --state "$W/messages.state" "$W/messages.log" 2>&1)
+check "follow: a sending limit's verdict is printed" \
+    contains_all "$out" "tempfail sender=sender@example.com" "reason=\"3 over max-messages-short=2\"" \
+    "stopped after 2 logins, 4 messages, 12 recipients"
+counts() { # CONTROL USER: the user's messages and recipients in the store
+    "$CTL" --control "$1" export "$2" 2>/dev/null | python3 -c 'import json, sys
+r = json.loads(sys.stdin.read() or "{\"rate\": {}}")["rate"]
+print(sum(n for b, n in r.items() if b[-1] == "m"), sum(n for b, n in r.items() if b[0] == "s" and b[-1] == "r"))'
+}
+check_eq "follow: the messages and recipients are in the sending counts" "4 12" "$(counts "$MC" sender@example.com)"
+check_eq "follow: not a POP3 reader's, nor a forged local sender's" "0 0 0 0" \
+    "$(counts "$MC" reader@example.com) $(counts "$MC" victim@example.com)"
+NC=$(new_control no-messages <<<"max-messages-short = 2")
+out=$("$CTL" --control "$NC" follow --once --from-start --no-messages --state "$W/no-messages.state" "$W/messages.log" 2>&1)
+check_eq "follow --no-messages: no message counted" "0 0 no" \
+    "$(counts "$NC" sender@example.com) $([[ "$out" == *sender=* ]] && echo yes || echo no)"
 
 # contrib/authguard-follow/run starts follow as a daemontools service would
 Q=$W/qmailhome

@@ -1,20 +1,27 @@
 // follow.cpp - authguardctl follow FILE...: live mail logs into the store,
 // for a server whose AUTH chain does not run authguard-checkpw yet. Every
 // login line goes through authguard::Guard::check with the log's time, so
-// the verdicts, locks and notifications are the hooks' own.
+// the verdicts, locks and notifications are the hooks' own; every message
+// qmail-send accepted from a user who authenticated shortly before, and
+// each of its recipients, goes into the user's sending counts as
+// authguard-queue would count them.
 //
 // Like tail -F: a file renamed away (rotation) is read to its end and the
 // new one from its start; a truncated file is read again from its start.
-// The position in each file is kept in a state file (inode, offset and a
-// hash of the first line, written by rename), so that a restart goes on
-// where the last run stopped, also when the file was rotated meanwhile.
-// A store that fails (Redis down) is retried with back-off; the line is not
-// passed until the store has it. Memory: the current line and a few numbers
-// per file.
+// The position in each file is kept in a state file (follow_state.cpp),
+// so that a restart goes on where the last run stopped, also when the file
+// was rotated meanwhile, and every event reaches the store exactly once,
+// also after kill -9 (the marks, see follow.hpp). A store that fails (Redis
+// down) is retried with back-off; the line is not passed until the store
+// has it. Memory: the current block, a few numbers per file, and an hour's
+// sessions, senders and messages in flight (follow_context.cpp).
+#include "follow.hpp"
+#include "logfile.hpp"
 #include "logs_cli.hpp"
 
 #include "authguard/address.hpp"
 #include "authguard/guard.hpp"
+#include "authguard/hash.hpp"
 #include "authguard/log.hpp"
 
 #include <dirent.h>
@@ -27,32 +34,26 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
-#include <map>
-#include <sstream>
 
 namespace authguardctl {
 
 namespace ag = authguard;
 namespace ls = authguard::logscan;
+using namespace follow;
 
 namespace {
 
 // Set by SIGTERM/SIGINT: finish the current line, save, exit.
 volatile std::sig_atomic_t stop_requested = 0;
-void request_stop(int) { stop_requested = 1; }
+void request_stop(int) {
+    stop_requested = 1;
+}
 
 constexpr std::size_t first_line_limit = 4096; // bytes hashed to recognise a file
-
-std::uint64_t fnv1a(std::string_view bytes) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;
-    for (unsigned char c : bytes) {
-        h ^= c;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
+// A restart re-reads at most this much before its position to know what
+// the lines there mean (an hour of a very busy server's log).
+constexpr std::uint64_t context_limit = 256ULL << 20;
 
 // The hash of a file's first line (or of what there is of it); 0 when empty.
 std::uint64_t first_line_hash(int fd) {
@@ -62,75 +63,63 @@ std::uint64_t first_line_hash(int fd) {
     std::string_view text(buf, static_cast<std::size_t>(n));
     auto nl = text.find('\n');
     if (nl == std::string_view::npos) return 0; // no whole line yet: not telling
-    return fnv1a(text.substr(0, nl)) | 1;
+    return ag::fnv1a(text.substr(0, nl)) | 1;
 }
 
-struct Position {
-    std::uint64_t dev = 0, ino = 0, offset = 0, hash = 0;
-    bool operator==(const Position&) const = default;
-};
-
-// "v1 DEV INO OFFSET HASH PATH" per line; PATH last (it may hold spaces).
-std::map<std::string, Position> load_state(const std::string& path) {
-    std::map<std::string, Position> out;
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream words(line);
-        std::string version, file;
-        Position p;
-        if (!(words >> version >> p.dev >> p.ino >> p.offset >> p.hash) || version != "v1") continue;
-        words.get();
-        std::getline(words, file);
-        if (!file.empty()) out[file] = p;
-    }
-    return out;
+// POP3 and IMAP logins read mail; they do not make the user a sender.
+bool sends_mail(std::string_view service) {
+    return service.rfind("pop", 0) != 0 && service.rfind("imap", 0) != 0;
 }
 
-void save_state(const std::string& path, const std::map<std::string, Position>& state, bool sync) {
-    std::string tmp = path + ".tmp";
-    std::string text;
-    for (auto& [file, p] : state)
-        text += "v1 " + std::to_string(p.dev) + " " + std::to_string(p.ino) + " " + std::to_string(p.offset) +
-                " " + std::to_string(p.hash) + " " + file + "\n";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) throw std::runtime_error("cannot write the state file " + tmp + ": " + std::strerror(errno));
-    ag::Fd owner(fd);
-    if (!ag::write_all(fd, text.data(), text.size()) || (sync && ::fsync(fd) != 0))
-        throw std::runtime_error("cannot write the state file " + tmp + ": " + std::strerror(errno));
-    owner.reset();
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-        throw std::runtime_error("cannot rename " + tmp + ": " + std::strerror(errno));
+bool unavailable(const ag::Decision& d) {
+    return d.reason.rfind("store unavailable", 0) == 0;
 }
 
 // One followed file.
 struct Followed {
-    std::string path;    // the name it is followed by (the state's key)
-    ag::Fd fd;           // the file open now: the name's, or its rotated predecessor's
-    Position at;         // of the open file
-    std::string partial; // an incomplete last line
+    std::string path;               // the name it is followed by (the state's key)
+    std::string follower;           // the id of its marks in the store
+    ag::Fd fd;                      // the file open now: the name's, or its rotated predecessor's
+    Position at;                    // of the open file
+    std::uint64_t segment_no = 0;   // the context's running number of at.segment
+    std::uint64_t verify_until = 0; // lines ending there or before may have been fed already
+    MailContext context;
+    std::string partial;   // an incomplete last line
     bool skipping = false; // inside a line longer than max_log_line
     std::int64_t last_size = -1;
 };
 
 class Follower {
   public:
-    Follower(const ag::Config& config, std::string state_path, bool from_start, std::set<std::string> services)
-        : config_(config), store_(ag::open_store(config)), logger_(config.log_file),
-          guard_(config, *store_, logger_), parser_(ls::YearMode::before_reference),
-          state_path_(std::move(state_path)), from_start_(from_start), services_(std::move(services)) {}
+    struct Options {
+        bool from_start = false;
+        bool messages = true;
+        std::set<std::string> services;
+    };
 
-    void add(const std::string& path) { files_.push_back(Followed{path, {}, {}, {}, false, -1}); }
+    Follower(const ag::Config& config, const StateFile& state, Options options)
+        : config_(config), store_(ag::open_store(config)), logger_(config.log_file),
+          guard_(config, *store_, logger_), parser_(ls::YearMode::before_reference), state_(state),
+          options_(std::move(options)) {}
+
+    void add(const std::string& path) {
+        Followed f;
+        f.path = path;
+        f.follower = follower_id(state_.path(), path);
+        files_.push_back(std::move(f));
+    }
 
     // Opens every file where the state says (or at its end, or its start
     // with --from-start); a file rotated while stopped is read from its
     // old inode first.
     void start() {
-        saved_ = load_state(state_path_);
+        saved_ = state_.load();
         for (auto& f : files_) {
             auto known = saved_.find(f.path);
-            if (known != saved_.end()) resume(f, known->second);
-            else open_fresh(f, from_start_);
+            if (known != saved_.end())
+                resume(f, Position(known->second)); // record() changes saved_
+            else
+                open_fresh(f);
         }
         save(true);
     }
@@ -145,9 +134,19 @@ class Follower {
         return any;
     }
 
-    void finish() { save(true); }
+    void finish() {
+        rejudge();
+        save(true);
+    }
 
-    std::uint64_t events() const { return events_; }
+    std::string totals() const {
+        std::string text = std::to_string(logins_) + " logins";
+        if (options_.messages)
+            text += ", " + std::to_string(messages_) + " messages, " + std::to_string(recipients_) +
+                    " recipients";
+        if (already_ > 0) text += " (and " + std::to_string(already_) + " events the store had)";
+        return text;
+    }
 
   private:
     void say(const std::string& text) { std::cout << text << std::endl; }
@@ -160,27 +159,57 @@ class Follower {
         f.fd = ag::Fd(fd);
         struct stat st {};
         ::fstat(fd, &st);
-        f.at = Position{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino), 0,
-                        first_line_hash(fd)};
+        f.at.dev = static_cast<std::uint64_t>(st.st_dev);
+        f.at.ino = static_cast<std::uint64_t>(st.st_ino);
+        f.at.offset = 0;
+        f.at.hash = first_line_hash(fd);
         f.partial.clear();
         f.skipping = false;
         return true;
     }
 
-    void open_fresh(Followed& f, bool from_start) {
+    // A new reading of the open file from `offset`: its events get tokens
+    // no earlier event had.
+    void start_segment(Followed& f, std::uint64_t offset) {
+        f.at.offset = f.at.horizon = f.at.context = offset;
+        f.at.segment = new_segment();
+        f.segment_no = ++segments_;
+        f.verify_until = 0;
+        ::lseek(f.fd.get(), static_cast<off_t>(offset), SEEK_SET);
+    }
+
+    // Goes on with the segment the state names: events of lines up to its
+    // horizon are checked against the marks, and what the lines from its
+    // context on mean is read again.
+    void continue_segment(Followed& f, const Position& was) {
+        if (was.segment.empty()) { // a state written before marks existed
+            start_segment(f, was.offset);
+            return;
+        }
+        f.at.segment = was.segment;
+        f.at.horizon = f.verify_until = was.horizon;
+        f.segment_no = ++segments_;
+        rebuild_context(f, was.context, was.offset);
+        f.at.offset = was.offset;
+        f.at.context = was.context;
+        ::lseek(f.fd.get(), static_cast<off_t>(was.offset), SEEK_SET);
+    }
+
+    void open_fresh(Followed& f) {
         if (!open_path(f)) {
             say("waiting for " + esc(f.path));
             return;
         }
-        if (!from_start) {
+        std::uint64_t offset = 0;
+        if (!options_.from_start) {
+            // start at a line's end: whatever follows the last newline is new
             struct stat st {};
             ::fstat(f.fd.get(), &st);
-            f.at.offset = static_cast<std::uint64_t>(st.st_size);
-            // start at a line's end: whatever follows the last newline is new
-            f.at.offset = last_line_end(f.fd.get(), f.at.offset);
+            offset = last_line_end(f.fd.get(), static_cast<std::uint64_t>(st.st_size));
         }
-        ::lseek(f.fd.get(), static_cast<off_t>(f.at.offset), SEEK_SET);
-        say("following " + esc(f.path) + " from byte " + std::to_string(f.at.offset));
+        start_segment(f, offset);
+        record(f);
+        say("following " + esc(f.path) + " from byte " + std::to_string(offset));
     }
 
     static std::uint64_t last_line_end(int fd, std::uint64_t size) {
@@ -188,13 +217,18 @@ class Follower {
         std::uint64_t end = size;
         while (end > 0) {
             std::uint64_t from = end > sizeof buf ? end - sizeof buf : 0;
-            ssize_t n = ::pread(fd, buf, static_cast<std::size_t>(end - from), static_cast<off_t>(from));
+            ssize_t n =
+                ::pread(fd, buf, static_cast<std::size_t>(end - from), static_cast<off_t>(from));
             if (n <= 0) return 0;
             for (ssize_t i = n - 1; i >= 0; --i)
                 if (buf[i] == '\n') return from + static_cast<std::uint64_t>(i) + 1;
             end = from;
         }
         return 0;
+    }
+
+    static bool same_file(const Position& a, const Position& b) {
+        return a.dev == b.dev && a.ino == b.ino && (b.hash == 0 || a.hash == b.hash);
     }
 
     void resume(Followed& f, const Position& was) {
@@ -204,41 +238,47 @@ class Follower {
         }
         struct stat st {};
         ::fstat(f.fd.get(), &st);
-        bool same = f.at.dev == was.dev && f.at.ino == was.ino && (was.hash == 0 || f.at.hash == was.hash);
+        bool same = same_file(f.at, was);
         if (same && static_cast<std::uint64_t>(st.st_size) >= was.offset) {
-            f.at.offset = was.offset;
-            ::lseek(f.fd.get(), static_cast<off_t>(was.offset), SEEK_SET);
+            continue_segment(f, was);
+            record(f);
             say("following " + esc(f.path) + " from byte " + std::to_string(was.offset));
             return;
         }
         if (same) {
             say(esc(f.path) + " was truncated while stopped: from its start");
+            start_segment(f, 0);
+            record(f);
             return;
         }
         // Rotated while stopped: the rest of the old file first, if it is
         // still there (its progress is kept under this file's name, so that
         // a stop meanwhile resumes in it).
-        Followed old;
-        old.path = f.path;
-        if (std::string name; find_rotated(f.path, was, old, name)) {
+        if (std::string name; find_rotated(f, was, name)) {
             say(esc(f.path) + " was rotated while stopped: the rest of " + esc(name) + " first");
-            old.at.offset = was.offset;
-            ::lseek(old.fd.get(), static_cast<off_t>(was.offset), SEEK_SET);
-            drain(old, true);
-            if (stop_requested) {
-                f = std::move(old);
-                return;
-            }
+            continue_segment(f, was);
+            record(f);
+            drain(f, true);
+            if (stop_requested) return;
         } else {
-            say(esc(f.path) + " was replaced while stopped and the old file is gone: lines after byte " +
+            say(esc(f.path) +
+                " was replaced while stopped and the old file is gone: lines after byte " +
                 std::to_string(was.offset) + " of it are lost");
         }
+        f.fd.reset();
+        if (!open_path(f)) {
+            say("waiting for " + esc(f.path));
+            return;
+        }
         say("following " + esc(f.path) + " from its start");
+        start_segment(f, 0);
         record(f);
     }
 
-    // The file beside `path` (maillog.1, maillog-20240102, ...) with the old inode.
-    bool find_rotated(const std::string& path, const Position& was, Followed& out, std::string& found) {
+    // Opens into f the file beside f.path (maillog.1, maillog-20240102, ...)
+    // with the old inode.
+    bool find_rotated(Followed& f, const Position& was, std::string& found) {
+        const std::string& path = f.path;
         auto slash = path.rfind('/');
         std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
         std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -249,9 +289,7 @@ class Follower {
             if (name.rfind(base, 0) != 0 || name == base) continue;
             if (static_cast<std::uint64_t>(e->d_ino) != was.ino) continue;
             found = dir + "/" + name;
-            if (!open_file(out, found)) continue;
-            if (out.at.dev == was.dev && out.at.ino == was.ino && (was.hash == 0 || out.at.hash == was.hash))
-                return true;
+            if (open_file(f, found) && same_file(f.at, was)) return true;
         }
         return false;
     }
@@ -261,11 +299,13 @@ class Follower {
         if (f.fd.get() < 0) {
             if (!open_path(f)) return false;
             say("following " + esc(f.path) + " from its start");
+            start_segment(f, 0);
             record(f);
         }
         bool any = drain(f, false);
         if (stop_requested) return any;
-        struct stat now {}, opened {};
+        struct stat now {
+        }, opened{};
         bool gone = ::stat(f.path.c_str(), &now) != 0;
         ::fstat(f.fd.get(), &opened);
         if (gone || static_cast<std::uint64_t>(now.st_ino) != f.at.ino ||
@@ -275,6 +315,7 @@ class Follower {
             if (gone || stop_requested) return any;
             if (!open_path(f)) return any;
             say(esc(f.path) + " was rotated: following the new file from its start");
+            start_segment(f, 0);
             record(f);
             save(false);
             drain(f, false);
@@ -287,11 +328,10 @@ class Follower {
             (f.at.hash != 0 && opened.st_size > 0 && first_line_hash(f.fd.get()) != f.at.hash)) {
             // Truncated (copytruncate), or written over: from the start.
             say(esc(f.path) + " was truncated: from its start");
-            ::lseek(f.fd.get(), 0, SEEK_SET);
-            f.at.offset = 0;
             f.at.hash = first_line_hash(f.fd.get());
             f.partial.clear();
             f.skipping = false;
+            start_segment(f, 0);
             record(f);
             save(false);
             drain(f, false);
@@ -314,7 +354,15 @@ class Follower {
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) break;
             any = true;
-            catching_up_ = static_cast<std::size_t>(n) == sizeof buf;
+            // The horizon first: no event of these lines is fed before the
+            // state says they may have been (see follow.hpp).
+            std::uint64_t block_end =
+                f.at.offset + f.partial.size() + static_cast<std::uint64_t>(n);
+            if (block_end > f.at.horizon) {
+                f.at.horizon = block_end;
+                record(f);
+                save(false);
+            }
             std::string_view data(buf, static_cast<std::size_t>(n));
             while (!data.empty()) {
                 auto nl = data.find('\n');
@@ -341,7 +389,7 @@ class Follower {
                         f.partial.append(text);
                         text = f.partial;
                     }
-                    if (!handle(text)) { // asked to stop while the store was away
+                    if (!handle(f, text)) { // asked to stop while the store was away
                         record(f);
                         return any;
                     }
@@ -349,46 +397,104 @@ class Follower {
                     f.partial.clear();
                 }
                 data.remove_prefix(consumed);
-                state_dirty(f);
-                if (stop_requested) return any;
+                if (f.at.offset >= f.verify_until) rejudge();
+                if (stop_requested) {
+                    record(f);
+                    return any;
+                }
             }
         }
-        if (closed && !f.partial.empty() && !f.skipping && !stop_requested && handle(f.partial)) {
+        if (closed && !f.partial.empty() && !f.skipping && !stop_requested &&
+            handle(f, f.partial, false)) {
             f.at.offset += f.partial.size();
             f.partial.clear();
         }
+        rejudge();
         record(f);
         if (saved_ != written_) save(false);
         return any;
     }
 
-    void record(const Followed& f) { saved_[f.path] = f.at; }
+    // Handles the lines of f's open file from `from` to `to` (the state's
+    // context and position) for their meaning only: nothing is fed.
+    void rebuild_context(Followed& f, std::uint64_t from, std::uint64_t to) {
+        if (from >= to) return;
+        rebuilding_ = true;
+        std::string line;
+        bool skipping = false; // as drain does: a line too long is dropped
+        char buf[65536];
+        std::uint64_t line_start = from;
+        for (std::uint64_t at = from; at < to;) {
+            auto want = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof buf, to - at));
+            ssize_t n = ::pread(f.fd.get(), buf, want, static_cast<off_t>(at));
+            if (n <= 0) break;
+            std::string_view data(buf, static_cast<std::size_t>(n));
+            at += data.size();
+            for (std::size_t nl; (nl = data.find('\n')) != std::string_view::npos;) {
+                line.append(data.substr(0, nl));
+                f.at.offset = line_start; // where handle() takes the line's place from
+                if (!skipping) handle(f, line);
+                skipping = false;
+                line_start += line.size() + 1;
+                line.clear();
+                data.remove_prefix(nl + 1);
+            }
+            line.append(data);
+            if (line.size() > max_log_line) {
+                skipping = true;
+                line_start += line.size();
+                line.clear();
+            }
+        }
+        rebuilding_ = false;
+    }
 
-    // After a handled line: the state is written after every login passed
-    // to the store, or every 256 while catching up with a backlog; other
-    // lines' progress is written when the file has been read to its end.
-    void state_dirty(const Followed& f) {
-        record(f);
-        if (fed_since_save_ > 0 && (!catching_up_ || fed_since_save_ >= 256)) save(false);
+    // The state of f as it goes into the state file: with the earliest line
+    // its context still needs.
+    void record(Followed& f) {
+        auto first = f.context.earliest(f.segment_no);
+        std::uint64_t context = first ? std::min(*first, f.at.offset) : f.at.offset;
+        f.at.context = f.at.offset - context > context_limit ? f.at.offset : context;
+        saved_[f.path] = f.at;
     }
 
     void save(bool sync) {
-        save_state(state_path_, saved_, sync);
+        state_.save(saved_, sync);
         written_ = saved_;
-        fed_since_save_ = 0;
     }
 
-    // One line; false when it could not be passed to the store before a
-    // stop was asked for (it is then read again next time).
-    bool handle(std::string_view text) {
+    // One line (`terminated`: by a newline, else the last of a rotated
+    // file); false when it could not be passed to the store before a stop
+    // was asked for (it is then read again next time).
+    bool handle(Followed& f, std::string_view text, bool terminated = true) {
         parser_.set_reference(static_cast<std::int64_t>(std::time(nullptr)));
         parser_.parse(text, line_);
-        if (line_.kind != ls::Kind::auth) return true;
+        bool mail_line =
+            line_.kind == ls::Kind::message || line_.kind == ls::Kind::delivery_start ||
+            line_.kind == ls::Kind::delivery_done || line_.kind == ls::Kind::message_end;
+        if (line_.kind != ls::Kind::auth && !(mail_line && options_.messages)) return true;
+        const Where at{f.segment_no, f.at.offset, line_.time};
+        f.context.prune(line_.time);
+        const std::uint64_t line_end = f.at.offset + text.size() + (terminated ? 1 : 0);
+        if (line_.kind == ls::Kind::auth) return login(f, at, line_end);
+        return mail(f, at, line_end);
+    }
+
+    bool login(Followed& f, const Where& at, std::uint64_t line_end) {
         const ls::AuthRecord& a = line_.auth;
-        if (a.source == ls::Source::authguard) return true; // the hooks' own decisions: counted by them
-        if (!services_.empty() && !services_.count(std::string(a.service))) return true;
         ag::Event event;
         if (!ag::normalize_user(a.user, config_, event.user).empty()) return true;
+        // Whoever got in to send mail may send it: the hooks' lines and
+        // the services left out say so too.
+        bool let_in = a.source == ls::Source::authguard
+                          ? a.verdict == "allow" || a.verdict == "alert"
+                          : a.outcome == ag::Outcome::success;
+        if (options_.messages && let_in && sends_mail(a.service))
+            f.context.authenticated(event.user, at);
+        if (a.source == ls::Source::authguard)
+            return true; // the hooks' own decisions: counted by them
+        if (!options_.services.empty() && !options_.services.count(std::string(a.service)))
+            return true;
         if (a.address.empty()) {
             event.address = std::string(ag::unknown_address);
         } else if (auto parsed = ag::parse_address(a.address)) {
@@ -396,46 +502,139 @@ class Follower {
         } else {
             return true;
         }
-        if (a.source == ls::Source::qmail_smtpd) {
-            // Accept::AUTH comes again with every RCPT of one session
-            auto& s = sessions_[a.session];
-            if (s.user == event.user && s.address == event.address && line_.time - s.time <= 3600) return true;
-            s = Session{event.user, event.address, line_.time};
-            if (sessions_.size() > 10000) sessions_.clear();
-        }
+        // Accept::AUTH comes again with every RCPT of one session
+        if (a.source == ls::Source::qmail_smtpd &&
+            f.context.repeats_session(a.session, event.user, event.address, at))
+            return true;
         event.time = line_.time;
         event.outcome = a.outcome;
         event.service = std::string(a.service);
-        for (std::uint32_t i = 0; i < a.attempts; ++i)
-            if (!feed(event)) return false;
+        for (std::uint32_t i = 0; i < a.attempts; ++i) {
+            Place place{f.at.segment, f.at.offset, i};
+            bool fed = feed(f, place, line_end, &event, event.user, [&](const ag::FeedMark& mark) {
+                ag::CheckOptions options;
+                options.mark = mark;
+                ag::Decision d = guard_.check(event, options);
+                if (unavailable(d)) return false;
+                ++logins_;
+                if (d.verdict != ag::Verdict::allow) show(d, event);
+                return true;
+            });
+            if (!fed) return false;
+        }
         return true;
     }
 
-    // Into the store, until the store takes it; false when asked to stop first.
-    bool feed(const ag::Event& event) {
+    bool mail(Followed& f, const Where& at, std::uint64_t line_end) {
+        const ls::MessageRecord& m = line_.message;
+        MailContext::Message* message = nullptr;
+        switch (line_.kind) {
+        case ls::Kind::message: {
+            std::string sender;
+            if (!ag::normalize_user(m.sender, config_, sender).empty()) return true;
+            message =
+                f.context.message(m.msg, sender, at); // null: inbound, a bounce, not logged in
+            break;
+        }
+        case ls::Kind::delivery_start:
+            message = f.context.first_delivery(m.msg, m.delivery);
+            break;
+        case ls::Kind::delivery_done:
+            f.context.delivery_done(m.delivery, m.deferred);
+            return true;
+        case ls::Kind::message_end:
+            f.context.message_end(m.msg);
+            return true;
+        default:
+            return true;
+        }
+        if (!message) return true; // not followed, or a deferred recipient's retry
+        const bool whole = line_.kind == ls::Kind::message;
+        Place place{f.at.segment, f.at.offset, 0};
+        return feed(f, place, line_end, nullptr, message->sender, [&](const ag::FeedMark& mark) {
+            ag::Decision d = guard_.check_logged_message(message->sender, at.time, whole ? 1 : 0,
+                                                         whole ? 0 : 1, mark);
+            if (unavailable(d)) return false;
+            ++(whole ? messages_ : recipients_);
+            if (d.verdict != message->shown) {
+                message->shown = d.verdict;
+                if (d.verdict != ag::Verdict::allow)
+                    say(std::string(ag::to_string(d.verdict)) + " sender=" + esc(message->sender) +
+                        " time=" + std::to_string(at.time) + " reason=\"" + esc(d.reason) + "\"");
+            }
+            return true;
+        });
+    }
+
+    void show(const ag::Decision& d, const ag::Event& event) {
+        say(std::string(ag::to_string(d.verdict)) + " user=" + esc(event.user) +
+            " address=" + esc(event.address) + " time=" + std::to_string(event.time) +
+            (d.reason.empty() ? "" : " reason=\"" + esc(d.reason) + "\""));
+    }
+
+    // One event into the store with its mark, unless the store has it
+    // already: a login (`login`) or else a message's or recipient's count
+    // for `user`. The store's mark is asked for a line a stopped run may
+    // have fed (see follow.hpp), and after a failure that may have come
+    // after the store took the event (a reply that timed out). False when
+    // asked to stop while the store was away.
+    template <class Feed>
+    bool feed(Followed& f, const Place& place, std::uint64_t line_end, const ag::Event* login,
+              const std::string& user, Feed&& into_store) {
+        if (rebuilding_) return true;
+        bool ask = line_end <= f.verify_until;
+        const ag::FeedMark mark{f.follower, token(place)};
+        return until_stored([&] {
+            if (ask) {
+                std::optional<std::string> stored;
+                try {
+                    stored = store_->feed_mark(
+                        user, login ? ag::FeedKind::login : ag::FeedKind::message, f.follower);
+                } catch (const ag::StoreError&) {
+                    return false;
+                }
+                if (stored && counted(*stored, place)) {
+                    ++already_;
+                    // it may still owe its lock (see rejudge)
+                    if (login) last_counted_ = *login;
+                    return true;
+                }
+                rejudge();
+            }
+            ask = !into_store(mark);
+            return !ask;
+        });
+    }
+
+    // The last login the store had already (fed by a run that stopped, or
+    // by a try whose reply was lost) is judged again, not counted: a lock
+    // it decided on is stored now if that run died before storing it.
+    void rejudge() {
+        if (!last_counted_) return;
+        ag::CheckOptions options;
+        options.recorded = true;
+        until_stored([&] {
+            ag::Decision d = guard_.check(*last_counted_, options);
+            if (unavailable(d)) return false;
+            if (d.verdict == ag::Verdict::lock) show(d, *last_counted_);
+            return true;
+        });
+        last_counted_.reset();
+    }
+
+    // Tries `attempt` until it reaches the store (returns true), with
+    // back-off; false when asked to stop first.
+    template <class Attempt> bool until_stored(Attempt&& attempt) {
         int delay_ms = 200;
         for (;;) {
-            ag::Decision d = guard_.check(event);
-            if (d.reason.rfind("store unavailable", 0) != 0) {
-                ++events_;
-                ++fed_since_save_;
-                if (d.verdict != ag::Verdict::allow)
-                    say(std::string(ag::to_string(d.verdict)) + " user=" + esc(event.user) + " address=" +
-                        esc(event.address) + " time=" + std::to_string(event.time) +
-                        (d.reason.empty() ? "" : " reason=\"" + esc(d.reason) + "\""));
-                return true;
-            }
+            if (attempt()) return true;
             if (stop_requested) return false;
             say("store unavailable; trying again in " + std::to_string(delay_ms) + " ms");
-            for (int waited = 0; waited < delay_ms && !stop_requested; waited += 50) ::usleep(50000);
+            for (int waited = 0; waited < delay_ms && !stop_requested; waited += 50)
+                ::usleep(50000);
             delay_ms = std::min(delay_ms * 2, 30000);
         }
     }
-
-    struct Session {
-        std::string user, address;
-        std::int64_t time = 0;
-    };
 
     const ag::Config& config_;
     std::unique_ptr<ag::Store> store_;
@@ -443,57 +642,56 @@ class Follower {
     ag::Guard guard_;
     ls::Parser parser_;
     ls::Line line_;
-    std::string state_path_;
-    bool from_start_;
-    std::set<std::string> services_;
+    const StateFile& state_;
+    Options options_;
     std::vector<Followed> files_;
-    std::map<std::string, Position> saved_;
-    std::map<std::uint64_t, Session> sessions_;
-    std::uint64_t events_ = 0;
-    std::map<std::string, Position> written_; // what the state file holds
-    std::uint64_t fed_since_save_ = 0;
-    bool catching_up_ = false; // the last read filled the buffer: more is waiting
+    std::map<std::string, Position> saved_;   // what the state file is to hold
+    std::map<std::string, Position> written_; // what it holds
+    std::uint64_t segments_ = 0;
+    bool rebuilding_ = false;
+    std::optional<ag::Event> last_counted_;
+    std::uint64_t logins_ = 0, messages_ = 0, recipients_ = 0, already_ = 0;
 };
-
-std::string default_state_path(const std::filesystem::path& control_dir) {
-    std::filesystem::path dir = control_dir.lexically_normal();
-    if (!dir.has_filename()) dir = dir.parent_path();
-    return (dir.parent_path() / "authguard-follow.state").string();
-}
 
 } // namespace
 
 void add_follow_options(po::options_description& d) {
     d.add_options()("state", po::value<std::string>()->value_name("FILE"),
-                    "where the position in each file is kept (default: authguard-follow.state "
-                    "beside the control directory)")(
+                    "where the position in each file is kept (default: follow-state in "
+                    "control/authguard, else authguard-follow.state beside the control directory)")(
         "from-start", po::bool_switch(), "a file without a saved position is read from its start")(
         "once", po::bool_switch(), "read what is there, save the position and exit")(
         "interval", po::value<int>()->default_value(250)->value_name("MS"),
         "how often to look for new lines, rotation and truncation")(
         "services", po::value<std::string>()->value_name("LIST"),
         "only logins of these services (submission,smtp,pop3,...): leave out those that already "
-        "go through authguard-checkpw");
+        "go through authguard-checkpw")(
+        "no-messages", po::bool_switch(),
+        "count no messages (authguard-queue or authguard-spp counts them already)");
 }
 
 int cmd_follow(Context& ctx) {
     const ag::Config& config = ctx.config();
-    std::string state = ctx.options.count("state") ? ctx.options["state"].as<std::string>()
-                                                    : default_state_path(ctx.control_dir);
+    std::string state =
+        ctx.options.count("state") ? ctx.options["state"].as<std::string>() : config.follow_state;
     int interval = ctx.options["interval"].as<int>();
     if (interval < 10 || interval > 60000) throw UsageError("--interval wants 10 to 60000 ms");
-    std::set<std::string> services;
+    Follower::Options options;
+    options.from_start = ctx.options["from-start"].as<bool>();
+    options.messages = !ctx.options["no-messages"].as<bool>();
     if (ctx.options.count("services")) {
         std::string list = ctx.options["services"].as<std::string>();
         std::size_t start = 0;
         while (start <= list.size()) {
             auto comma = list.find(',', start);
-            std::string one = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            if (!one.empty()) services.insert(one);
+            std::string one =
+                list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!one.empty()) options.services.insert(one);
             if (comma == std::string::npos) break;
             start = comma + 1;
         }
-        if (services.empty()) throw UsageError("--services wants a list such as submission,smtp");
+        if (options.services.empty())
+            throw UsageError("--services wants a list such as submission,smtp");
     }
     for (auto& path : ctx.args)
         if (path == "-") throw UsageError("follow reads files, not standard input");
@@ -505,8 +703,10 @@ int cmd_follow(Context& ctx) {
     ::sigaction(SIGINT, &sa, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
 
-    Follower follower(config, state, ctx.options["from-start"].as<bool>(), services);
-    for (auto& path : ctx.args) follower.add(path);
+    StateFile state_file(state);
+    Follower follower(config, state_file, options);
+    for (auto& path : ctx.args)
+        follower.add(path);
     follower.start();
     bool once = ctx.options["once"].as<bool>();
     while (!stop_requested) {
@@ -515,7 +715,7 @@ int cmd_follow(Context& ctx) {
         if (!any) ::poll(nullptr, 0, interval);
     }
     follower.finish();
-    std::cout << "stopped after " << follower.events() << " logins" << std::endl;
+    std::cout << "stopped after " << follower.totals() << std::endl;
     return exit_ok;
 }
 

@@ -184,24 +184,29 @@ const std::vector<CommandSpec>& commands() {
          true,
          true},
         {"follow",
-         "follow FILE... [--state FILE] [--once]",
+         "follow FILE... [--state FILE] [--once] [--no-messages]",
          "feed live mail logs into the store",
          "Follows mail logs as tail -F does and passes every login line (vchkpw,\n"
          "qmail-smtpd AUTH, Dovecot) to the detector with the time from the log:\n"
          "the same verdicts, locks and notifications as authguard-checkpw, for a\n"
          "server whose AUTH chain does not run it yet. authguard's own decision\n"
          "lines are skipped (the hooks counted those logins); with --services,\n"
-         "logins of other services are too.\n"
+         "logins of other services are too. qmail-send's messages from users who\n"
+         "logged in within the hour before, and their recipients, go into the\n"
+         "sending limits as authguard-queue counts them (not with --no-messages:\n"
+         "give it where authguard-queue or authguard-spp counts them already).\n"
          "\n"
          "A file renamed away (rotation) is read to its end, then the new one from\n"
          "its start; a truncated file is read again from its start. The position\n"
-         "in each file (inode, offset, a hash of the first line) is kept in the\n"
-         "state file, written by rename after every login passed to the store, so\n"
-         "a restart goes on where the last run stopped, also after a rotation\n"
-         "meanwhile (the rotated file is found by its inode). A new file starts at\n"
-         "its end, or its start with --from-start. When the store fails, the line\n"
-         "is tried again with back-off (up to 30 s) and not passed over. Locks and\n"
-         "alerts are printed on stdout. SIGTERM stops it after the current line.",
+         "in each file is kept in the state file (--state, else follow-state in\n"
+         "control/authguard), so a restart goes on where the last run stopped,\n"
+         "also after a rotation meanwhile (the rotated file is found by its\n"
+         "inode). Every event is counted once, also after kill -9: the store\n"
+         "keeps a mark of the last event each follower fed per user. A new file\n"
+         "starts at its end, or its start with --from-start. When the store fails,\n"
+         "the line is tried again with back-off (up to 30 s) and not passed over.\n"
+         "Locks, alerts and sending-limit verdicts are printed on stdout. SIGTERM\n"
+         "stops it after the current line.",
          {"FILE"},
          add_follow_options,
          cmd_follow,
