@@ -531,42 +531,40 @@ std::int64_t Parser::local_time(int year, int month, int day, int hour, int minu
 }
 
 // "Jul 22 18:52:46 " / "Jul  2 18:52:46 " / "Jul 02 18:52:46 "
-bool Parser::bsd_time(sv& text, std::int64_t& time) {
+std::size_t Parser::bsd_time(sv text, std::int64_t& time) {
     if (text.size() < 16 || text[3] != ' ' || text[6] != ' ' || text[9] != ':' || text[12] != ':' ||
         text[15] != ' ')
-        return false;
+        return 0;
     int second = two_digits(text, 13);
-    if (second < 0 || second > 60) return false;
+    if (second < 0 || second > 60) return 0;
     // Most lines share their minute with the line before.
     if (last_stamp_valid_ && same_minute(text.data(), last_stamp_)) {
         time = last_stamp_time_ + second;
-        text.remove_prefix(16);
-        return true;
+        return 16;
     }
     int month = month_number(text.data());
     int day = text[4] == ' ' ? (is_digit(text[5]) ? digit(text[5]) : -1) : two_digits(text, 4);
     int hour = two_digits(text, 7), minute = two_digits(text, 10);
     if (month == 0 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59)
-        return false;
+        return 0;
     last_stamp_time_ = local_time(year_for(month, day), month, day, hour, minute, 0);
     std::memcpy(last_stamp_, text.data(), 12);
     last_stamp_valid_ = true;
     time = last_stamp_time_ + second;
-    text.remove_prefix(16);
-    return true;
+    return 16;
 }
 
 // "2013-07-22T18:52:46[.frac][Z|+09:00|+0900] " or "2013-07-22 18:52:46[.frac] "
-bool Parser::iso_time(sv& text, std::int64_t& time) {
+std::size_t Parser::iso_time(sv text, std::int64_t& time) {
     if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' ') ||
         text[13] != ':' || text[16] != ':')
-        return false;
+        return 0;
     int y1 = two_digits(text, 0), y2 = two_digits(text, 2);
     int month = two_digits(text, 5), day = two_digits(text, 8);
     int hour = two_digits(text, 11), minute = two_digits(text, 14), second = two_digits(text, 17);
     if (y1 < 0 || y2 < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
         minute < 0 || minute > 59 || second < 0 || second > 60)
-        return false;
+        return 0;
     int year = y1 * 100 + y2;
     std::size_t i = 19;
     if (i < text.size() && (text[i] == '.' || text[i] == ',')) {
@@ -582,40 +580,38 @@ bool Parser::iso_time(sv& text, std::int64_t& time) {
         int oh = two_digits(text, i + 1);
         std::size_t m_at = i + 3 < text.size() && text[i + 3] == ':' ? i + 4 : i + 3;
         int om = two_digits(text, m_at);
-        if (oh < 0 || om < 0) return false;
+        if (oh < 0 || om < 0) return 0;
         offset = (oh * 3600 + om * 60) * (text[i] == '-' ? -1 : 1);
         zoned = true;
         i = m_at + 2;
     }
-    if (i >= text.size() || text[i] != ' ') return false;
+    if (i >= text.size() || text[i] != ' ') return 0;
     if (zoned)
         time = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
     else
         time = local_time(year, month, day, hour, minute, second);
-    text.remove_prefix(i + 1);
-    return true;
+    return i + 1;
 }
 
-bool Parser::parse_time(sv& text, std::int64_t& time) {
-    if (text.empty()) return false;
+std::size_t Parser::parse_time(sv text, std::int64_t& time) {
+    if (text.empty()) return 0;
     char c = text[0];
     if (c == '@') { // multilog: @ + 24 hex digits (TAI64N) + space
-        if (text.size() < 26 || text[25] != ' ') return false;
+        if (text.size() < 26 || text[25] != ' ') return 0;
         std::uint64_t label = 0;
         for (std::size_t i = 1; i <= 24; ++i) {
             char h = text[i];
             int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
-            if (v < 0) return false;
+            if (v < 0) return 0;
             if (i <= 16) label = label * 16 + static_cast<std::uint64_t>(v);
         }
-        if (label < static_cast<std::uint64_t>(tai64_unix_offset)) return false;
+        if (label < static_cast<std::uint64_t>(tai64_unix_offset)) return 0;
         time = static_cast<std::int64_t>(label - static_cast<std::uint64_t>(tai64_unix_offset));
-        text.remove_prefix(26);
-        return true;
+        return 26;
     }
     if (is_digit(c)) return iso_time(text, time);
     if (c >= 'A' && c <= 'S') return bsd_time(text, time);
-    return false;
+    return 0;
 }
 
 Line Parser::parse(std::string_view line) {
@@ -638,7 +634,9 @@ void Parser::parse(std::string_view line, Line& l) {
         (text[13] < '6' || (text[13] == '6' && text[14] == '0'))) {
         time = last_stamp_time_ + digit(text[13]) * 10 + digit(text[14]);
         text.remove_prefix(16);
-    } else if (!parse_time(text, time)) {
+    } else if (std::size_t stamp_length = parse_time(text, time)) {
+        text.remove_prefix(stamp_length);
+    } else {
         return set_skip(l, SkipReason::unknown_format);
     }
     l.time = time;
@@ -782,7 +780,7 @@ bool parse_time_argument(std::string_view text, std::int64_t& out) {
     Parser parser;
     sv view = padded;
     std::int64_t time = 0;
-    if (!parser.parse_time(view, time) || !view.empty()) return false;
+    if (parser.parse_time(view, time) != view.size()) return false;
     out = time;
     return true;
 }

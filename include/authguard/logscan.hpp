@@ -130,9 +130,12 @@ class Parser {
         int year = -1, month = -1, day = -1, hour = -1;
         std::int64_t base = 0;
     };
-    bool parse_time(std::string_view& text, std::int64_t& time);
-    bool bsd_time(std::string_view& text, std::int64_t& time);
-    bool iso_time(std::string_view& text, std::int64_t& time);
+    // The length of the timestamp at the start of `text` (with the space
+    // after it), 0 when there is none. (Lengths, not an advanced view: a
+    // view written through a reference is read back from memory, stalled.)
+    std::size_t parse_time(std::string_view text, std::int64_t& time);
+    std::size_t bsd_time(std::string_view text, std::int64_t& time);
+    std::size_t iso_time(std::string_view text, std::int64_t& time);
     int year_for(int month, int day);
     std::int64_t local_time(int year, int month, int day, int hour, int minute, int second);
 
