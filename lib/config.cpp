@@ -152,6 +152,8 @@ class Loader {
         } else if (key == "lmdb-path") {
             if (v.empty() || v.front() != '/') fail(line.number, "'lmdb-path' wants an absolute path");
             config_.store.lmdb_path = v;
+        } else if (key == "lmdb-lock-timeout-ms") {
+            config_.store.lmdb_lock_timeout_ms = integer(10, 60000);
         } else if (key == "lmdb-map-size") {
             auto size = parse_size(v);
             if (!size || *size < (1LL << 20) || *size > (1LL << 40))
@@ -325,7 +327,7 @@ po::options_description known_keys() {
     po::options_description desc;
     auto add = [&](const char* name) { desc.add_options()(name, po::value<std::string>()); };
     for (const char* k :
-         {"store", "lmdb-path", "lmdb-map-size", "sentinel", "sentinel-master",
+         {"store", "lmdb-path", "lmdb-map-size", "lmdb-lock-timeout-ms", "sentinel", "sentinel-master",
           "redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
           "command-timeout-ms", "on-store-failure", "clock", "window-short", "window-long",
           "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",

@@ -4,6 +4,7 @@
 // with an expiry time, under the Redis store's key names.
 #include "authguard/lmdb_store.hpp"
 
+#include "authguard/fd.hpp"
 #include "authguard/hash.hpp"
 
 #include <lmdb.h>
@@ -401,7 +402,54 @@ std::filesystem::path default_lmdb_path(const std::filesystem::path& control_dir
 struct LmdbStore::Env {
     std::unique_ptr<MDB_env, EnvClose> env;
     std::size_t max_key = 511;
+    Fd writer_lock; // writer.lock: the turn to write, taken with a deadline
 };
+
+namespace {
+
+// The turn to write, held for one write transaction. LMDB's own writer
+// mutex waits without end: a writer stopped or stuck on a slow disk would
+// hang every login behind it. Every authguard writer takes this lock (an
+// open file description lock, so threads of one process exclude each
+// other too) before beginning, and gives up at the deadline, which makes
+// the store fail (open, by default) like a Redis that does not answer.
+class WriterTurn {
+  public:
+    WriterTurn(int fd, int timeout_ms, const std::string& where) : fd_(fd) {
+        struct timespec start {};
+        ::clock_gettime(CLOCK_MONOTONIC, &start);
+        long pause_us = 20;
+        for (;;) {
+            struct flock lock {};
+            lock.l_type = F_WRLCK;
+            lock.l_whence = SEEK_SET;
+            if (::fcntl(fd_, F_OFD_SETLK, &lock) == 0) return;
+            if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+                throw StoreError(where + ": cannot lock writer.lock: " + std::strerror(errno));
+            struct timespec now {};
+            ::clock_gettime(CLOCK_MONOTONIC, &now);
+            long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (waited_ms >= timeout_ms)
+                throw StoreError(where + ": another writer has held the database for over " +
+                                 std::to_string(timeout_ms) + " ms (lmdb-lock-timeout-ms)");
+            ::usleep(static_cast<useconds_t>(pause_us));
+            pause_us = std::min(pause_us * 2, 1000L); // at most a millisecond late
+        }
+    }
+    ~WriterTurn() {
+        struct flock lock {};
+        lock.l_type = F_UNLCK;
+        lock.l_whence = SEEK_SET;
+        ::fcntl(fd_, F_OFD_SETLK, &lock);
+    }
+    WriterTurn(const WriterTurn&) = delete;
+    WriterTurn& operator=(const WriterTurn&) = delete;
+
+  private:
+    int fd_;
+};
+
+} // namespace
 
 LmdbStore::LmdbStore(const Config& config)
     : config_(config),
@@ -429,7 +477,7 @@ LmdbStore::Env& LmdbStore::env() {
     if (::faccessat(AT_FDCWD, path_.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
         throw StoreError(where + ": directory not writable by " + who() + ": " +
                          std::strerror(errno) + hint);
-    for (const char* name : {"data.mdb", "lock.mdb"}) {
+    for (const char* name : {"data.mdb", "lock.mdb", "writer.lock"}) {
         auto file = path_ / name;
         if (::faccessat(AT_FDCWD, file.c_str(), R_OK | W_OK, AT_EACCESS) != 0 && errno != ENOENT)
             throw StoreError(where + ": " + name + " not writable by " + who() + ": " +
@@ -450,13 +498,17 @@ LmdbStore::Env& LmdbStore::env() {
         throw StoreError(where + ": " + describe(e) + (e.rc == EACCES ? hint : ""));
     }
     fresh->max_key = static_cast<std::size_t>(mdb_env_get_maxkeysize(raw));
+    int lock_fd = ::open((path_ / "writer.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+    if (lock_fd < 0)
+        throw StoreError(where + ": cannot open writer.lock as " + who() + ": " + std::strerror(errno) + hint);
+    fresh->writer_lock = Fd(lock_fd);
     // Programs we start (notify, the next queue program) must not inherit it.
     int fd = -1;
     if (mdb_env_get_fd(raw, &fd) == MDB_SUCCESS && fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     // Files created by root (authguardctl, the POP3 chain before vchkpw
     // drops privileges) go to the directory's owner, and follow its group
     // write permission, so the hooks' users can still write them.
-    for (const char* name : {"data.mdb", "lock.mdb"}) {
+    for (const char* name : {"data.mdb", "lock.mdb", "writer.lock"}) {
         auto file = path_ / name;
         struct stat st {};
         if (::stat(file.c_str(), &st) != 0) continue;
@@ -477,6 +529,8 @@ template <typename F> auto LmdbStore::run(bool write, F&& body) {
     Env& e = env();
     for (int attempt = 0;; ++attempt) {
         try {
+            std::optional<WriterTurn> turn;
+            if (write) turn.emplace(e.writer_lock.get(), config_.store.lmdb_lock_timeout_ms, "lmdb " + path_.string());
             Keys keys(e.env.get(), write, store_clock(), e.max_key);
             auto result = body(keys);
             keys.finish();
@@ -888,6 +942,8 @@ LmdbStore::GcResult LmdbStore::gc() {
     std::string from;
     for (bool more = true; more;) {
         try {
+            WriterTurn turn(e.writer_lock.get(), std::max(config_.store.lmdb_lock_timeout_ms, 10000),
+                            "lmdb " + path_.string());
             Txn txn(e.env.get(), true);
             const std::int64_t clock = store_clock();
             {

@@ -50,6 +50,7 @@ struct StoreConfig {
     enum class Kind { lmdb, redis } kind = Kind::lmdb;
     std::string lmdb_path; // empty: "authguard" beside the control directory
     std::int64_t lmdb_map_size = 256LL << 20; // bytes the database may grow to
+    int lmdb_lock_timeout_ms = 2000; // a write waits this long for another writer
     std::vector<std::string> sentinels; // host:port of each Redis Sentinel
     std::string sentinel_master;        // the name the sentinels monitor the primary as
     std::string redis = "127.0.0.1:6379"; // host:port, [v6]:port or unix:/path

@@ -3,7 +3,8 @@
 # authguard-checkpw locks a botnet with it; its directory sits beside the
 # control directory; 40 concurrent logins lose no count; a directory the
 # hook's user cannot write is refused with a clear log line and the login
-# fails open (or tempfails); files root creates keep the directory's owner;
+# fails open (or tempfails), as it does when another writer holds the
+# database past lmdb-lock-timeout-ms; files root creates keep the directory's owner;
 # authguardctl export/import move every user between Redis and LMDB and
 # back unchanged (and the verdicts with them); gc removes expired keys.
 . "$AG_ROOT/tests/lib.sh"
@@ -88,6 +89,31 @@ NOPE=$(host nope <<<"lmdb-path = $PUB/nope/missing/authguard")
 check_eq "a store directory that cannot be created: fail-open" 0 "$(as_nobody "$NOPE" carol 192.0.2.9)"
 check_eq "... saying so" 1 \
     "$(grep -c "lmdb $PUB/nope/missing/authguard: cannot create the directory as uid 65534" "$PUB/nope/authguard.log")"
+
+# --- a writer that holds the database: bounded by command-timeout ------------------
+HELD=$(host held <<<"lmdb-lock-timeout-ms = 300")
+check_eq "held: a first login creates the database" 0 "$(checkpw "$HELD" erin secret 192.0.2.20)"
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(30)' "$PUB/held/authguard/writer.lock" >"$PUB/held.out" &
+HOLDER=$!
+on_exit "kill $HOLDER 2>/dev/null"
+for _ in $(seq 100); do grep -q held "$PUB/held.out" 2>/dev/null && break; sleep 0.05; done
+t0=$(ms_now)
+rc=$(checkpw "$HELD" erin secret 192.0.2.20)
+ms=$(($(ms_now) - t0))
+check_eq "another writer holding the database: the login fails open (exit 0)" 0 "$rc"
+check "... after lmdb-lock-timeout-ms (300 ms), not much later (${ms} ms)" test "$ms" -ge 300 -a "$ms" -lt 2000
+check_eq "... logged as store unavailable, saying why" 1 \
+    "$(grep 'user=erin' "$PUB/held/authguard.log" | tail -1 | grep -c 'store unavailable.*another writer has held the database for over 300 ms')"
+echo "on-store-failure = tempfail" >>"$HELD/authguard"
+check_eq "... with on-store-failure = tempfail: 454 (exit 111)" 111 "$(checkpw "$HELD" erin secret 192.0.2.20)"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null
+check_eq "once the writer lets go, logins are counted again" '"count":2' \
+    "$(checkpw "$HELD" erin secret 192.0.2.20 >/dev/null; "$CTL" --control "$HELD" export erin | grep -o '"count":[0-9]*')"
 
 # --- a directory owned by the hook's user; root's tools keep it usable -------------
 OWN=$(host own </dev/null)

@@ -81,6 +81,8 @@ TEST_CASE("errors name file:line and the reason") {
     CHECK(error_of(dir).find(":1:") != std::string::npos);
     dir.write("authguard", "command-timeout-ms = 100ms\n");
     CHECK(error_of(dir).find(":1:") != std::string::npos);
+    dir.write("authguard", "lmdb-lock-timeout-ms = 5\n"); // below 10: no wait at all
+    CHECK(error_of(dir).find(":1:") != std::string::npos);
     dir.write("authguard", "just some words\n");
     CHECK(error_of(dir).find(":1: expected 'key = value'") != std::string::npos);
     dir.write("authguard", "override = bob@example.com lock-foo=3\n");

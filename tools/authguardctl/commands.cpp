@@ -629,7 +629,8 @@ namespace {
 std::string store_text(const ag::Config& c) {
     if (c.store.kind == ag::StoreConfig::Kind::lmdb)
         return "lmdb " + esc(c.store.lmdb_path) + " (map " +
-               std::to_string(c.store.lmdb_map_size >> 20) + " MiB), key prefix " +
+               std::to_string(c.store.lmdb_map_size >> 20) + " MiB, writers wait up to " +
+               std::to_string(c.store.lmdb_lock_timeout_ms) + " ms), key prefix " +
                esc(c.store.key_prefix);
     std::string where = "redis " + esc(c.store.redis);
     if (!c.store.sentinels.empty()) {
@@ -644,6 +645,7 @@ void store_json(Json& j, const ag::Config& c) {
     bool lmdb = c.store.kind == ag::StoreConfig::Kind::lmdb;
     j.key("store").value(lmdb ? "lmdb" : "redis");
     j.key("lmdb_path").value(c.store.lmdb_path).key("lmdb_map_size").value(c.store.lmdb_map_size);
+    j.key("lmdb_lock_timeout_ms").value(c.store.lmdb_lock_timeout_ms);
     j.key("sentinels").begin_array();
     for (auto& s : c.store.sentinels) j.value(s);
     j.end_array().key("sentinel_master").value(c.store.sentinel_master);
