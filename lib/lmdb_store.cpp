@@ -12,12 +12,14 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -411,30 +413,54 @@ namespace {
 // mutex waits without end: a writer stopped or stuck on a slow disk would
 // hang every login behind it. Every authguard writer takes this lock (an
 // open file description lock, so threads of one process exclude each
-// other too) before beginning, and gives up at the deadline, which makes
-// the store fail (open, by default) like a Redis that does not answer.
+// other too) before beginning. When it is busy, the wait is the kernel's
+// (waiters are woken as soon as it is free: polling instead cost a tenth of
+// the throughput and put p99 at 7-20 ms with 8 writers), cut short by a
+// SIGALRM at the deadline, after which the store fails like a Redis that
+// does not answer. The handler and the timer are the caller's again
+// afterwards.
+void writer_turn_alarm(int) {}
+
 class WriterTurn {
   public:
     WriterTurn(int fd, int timeout_ms, const std::string& where) : fd_(fd) {
-        struct timespec start {};
-        ::clock_gettime(CLOCK_MONOTONIC, &start);
-        long pause_us = 20;
+        if (lock(F_OFD_SETLK) == 0) return; // free: no timer needed
+        if (errno != EAGAIN && errno != EACCES) fail(where, std::strerror(errno));
+
+        struct sigaction alarm_action {}, saved_action {};
+        alarm_action.sa_handler = writer_turn_alarm; // no SA_RESTART: the wait ends with EINTR
+        ::sigemptyset(&alarm_action.sa_mask);
+        ::sigaction(SIGALRM, &alarm_action, &saved_action);
+        struct itimerval deadline {}, saved_timer {};
+        deadline.it_value.tv_sec = timeout_ms / 1000;
+        deadline.it_value.tv_usec = (timeout_ms % 1000) * 1000;
+        ::setitimer(ITIMER_REAL, &deadline, &saved_timer);
+        sigset_t alarm_only, saved_mask;
+        ::sigemptyset(&alarm_only);
+        ::sigaddset(&alarm_only, SIGALRM);
+        ::sigprocmask(SIG_UNBLOCK, &alarm_only, &saved_mask);
+
+        int rc, err = 0;
         for (;;) {
-            struct flock lock {};
-            lock.l_type = F_WRLCK;
-            lock.l_whence = SEEK_SET;
-            if (::fcntl(fd_, F_OFD_SETLK, &lock) == 0) return;
-            if (errno != EAGAIN && errno != EACCES && errno != EINTR)
-                throw StoreError(where + ": cannot lock writer.lock: " + std::strerror(errno));
-            struct timespec now {};
-            ::clock_gettime(CLOCK_MONOTONIC, &now);
-            long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-            if (waited_ms >= timeout_ms)
-                throw StoreError(where + ": another writer has held the database for over " +
-                                 std::to_string(timeout_ms) + " ms (lmdb-lock-timeout-ms)");
-            ::usleep(static_cast<useconds_t>(pause_us));
-            pause_us = std::min(pause_us * 2, 1000L); // at most a millisecond late
+            rc = lock(F_OFD_SETLKW);
+            err = errno;
+            if (rc == 0 || err != EINTR) break;
+            struct itimerval left {};
+            ::getitimer(ITIMER_REAL, &left);
+            if (left.it_value.tv_sec == 0 && left.it_value.tv_usec == 0) break; // the deadline
         }
+
+        struct itimerval off {};
+        ::setitimer(ITIMER_REAL, &off, nullptr);
+        ::sigprocmask(SIG_SETMASK, &saved_mask, nullptr);
+        ::sigaction(SIGALRM, &saved_action, nullptr);
+        if (saved_timer.it_value.tv_sec || saved_timer.it_value.tv_usec)
+            ::setitimer(ITIMER_REAL, &saved_timer, nullptr); // (late by our wait at most)
+        if (rc == 0) return;
+        if (err == EINTR)
+            fail(where, "another writer has held the database for over " + std::to_string(timeout_ms) +
+                            " ms (lmdb-lock-timeout-ms)");
+        fail(where, std::strerror(err));
     }
     ~WriterTurn() {
         struct flock lock {};
@@ -446,6 +472,15 @@ class WriterTurn {
     WriterTurn& operator=(const WriterTurn&) = delete;
 
   private:
+    int lock(int command) {
+        struct flock whole {};
+        whole.l_type = F_WRLCK;
+        whole.l_whence = SEEK_SET;
+        return ::fcntl(fd_, command, &whole);
+    }
+    [[noreturn]] static void fail(const std::string& where, const std::string& why) {
+        throw StoreError(where + ": writer.lock: " + why);
+    }
     int fd_;
 };
 
@@ -469,7 +504,9 @@ LmdbStore::Env& LmdbStore::env() {
     };
     struct stat dir {};
     if (::stat(path_.c_str(), &dir) != 0) {
-        if (errno != ENOENT || ::mkdir(path_.c_str(), 0770) != 0 || ::stat(path_.c_str(), &dir) != 0)
+        // (a login at the same moment may create it first: EEXIST is fine)
+        if (errno != ENOENT || (::mkdir(path_.c_str(), 0770) != 0 && errno != EEXIST) ||
+            ::stat(path_.c_str(), &dir) != 0)
             throw StoreError(where + ": cannot create the directory as " + who() + ": " +
                              std::strerror(errno) + hint);
     }

@@ -9,7 +9,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,6 +114,7 @@ TEST_CASE("lmdb store: a directory it cannot use is a StoreError that says why")
 TEST_CASE("lmdb store: many processes writing at once lose no update") {
     testing::TempDir dir;
     Config c = lmdb_config(dir);
+    c.store.lmdb_lock_timeout_ms = 60000; // about lost updates, not about waiting
     constexpr int writers = 8, events = 150;
     std::vector<pid_t> pids;
     for (int w = 0; w < writers; ++w) {
@@ -186,6 +189,75 @@ TEST_CASE("lmdb store: a writer killed in the middle never blocks or damages the
         CHECK(found);
         CHECK(store.load("victim").observations.size() <= 100);
     }
+}
+
+namespace {
+int alarms_seen = 0;
+void count_alarm(int) { ++alarms_seen; }
+} // namespace
+
+TEST_CASE("lmdb store: a writer that holds the database past lmdb-lock-timeout-ms is a StoreError") {
+    testing::TempDir dir;
+    Config c = lmdb_config(dir);
+    c.store.lmdb_lock_timeout_ms = 200;
+    LmdbStore store(c);
+    store.record(login("carol", "192.0.2.1", 100), true); // creates writer.lock
+
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    pid_t holder = ::fork();
+    if (holder == 0) { // another writer that stops in the middle: holds the turn
+        int fd = ::open((dir.path() / "db" / "writer.lock").c_str(), O_RDWR);
+        struct flock whole {};
+        whole.l_type = F_WRLCK;
+        whole.l_whence = SEEK_SET;
+        bool held = fd >= 0 && ::fcntl(fd, F_OFD_SETLKW, &whole) == 0;
+        [[maybe_unused]] auto n = ::write(ready[1], held ? "y" : "n", 1);
+        ::pause();
+        ::_exit(0);
+    }
+    char answer = 0;
+    REQUIRE(::read(ready[0], &answer, 1) == 1);
+    REQUIRE(answer == 'y');
+
+    // the caller's own SIGALRM handler and timer are left as they were
+    struct sigaction mine {};
+    mine.sa_handler = count_alarm;
+    ::sigemptyset(&mine.sa_mask);
+    ::sigaction(SIGALRM, &mine, nullptr);
+    struct itimerval later {};
+    later.it_value.tv_sec = 30;
+    ::setitimer(ITIMER_REAL, &later, nullptr);
+
+    auto t0 = std::chrono::steady_clock::now();
+    std::string what;
+    try {
+        store.record(login("carol", "192.0.2.1", 101), true);
+    } catch (const StoreError& e) {
+        what = e.what();
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(what.find("another writer has held the database for over 200 ms") != std::string::npos);
+    CHECK(ms >= 190);
+    CHECK(ms < 1500);
+    struct sigaction after {};
+    ::sigaction(SIGALRM, nullptr, &after);
+    CHECK((after.sa_handler == count_alarm));
+    struct itimerval left {};
+    ::getitimer(ITIMER_REAL, &left);
+    CHECK(left.it_value.tv_sec >= 28);
+    CHECK(alarms_seen == 0);
+    struct itimerval off {};
+    ::setitimer(ITIMER_REAL, &off, nullptr);
+    ::signal(SIGALRM, SIG_DFL);
+
+    ::kill(holder, SIGKILL); // its lock goes with it
+    ::waitpid(holder, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    auto r = store.record(login("carol", "192.0.2.1", 102), true);
+    REQUIRE(r.history.observations.size() == 1);
+    CHECK(r.history.observations[0].count == 2); // the refused write was not counted
 }
 
 TEST_CASE("lmdb store: keys expire on the store's clock, gc removes them") {
