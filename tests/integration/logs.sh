@@ -296,6 +296,14 @@ follow() { "$CTL" --control "$FC" follow "$@"; }
 out=$(follow --once --from-start --state "$W/follow-once.state" "$W/maillog" 2>&1)
 check "follow --from-start --once: the hijacked account is locked" \
     contains_all "$out" "lock user=hello@example.com" "stopped after"
+# the refused logins after the lock: at most one line a minute, the rest counted
+refused=$(echo "$out" | python3 -c 'import re, sys
+shown = [l for l in sys.stdin if l.startswith("refuse-locked user=hello@example.com ")]
+times = [int(re.search(r" time=(\d+)", l).group(1)) for l in shown]
+left = sum(int(m.group(1)) for l in shown for m in [re.search(r" left_out=(\d+)", l)] if m)
+gaps = [b - a for a, b in zip(times, times[1:])]
+print(len(shown) > 0, left > 0, all(g >= 60 for g in gaps))')
+check_eq "follow: a locked account's refusals shown at most once a minute, the rest counted" "True True True" "$refused"
 locks=$("$CTL" --control "$FC" locks --json)
 check_eq "follow: nobody else is locked" "['hello@example.com']" \
     "$(echo "$locks" | python3 -c 'import json,sys; print([l["user"] for l in json.loads(sys.stdin.read())["locks"]])')"

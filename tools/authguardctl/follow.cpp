@@ -566,10 +566,27 @@ class Follower {
         });
     }
 
+    // A verdict line. A locked account's refused logins (a botnet keeps
+    // trying for days) are shown at most once a minute of log time per
+    // user, saying how many were left out; everything else every time.
     void show(const ag::Decision& d, const ag::Event& event) {
+        std::string left_out;
+        if (d.verdict == ag::Verdict::refuse_locked) {
+            auto [quiet, fresh] = refusals_.try_emplace(event.user, Refusals{event.time, 0});
+            if (!fresh) {
+                if (event.time >= quiet->second.shown && event.time - quiet->second.shown < 60) {
+                    ++quiet->second.left_out;
+                    return;
+                }
+                if (quiet->second.left_out)
+                    left_out = " left_out=" + std::to_string(quiet->second.left_out);
+                quiet->second = Refusals{event.time, 0};
+            }
+            if (refusals_.size() > 10000) refusals_.clear(); // a bound, not a record
+        }
         say(std::string(ag::to_string(d.verdict)) + " user=" + esc(event.user) +
             " address=" + esc(event.address) + " time=" + std::to_string(event.time) +
-            (d.reason.empty() ? "" : " reason=\"" + esc(d.reason) + "\""));
+            (d.reason.empty() ? "" : " reason=\"" + esc(d.reason) + "\"") + left_out);
     }
 
     // One event into the store with its mark, unless the store has it
@@ -650,6 +667,11 @@ class Follower {
     std::uint64_t segments_ = 0;
     bool rebuilding_ = false;
     std::optional<ag::Event> last_counted_;
+    struct Refusals {
+        std::int64_t shown = 0;     // log time of the last line shown
+        std::uint64_t left_out = 0; // refusals since, not shown
+    };
+    std::map<std::string, Refusals> refusals_; // by user (see show)
     std::uint64_t logins_ = 0, messages_ = 0, recipients_ = 0, already_ = 0;
 };
 
