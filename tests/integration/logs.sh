@@ -173,6 +173,18 @@ check "concatenated gzip members on standard input" \
 scan --json "$W/maillog.twice" 2> "$W/twice.err" | users_json "$W/twice.users"
 check "vchkpw and authguard logging one login: counted once" same_counts "$W/twice.users"
 check "... and the duplicates are in the summary" grep -qE '[0-9]+ duplicate logins' "$W/twice.err"
+# A duplicate line of an earlier login, after another address's login, does
+# not stand for the user's next login from its address.
+cat > "$W/interleaved.log" <<'LOG'
+Jul 22 18:52:46 mx vpopmail[100]: vchkpw-submission: password fail kim@example.com:192.0.2.1
+Jul 22 18:52:47 mx vpopmail[101]: vchkpw-submission: (PLAIN) login success kim@example.com:198.51.100.2
+Jul 22 18:52:48 mx authguard[102]: allow user=kim@example.com address=192.0.2.1 service=submission outcome=bad-password time=1374486766
+Jul 22 18:53:10 mx vpopmail[103]: vchkpw-submission: (PLAIN) login success kim@example.com:192.0.2.1
+LOG
+check_eq "a duplicate between two logins: each login stays at its own address" "2 2 1 2 1" \
+    "$(scan --json "$W/interleaved.log" 2>/dev/null | python3 -c 'import json, sys
+d = json.loads(sys.stdin.readline())
+print(d["success_addresses"], d["success_networks"], d["failing_addresses"], d["logins"], d["failures"])')"
 scan --json --replay-all "$W/maillog" 2>/dev/null > "$W/all.json"
 check "replaying every login gives exactly the same output" cmp -s "$W/scan.json" "$W/all.json"
 

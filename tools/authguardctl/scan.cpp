@@ -202,8 +202,11 @@ struct UserState {
     // What every login touches comes first, in a few adjacent cache lines.
     SlidingWindows address_windows, wide_windows;
     std::uint32_t last_address = none, last_pair = 0; // the pair of the user's last login
-    char last_raw[15] = {}; // that login's address as logged (when short)
+    // The last login line's address as logged (when short) and its id. Not
+    // last_address: a line left out as a duplicate sets these but not that.
+    char last_raw[15] = {};
     std::uint8_t last_raw_length = 0;
+    std::uint32_t last_raw_address = none;
     std::uint32_t service_bits = 0; // Impl::service_names seen (the first 32)
     bool allowlisted = false; // control/authguard-allow: never judged
     // A quiet user's logins are not replayed through the store one by one:
@@ -642,7 +645,7 @@ struct LogScan::Impl {
         std::uint32_t address;
         if (user != none && users[user].last_raw_length == a.address.size() && !a.address.empty() &&
             std::memcmp(users[user].last_raw, a.address.data(), a.address.size()) == 0) {
-            address = users[user].last_address;
+            address = users[user].last_raw_address;
         } else {
             address = address_id(a.address);
             if (address == none) {
@@ -653,6 +656,7 @@ struct LogScan::Impl {
             UserState& u = users[user];
             u.last_raw_length = a.address.size() <= sizeof u.last_raw ? static_cast<std::uint8_t>(a.address.size()) : 0;
             if (u.last_raw_length) std::memcpy(u.last_raw, a.address.data(), u.last_raw_length);
+            u.last_raw_address = address;
         }
         if (a.source == ls::Source::qmail_smtpd) {
             // Accept::AUTH is logged again with every RCPT of the session.
