@@ -421,10 +421,18 @@ namespace {
 // afterwards.
 void writer_turn_alarm(int) {}
 
+// Open file description locks (Linux); elsewhere the process's record
+// locks, the same for authguard's single-threaded programs.
+#ifdef F_OFD_SETLK
+constexpr int try_lock_command = F_OFD_SETLK, wait_lock_command = F_OFD_SETLKW;
+#else
+constexpr int try_lock_command = F_SETLK, wait_lock_command = F_SETLKW;
+#endif
+
 class WriterTurn {
   public:
     WriterTurn(int fd, int timeout_ms, const std::string& where) : fd_(fd) {
-        if (lock(F_OFD_SETLK) == 0) return; // free: no timer needed
+        if (lock(try_lock_command) == 0) return; // free: no timer needed
         if (errno != EAGAIN && errno != EACCES) fail(where, std::strerror(errno));
 
         struct sigaction alarm_action {}, saved_action {};
@@ -442,7 +450,7 @@ class WriterTurn {
 
         int rc, err = 0;
         for (;;) {
-            rc = lock(F_OFD_SETLKW);
+            rc = lock(wait_lock_command);
             err = errno;
             if (rc == 0 || err != EINTR) break;
             struct itimerval left {};
@@ -466,7 +474,7 @@ class WriterTurn {
         struct flock lock {};
         lock.l_type = F_UNLCK;
         lock.l_whence = SEEK_SET;
-        ::fcntl(fd_, F_OFD_SETLK, &lock);
+        ::fcntl(fd_, try_lock_command, &lock);
     }
     WriterTurn(const WriterTurn&) = delete;
     WriterTurn& operator=(const WriterTurn&) = delete;
