@@ -409,16 +409,8 @@ struct LmdbStore::Env {
 
 namespace {
 
-// The turn to write, held for one write transaction. LMDB's own writer
-// mutex waits without end: a writer stopped or stuck on a slow disk would
-// hang every login behind it. Every authguard writer takes this lock (an
-// open file description lock, so threads of one process exclude each
-// other too) before beginning. When it is busy, the wait is the kernel's
-// (waiters are woken as soon as it is free: polling instead cost a tenth of
-// the throughput and put p99 at 7-20 ms with 8 writers), cut short by a
-// SIGALRM at the deadline, after which the store fails like a Redis that
-// does not answer. The handler and the timer are the caller's again
-// afterwards.
+// SIGALRM's handler while a writer waits: it only has to exist, so that
+// the wait ends with EINTR.
 void writer_turn_alarm(int) {}
 
 // Open file description locks (Linux); elsewhere the process's record
@@ -429,6 +421,16 @@ constexpr int try_lock_command = F_OFD_SETLK, wait_lock_command = F_OFD_SETLKW;
 constexpr int try_lock_command = F_SETLK, wait_lock_command = F_SETLKW;
 #endif
 
+// The turn to write, held for one write transaction. LMDB's own writer
+// mutex waits without end: a writer stopped or stuck on a slow disk would
+// hang every login behind it. Every authguard writer takes this lock (an
+// open file description lock, so threads of one process exclude each
+// other too) before beginning. When it is busy, the wait is the kernel's
+// (waiters are woken as soon as it is free: polling instead cost a tenth of
+// the throughput and put p99 at 7-20 ms with 8 writers), cut short by a
+// SIGALRM at the deadline, after which the store fails like a Redis that
+// does not answer. The handler and the timer are the caller's again
+// afterwards.
 class WriterTurn {
   public:
     WriterTurn(int fd, int timeout_ms, const std::string& where) : fd_(fd) {
@@ -470,19 +472,14 @@ class WriterTurn {
                             " ms (lmdb-lock-timeout-ms)");
         fail(where, std::strerror(err));
     }
-    ~WriterTurn() {
-        struct flock lock {};
-        lock.l_type = F_UNLCK;
-        lock.l_whence = SEEK_SET;
-        ::fcntl(fd_, try_lock_command, &lock);
-    }
+    ~WriterTurn() { lock(try_lock_command, F_UNLCK); }
     WriterTurn(const WriterTurn&) = delete;
     WriterTurn& operator=(const WriterTurn&) = delete;
 
   private:
-    int lock(int command) {
+    int lock(int command, short type = F_WRLCK) {
         struct flock whole {};
-        whole.l_type = F_WRLCK;
+        whole.l_type = type;
         whole.l_whence = SEEK_SET;
         return ::fcntl(fd_, command, &whole);
     }

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -233,36 +234,6 @@ struct RecentLogin {
     bool paired;
 };
 
-// A first-in first-out queue in one reused array (a deque allocates and
-// frees a block every few entries: logins pass through this one by one).
-template <class T> class Ring {
-  public:
-    bool empty() const { return size_ == 0; }
-    std::size_t size() const { return size_; }
-    T& front() { return items_[head_]; }
-    // i = 0 is the newest entry
-    T& from_back(std::size_t i) { return items_[(head_ + size_ - 1 - i) & (items_.size() - 1)]; }
-    void pop_front() {
-        head_ = (head_ + 1) & (items_.size() - 1);
-        --size_;
-    }
-    void push_back(const T& item) {
-        if (size_ == items_.size()) grow();
-        items_[(head_ + size_) & (items_.size() - 1)] = item;
-        ++size_;
-    }
-
-  private:
-    void grow() {
-        std::vector<T> bigger(items_.empty() ? 64 : items_.size() * 2);
-        for (std::size_t i = 0; i < size_; ++i) bigger[i] = items_[(head_ + i) & (items_.size() - 1)];
-        items_ = std::move(bigger);
-        head_ = 0;
-    }
-    std::vector<T> items_; // a power of two long
-    std::size_t head_ = 0, size_ = 0;
-};
-
 struct InFlightMessage {
     std::uint32_t user;
     std::uint32_t deferrals; // recipients to be tried again: not new ones
@@ -286,35 +257,18 @@ struct SmtpSession {
 
 std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
 
-// The last 1 to 8 bytes of `bytes` (size >= 1) as one word, without a call
-// to memcpy: an overlapping word load when the name is long enough.
-inline std::uint64_t tail_word(const char* p, std::size_t n) {
-    std::uint64_t w = 0;
-    if (n >= 8) {
-        std::memcpy(&w, p + n - 8, 8);
-        return w;
-    }
-    if (n >= 4) {
-        std::uint32_t a, b;
-        std::memcpy(&a, p, 4);
-        std::memcpy(&b, p + n - 4, 4);
-        return (std::uint64_t{b} << 32) | a;
-    }
-    for (std::size_t i = 0; i < n; ++i) w = (w << 8) | static_cast<unsigned char>(p[i]);
-    return w;
-}
-
 // A fast hash of a name, a word at a time (the name is compared on a hit).
 std::uint64_t name_hash(std::string_view bytes) {
     std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ bytes.size();
     std::size_t i = 0;
-    for (; i + 8 < bytes.size(); i += 8) {
+    for (; i + 8 <= bytes.size(); i += 8) {
         std::uint64_t w;
         std::memcpy(&w, bytes.data() + i, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
     }
-    std::uint64_t tail = bytes.empty() ? 0 : tail_word(bytes.data(), bytes.size());
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
     h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 29;
     return h & ~(std::uint64_t{1} << 63); // never FlatMap's empty key
@@ -380,13 +334,12 @@ struct LogScan::Impl {
     // a hash of the name, the name itself compared: one probe for the
     // names of every login and message.
     struct RawName {
-        std::uint32_t text = 0; // offset in raw_name_texts
-        std::uint32_t length = 0;
+        std::uint32_t text = 0; // index in raw_name_texts
         std::uint32_t id = 0;
         std::uint32_t known_users = 0;
     };
     FlatMap<RawName> raw_names;
-    std::string raw_name_texts; // the names, one after another (no allocation per name)
+    std::vector<std::string> raw_name_texts;
     FlatMap<std::uint32_t> user_by_hash; // a hash of the name -> id (checked against the name)
     FlatMap<std::uint32_t> ipv4_addresses; // canonical dotted quads -> address id
     std::vector<UserState> users;
@@ -417,7 +370,7 @@ struct LogScan::Impl {
         return service_names.size() <= 32 ? 1u << (service_names.size() - 1) : 0;
     }
 
-    Ring<RecentLogin> recent;
+    std::deque<RecentLogin> recent;
     unsigned sources_seen = 0; // bit per Source
     FlatMap<SmtpSession> smtp_sessions; // by pid
     FlatMap<InFlightMessage> messages;  // by qmail-send's message number
@@ -537,15 +490,14 @@ struct LogScan::Impl {
     std::uint32_t user_for(std::string_view raw, bool create) {
         std::uint64_t key = name_hash(raw);
         RawName* known = raw_names.find(key);
-        bool same = known && known->length == raw.size() &&
-                    std::memcmp(raw_name_texts.data() + known->text, raw.data(), raw.size()) == 0;
+        bool same = known && raw_name_texts[known->text] == raw;
         if (same && (known->id != none || (!create && known->known_users == users.size())))
             return known->id;
         std::uint32_t id;
         if (!ag::normalize_user(raw, config, scratch_user).empty()) id = bad_name;
         else if (!wanted(scratch_user)) id = unwanted;
         else id = user_id(scratch_user, create);
-        if (raw_names.size() > 1000000 || raw_name_texts.size() > (64u << 20)) { // a cache: bounded
+        if (raw_names.size() > 1000000) { // a cache: bounded
             raw_names = {};
             raw_name_texts.clear();
             known = nullptr;
@@ -555,10 +507,9 @@ struct LogScan::Impl {
             known->id = id;
             known->known_users = static_cast<std::uint32_t>(users.size());
         } else if (!known) { // (another name with this hash: not cached)
-            raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()),
-                                               static_cast<std::uint32_t>(raw.size()), id,
+            raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()), id,
                                                static_cast<std::uint32_t>(users.size())});
-            raw_name_texts.append(raw);
+            raw_name_texts.emplace_back(raw);
         }
         return id;
     }
@@ -582,8 +533,7 @@ struct LogScan::Impl {
             recent.push_back(login);
             return false;
         }
-        for (std::size_t i = 0; i < recent.size(); ++i) {
-            RecentLogin* it = &recent.from_back(i);
+        for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
             if (it->time < login.time - pairing_window) break;
             if (!it->paired && it->source != login.source && it->user == login.user &&
                 it->address == login.address && it->outcome == login.outcome) {
