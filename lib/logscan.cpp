@@ -13,25 +13,38 @@ namespace authguard::logscan {
 
 std::string_view to_string(Source source) {
     switch (source) {
-    case Source::vchkpw: return "vchkpw";
-    case Source::authguard: return "authguard";
-    case Source::qmail_smtpd: return "qmail-smtpd";
-    case Source::dovecot: return "dovecot";
+    case Source::vchkpw:
+        return "vchkpw";
+    case Source::authguard:
+        return "authguard";
+    case Source::qmail_smtpd:
+        return "qmail-smtpd";
+    case Source::dovecot:
+        return "dovecot";
     }
     return "unknown";
 }
 
 std::string_view to_string(SkipReason reason) {
     switch (reason) {
-    case SkipReason::none: return "none";
-    case SkipReason::unknown_format: return "unknown-format";
-    case SkipReason::malformed: return "malformed";
-    case SkipReason::bad_address: return "bad-address";
-    case SkipReason::bad_user: return "bad-user";
-    case SkipReason::invalid_utf8: return "invalid-utf8";
-    case SkipReason::too_long: return "too-long";
-    case SkipReason::unterminated: return "unterminated";
-    case SkipReason::count_: break;
+    case SkipReason::none:
+        return "none";
+    case SkipReason::unknown_format:
+        return "unknown-format";
+    case SkipReason::malformed:
+        return "malformed";
+    case SkipReason::bad_address:
+        return "bad-address";
+    case SkipReason::bad_user:
+        return "bad-user";
+    case SkipReason::invalid_utf8:
+        return "invalid-utf8";
+    case SkipReason::too_long:
+        return "too-long";
+    case SkipReason::unterminated:
+        return "unterminated";
+    case SkipReason::count_:
+        break;
     }
     return "unknown";
 }
@@ -42,9 +55,13 @@ using sv = std::string_view;
 
 constexpr std::int64_t tai64_unix_offset = 4611686018427387914LL; // 2^62 + 10, as tai64nlocal
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
-int digit(char c) { return c - '0'; }
+int digit(char c) {
+    return c - '0';
+}
 
 // Two digits at text[at]; -1 when not digits.
 int two_digits(sv text, std::size_t at) {
@@ -98,7 +115,8 @@ int month_number(const char* p) {
         if (p[1] == 'u' && p[2] == 'n') return 6;
         if (p[1] == 'u' && p[2] == 'l') return 7;
         return 0;
-    case 'F': return p[1] == 'e' && p[2] == 'b' ? 2 : 0;
+    case 'F':
+        return p[1] == 'e' && p[2] == 'b' ? 2 : 0;
     case 'M':
         if (p[1] == 'a' && p[2] == 'r') return 3;
         if (p[1] == 'a' && p[2] == 'y') return 5;
@@ -107,11 +125,16 @@ int month_number(const char* p) {
         if (p[1] == 'p' && p[2] == 'r') return 4;
         if (p[1] == 'u' && p[2] == 'g') return 8;
         return 0;
-    case 'S': return p[1] == 'e' && p[2] == 'p' ? 9 : 0;
-    case 'O': return p[1] == 'c' && p[2] == 't' ? 10 : 0;
-    case 'N': return p[1] == 'o' && p[2] == 'v' ? 11 : 0;
-    case 'D': return p[1] == 'e' && p[2] == 'c' ? 12 : 0;
-    default: return 0;
+    case 'S':
+        return p[1] == 'e' && p[2] == 'p' ? 9 : 0;
+    case 'O':
+        return p[1] == 'c' && p[2] == 't' ? 10 : 0;
+    case 'N':
+        return p[1] == 'o' && p[2] == 'v' ? 11 : 0;
+    case 'D':
+        return p[1] == 'e' && p[2] == 'c' ? 12 : 0;
+    default:
+        return 0;
     }
 }
 
@@ -136,17 +159,21 @@ template <std::size_t N> inline bool equals(sv text, const char (&word)[N]) {
     return text.size() == N - 1 && std::memcmp(text.data(), word, N - 1) == 0;
 }
 template <std::size_t N> inline bool ends_with(sv text, const char (&suffix)[N]) {
-    return text.size() >= N - 1 && std::memcmp(text.data() + text.size() - (N - 1), suffix, N - 1) == 0;
+    return text.size() >= N - 1 &&
+           std::memcmp(text.data() + text.size() - (N - 1), suffix, N - 1) == 0;
 }
 
 // Words are short: a plain loop beats a library call here.
 inline sv first_word(sv text) {
     std::size_t i = 0;
-    while (i < text.size() && text[i] != ' ') ++i;
+    while (i < text.size() && text[i] != ' ')
+        ++i;
     return text.substr(0, i);
 }
 
-sv after(sv text, std::size_t n) { return n >= text.size() ? sv() : text.substr(n); }
+sv after(sv text, std::size_t n) {
+    return n >= text.size() ? sv() : text.substr(n);
+}
 
 // "<digits>.<digits> " at the start (splogger's and qmail's own timestamp).
 // Eight bytes that are all ASCII digits (a word at a time).
@@ -154,7 +181,8 @@ inline bool eight_digits(const char* p) {
     std::uint64_t x;
     std::memcpy(&x, p, 8);
     constexpr std::uint64_t high = 0x8080808080808080ULL;
-    return (x & high) == 0 && (((x - 0x3030303030303030ULL) | (0x3939393939393939ULL - x)) & high) == 0;
+    return (x & high) == 0 &&
+           (((x - 0x3030303030303030ULL) | (0x3939393939393939ULL - x)) & high) == 0;
 }
 
 sv skip_epoch(sv body) {
@@ -171,10 +199,12 @@ sv skip_epoch(sv body) {
     const char* p = body.data();
     const char* end = p + body.size();
     const char* q = p;
-    while (q < end && static_cast<unsigned>(*q - '0') <= 9) ++q;
+    while (q < end && static_cast<unsigned>(*q - '0') <= 9)
+        ++q;
     if (q == p || q >= end || *q != '.') return body;
     ++q;
-    while (q < end && static_cast<unsigned>(*q - '0') <= 9) ++q;
+    while (q < end && static_cast<unsigned>(*q - '0') <= 9)
+        ++q;
     if (q >= end || *q != ' ') return body;
     return sv(q + 1, static_cast<std::size_t>(end - q - 1));
 }
@@ -228,7 +258,8 @@ void set_auth(Line& l, Source source, sv user, sv address, Outcome outcome, sv s
 // "user@domain:IP" (or "user:IP"): the domain never holds a colon, IPv6 does.
 bool split_user_address(sv token, sv& user, sv& address) {
     const void* at_sign = ::memrchr(token.data(), '@', token.size());
-    std::size_t from = at_sign ? static_cast<std::size_t>(static_cast<const char*>(at_sign) - token.data()) : 0;
+    std::size_t from =
+        at_sign ? static_cast<std::size_t>(static_cast<const char*>(at_sign) - token.data()) : 0;
     const void* colon_at = std::memchr(token.data() + from, ':', token.size() - from);
     if (!colon_at) return false;
     std::size_t colon = static_cast<std::size_t>(static_cast<const char*>(colon_at) - token.data());
@@ -242,14 +273,17 @@ void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
     Outcome outcome;
     if (!text.empty() && text[0] == '(') { // "(PLAIN) login success ": the most common, first
         const void* close_at = std::memchr(text.data(), ')', text.size());
-        std::size_t close = close_at ? static_cast<std::size_t>(static_cast<const char*>(close_at) - text.data())
-                                     : sv::npos;
+        std::size_t close =
+            close_at ? static_cast<std::size_t>(static_cast<const char*>(close_at) - text.data())
+                     : sv::npos;
         if (close == sv::npos || close + 1 >= text.size() || text[close + 1] != ' ' ||
             !starts_with(after(text, close + 2), "login success "))
             return;
         outcome = Outcome::success;
-    } else if (starts_with(text, "password fail ") || starts_with(text, "vpopmail user not found ") ||
-               starts_with(text, "system password fail ") || starts_with(text, "system user not found ")) {
+    } else if (starts_with(text, "password fail ") ||
+               starts_with(text, "vpopmail user not found ") ||
+               starts_with(text, "system password fail ") ||
+               starts_with(text, "system user not found ")) {
         outcome = Outcome::bad_password;
     } else if (starts_with(text, "system password login success ")) {
         outcome = Outcome::success;
@@ -259,10 +293,13 @@ void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
         if (!starts_with(after(text, word.size() + 1), "access denied ")) return;
         outcome = Outcome::bad_password;
     }
-    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+    while (!text.empty() && text.back() == ' ')
+        text.remove_suffix(1);
     const void* space = ::memrchr(text.data(), ' ', text.size());
-    sv token = space ? text.substr(static_cast<std::size_t>(static_cast<const char*>(space) - text.data()) + 1)
-                     : text;
+    sv token =
+        space ? text.substr(
+                    static_cast<std::size_t>(static_cast<const char*>(space) - text.data()) + 1)
+              : text;
     sv user, address;
     if (!split_user_address(token, user, address)) return set_skip(l, SkipReason::malformed);
 
@@ -270,7 +307,8 @@ void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
     if (starts_with(logname, "vchkpw-")) {
         service = logname.substr(7);
         bool port = !service.empty() && service.size() <= 5 && is_digit(service[0]);
-        for (std::size_t i = 1; port && i < service.size(); ++i) port = is_digit(service[i]);
+        for (std::size_t i = 1; port && i < service.size(); ++i)
+            port = is_digit(service[i]);
         if (port) {
             scratch_service = service_for_port(service);
             service = scratch_service;
@@ -282,8 +320,8 @@ void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
 void authguard_line(Line& l, sv body, std::string& scratch_user, std::string& scratch_address,
                     std::string& scratch_service) {
     sv verdict = first_word(body);
-    if (!equals(verdict, "allow") && !equals(verdict, "alert") && !equals(verdict, "tempfail") && !equals(verdict, "reject") &&
-        !equals(verdict, "lock") && !equals(verdict, "refuse-locked"))
+    if (!equals(verdict, "allow") && !equals(verdict, "alert") && !equals(verdict, "tempfail") &&
+        !equals(verdict, "reject") && !equals(verdict, "lock") && !equals(verdict, "refuse-locked"))
         return;
     sv user, address, service, outcome_text;
     if (!field(body, "user=", user)) return; // a message decision (sender=)
@@ -291,10 +329,14 @@ void authguard_line(Line& l, sv body, std::string& scratch_user, std::string& sc
         return set_skip(l, SkipReason::malformed);
     if (!field(body, "service=", service)) service = "unknown";
     Outcome outcome;
-    if (equals(outcome_text, "success")) outcome = Outcome::success;
-    else if (equals(outcome_text, "bad-password")) outcome = Outcome::bad_password;
-    else if (equals(outcome_text, "temporary-failure")) outcome = Outcome::temporary_failure;
-    else return set_skip(l, SkipReason::malformed);
+    if (equals(outcome_text, "success"))
+        outcome = Outcome::success;
+    else if (equals(outcome_text, "bad-password"))
+        outcome = Outcome::bad_password;
+    else if (equals(outcome_text, "temporary-failure"))
+        outcome = Outcome::temporary_failure;
+    else
+        return set_skip(l, SkipReason::malformed);
     set_auth(l, Source::authguard, unescape(user, scratch_user), unescape(address, scratch_address),
              outcome, unescape(service, scratch_service));
     l.auth.verdict = verdict;
@@ -309,12 +351,16 @@ void smtpd_line(Line& l, sv body) {
     if (!parse_number(pid_text, pid)) return set_skip(l, SkipReason::malformed);
     body = after(body, pid_text.size() + 1);
     Outcome outcome;
-    if (starts_with(body, "Accept::AUTH::")) outcome = Outcome::success;
-    else if (starts_with(body, "Reject::AUTH::")) outcome = Outcome::bad_password;
-    else return;
+    if (starts_with(body, "Accept::AUTH::"))
+        outcome = Outcome::success;
+    else if (starts_with(body, "Reject::AUTH::"))
+        outcome = Outcome::bad_password;
+    else
+        return;
     sv method = first_word(body.substr(14));
     if (equals(method, "Auth_Meth")) return; // a mechanism refused before any password
-    while (!body.empty() && body.back() == ' ') body.remove_suffix(1);
+    while (!body.empty() && body.back() == ' ')
+        body.remove_suffix(1);
     auto quote = body.rfind("?~ '");
     if (quote == sv::npos) quote = body.rfind("?= '");
     if (quote == sv::npos || body.back() != '\'' || body.size() < quote + 5)
@@ -340,7 +386,8 @@ void dovecot_line(Line& l, sv service, sv text) {
         auto failed = text.find("(auth failed, ");
         if (failed == sv::npos) return;
         sv count = first_word(text.substr(failed + 14));
-        if (!parse_number(count, attempts) || attempts == 0) return set_skip(l, SkipReason::malformed);
+        if (!parse_number(count, attempts) || attempts == 0)
+            return set_skip(l, SkipReason::malformed);
         outcome = Outcome::bad_password;
     }
     auto u = text.find("user=<");
@@ -385,7 +432,8 @@ void qmail_send_line(Line& l, sv body) {
         std::size_t from;
         if (starts_with(rest, " bytes ")) { // the usual order: skip the size
             std::size_t i = 7;
-            while (i < rest.size() && is_digit(rest[i])) ++i;
+            while (i < rest.size() && is_digit(rest[i]))
+                ++i;
             from = starts_with(rest.substr(i), " from <") ? i : rest.find(" from <");
         } else {
             from = rest.find(" from <");
@@ -396,7 +444,8 @@ void qmail_send_line(Line& l, sv body) {
         for (std::size_t i = from + 7; i < rest.size();) {
             const void* gt = std::memchr(rest.data() + i, '>', rest.size() - i);
             if (!gt) break;
-            std::size_t at_gt = static_cast<std::size_t>(static_cast<const char*>(gt) - rest.data());
+            std::size_t at_gt =
+                static_cast<std::size_t>(static_cast<const char*>(gt) - rest.data());
             if (starts_with(rest.substr(at_gt), "> qp ")) {
                 close = at_gt;
                 break;
@@ -412,13 +461,16 @@ void qmail_send_line(Line& l, sv body) {
     case 's': {
         // starting delivery D: msg N to local|remote R
         at = 18;
-        if (!number_until(body, at, ':', l.message.delivery) || !starts_with(body.substr(at), " msg "))
+        if (!number_until(body, at, ':', l.message.delivery) ||
+            !starts_with(body.substr(at), " msg "))
             return set_skip(l, SkipReason::malformed);
         at += 5;
         if (!number_until(body, at, ' ', l.message.msg)) return set_skip(l, SkipReason::malformed);
         sv rest = body.substr(at);
-        if (starts_with(rest, "to remote ")) l.message.remote = true;
-        else if (!starts_with(rest, "to local ")) return set_skip(l, SkipReason::malformed);
+        if (starts_with(rest, "to remote "))
+            l.message.remote = true;
+        else if (!starts_with(rest, "to local "))
+            return set_skip(l, SkipReason::malformed);
         l.message.recipient = rest.substr(l.message.remote ? 10 : 9);
         l.kind = Kind::delivery_start;
         return;
@@ -428,8 +480,10 @@ void qmail_send_line(Line& l, sv body) {
         at = 9;
         if (!number_until(body, at, ':', l.message.delivery)) return;
         sv rest = body.substr(at);
-        if (starts_with(rest, " deferral")) l.message.deferred = true;
-        else if (!starts_with(rest, " success") && !starts_with(rest, " failure")) return;
+        if (starts_with(rest, " deferral"))
+            l.message.deferred = true;
+        else if (!starts_with(rest, " success") && !starts_with(rest, " failure"))
+            return;
         l.kind = Kind::delivery_done;
         return;
     }
@@ -437,7 +491,8 @@ void qmail_send_line(Line& l, sv body) {
         if (!parse_number(body.substr(8), l.message.msg)) return set_skip(l, SkipReason::malformed);
         l.kind = Kind::message_end;
         return;
-    default: return;
+    default:
+        return;
     }
 }
 
@@ -446,11 +501,16 @@ void qmail_send_line(Line& l, sv body) {
 bool qmail_send_text(sv body) {
     if (body.empty()) return false;
     switch (body[0]) {
-    case 'i': return starts_with(body, "info msg ");
-    case 's': return starts_with(body, "starting delivery ");
-    case 'd': return starts_with(body, "delivery ");
-    case 'e': return starts_with(body, "end msg ");
-    default: return false;
+    case 'i':
+        return starts_with(body, "info msg ");
+    case 's':
+        return starts_with(body, "starting delivery ");
+    case 'd':
+        return starts_with(body, "delivery ");
+    case 'e':
+        return starts_with(body, "end msg ");
+    default:
+        return false;
     }
 }
 
@@ -471,14 +531,22 @@ bool valid_utf8(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         unsigned char c = at(i);
         std::size_t n = 0;
-        if (c < 0x80) n = 1;
-        else if (c >= 0xc2 && c <= 0xdf) n = cont(i + 1) ? 2 : 0;
-        else if (c == 0xe0) n = cont(i + 1, 0xa0) && cont(i + 2) ? 3 : 0;
-        else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) n = cont(i + 1) && cont(i + 2) ? 3 : 0;
-        else if (c == 0xed) n = cont(i + 1, 0x80, 0x9f) && cont(i + 2) ? 3 : 0;
-        else if (c == 0xf0) n = cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-        else if (c >= 0xf1 && c <= 0xf3) n = cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-        else if (c == 0xf4) n = cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+        if (c < 0x80)
+            n = 1;
+        else if (c >= 0xc2 && c <= 0xdf)
+            n = cont(i + 1) ? 2 : 0;
+        else if (c == 0xe0)
+            n = cont(i + 1, 0xa0) && cont(i + 2) ? 3 : 0;
+        else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef)
+            n = cont(i + 1) && cont(i + 2) ? 3 : 0;
+        else if (c == 0xed)
+            n = cont(i + 1, 0x80, 0x9f) && cont(i + 2) ? 3 : 0;
+        else if (c == 0xf0)
+            n = cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+        else if (c >= 0xf1 && c <= 0xf3)
+            n = cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+        else if (c == 0xf4)
+            n = cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3) ? 4 : 0;
         if (n == 0) return false;
         i += n;
     }
@@ -556,20 +624,21 @@ std::size_t Parser::bsd_time(sv text, std::int64_t& time) {
 
 // "2013-07-22T18:52:46[.frac][Z|+09:00|+0900] " or "2013-07-22 18:52:46[.frac] "
 std::size_t Parser::iso_time(sv text, std::int64_t& time) {
-    if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' ') ||
-        text[13] != ':' || text[16] != ':')
+    if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
+        (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':')
         return 0;
     int y1 = two_digits(text, 0), y2 = two_digits(text, 2);
     int month = two_digits(text, 5), day = two_digits(text, 8);
     int hour = two_digits(text, 11), minute = two_digits(text, 14), second = two_digits(text, 17);
-    if (y1 < 0 || y2 < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
-        minute < 0 || minute > 59 || second < 0 || second > 60)
+    if (y1 < 0 || y2 < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 ||
+        hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
         return 0;
     int year = y1 * 100 + y2;
     std::size_t i = 19;
     if (i < text.size() && (text[i] == '.' || text[i] == ',')) {
         ++i;
-        while (i < text.size() && is_digit(text[i])) ++i;
+        while (i < text.size() && is_digit(text[i]))
+            ++i;
     }
     bool zoned = false;
     std::int64_t offset = 0;
@@ -587,7 +656,8 @@ std::size_t Parser::iso_time(sv text, std::int64_t& time) {
     }
     if (i >= text.size() || text[i] != ' ') return 0;
     if (zoned)
-        time = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+        time =
+            days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
     else
         time = local_time(year, month, day, hour, minute, second);
     return i + 1;
@@ -621,23 +691,30 @@ Line Parser::parse(std::string_view line) {
 }
 
 void Parser::parse(std::string_view line, Line& l) {
+    Head head;
+    if (split(line, l, head)) parse_body(head, l);
+}
+
+bool Parser::split(std::string_view line, Line& l, Head& head) {
     l.kind = Kind::ignored;
     l.reason = SkipReason::none;
     l.time = 0;
-    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
-    if (line.empty()) return;
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+        line.remove_suffix(1);
+    if (line.empty()) return false;
     std::int64_t time = 0;
     sv text = line;
     // Most syslog lines share their minute with the line before.
-    if (last_stamp_valid_ && text.size() > 16 && same_minute(text.data(), last_stamp_) && text[12] == ':' &&
-        is_digit(text[13]) && is_digit(text[14]) && text[15] == ' ' &&
+    if (last_stamp_valid_ && text.size() > 16 && same_minute(text.data(), last_stamp_) &&
+        text[12] == ':' && is_digit(text[13]) && is_digit(text[14]) && text[15] == ' ' &&
         (text[13] < '6' || (text[13] == '6' && text[14] == '0'))) {
         time = last_stamp_time_ + digit(text[13]) * 10 + digit(text[14]);
         text.remove_prefix(16);
     } else if (std::size_t stamp_length = parse_time(text, time)) {
         text.remove_prefix(stamp_length);
     } else {
-        return set_skip(l, SkipReason::unknown_format);
+        set_skip(l, SkipReason::unknown_format);
+        return false;
     }
     l.time = time;
 
@@ -653,7 +730,8 @@ void Parser::parse(std::string_view line, Line& l) {
         cached = p.length;
         if (p.pid) { // "host tag[" matched: the pid differs from line to line
             std::size_t i = cached;
-            while (i < text.size() && is_digit(text[i])) ++i;
+            while (i < text.size() && is_digit(text[i]))
+                ++i;
             cached = i > p.length && i + 2 < text.size() && text[i] == ']' && text[i + 1] == ':' &&
                              text[i + 2] == ' '
                          ? i + 3
@@ -668,8 +746,9 @@ void Parser::parse(std::string_view line, Line& l) {
         tag = sv(text.data() + hit->tag_at, hit->tag_length);
         body = text.substr(cached);
         // the busiest programs' prefixes move to the front
-        if (hit != &prefixes_[0]) std::swap(prefixes_[static_cast<std::size_t>(hit - prefixes_.data())],
-                                            prefixes_[static_cast<std::size_t>(hit - prefixes_.data()) - 1]);
+        if (hit != &prefixes_[0])
+            std::swap(prefixes_[static_cast<std::size_t>(hit - prefixes_.data())],
+                      prefixes_[static_cast<std::size_t>(hit - prefixes_.data()) - 1]);
     } else {
         sv t1 = first_word(text);
         if (!t1.empty() && t1.back() == ':') {
@@ -688,8 +767,9 @@ void Parser::parse(std::string_view line, Line& l) {
             bool pid = !tag.empty() && tag.back() == ']';
             if (pid) tag = tag.substr(0, tag.rfind('['));
             // remember "host tag: ", or "host tag[" when a pid follows
-            std::size_t length = pid ? static_cast<std::size_t>(tag.data() + tag.size() + 1 - text.data())
-                                     : static_cast<std::size_t>(body.data() - text.data());
+            std::size_t length =
+                pid ? static_cast<std::size_t>(tag.data() + tag.size() + 1 - text.data())
+                    : static_cast<std::size_t>(body.data() - text.data());
             if (length <= sizeof(Prefix::bytes) && body.data() > text.data()) {
                 Prefix& p = prefixes_[next_prefix_++ % prefixes_.size()];
                 std::memcpy(p.bytes, text.data(), length);
@@ -700,13 +780,19 @@ void Parser::parse(std::string_view line, Line& l) {
             }
         }
     }
+    head = Head{tag, body, text};
+    return true;
+}
 
+void Parser::parse_body(const Head& head, Line& l) {
+    sv tag = head.tag, body = head.body, text = head.text;
     // "vchkpw-submission: text" after vpopmail's (or another) syslog tag
     auto vchkpw_in_body = [&]() {
         // the log name ends at the first ": " (a name never holds a space)
         const void* colon_at = std::memchr(body.data(), ':', body.size());
         if (!colon_at) return;
-        std::size_t colon = static_cast<std::size_t>(static_cast<const char*>(colon_at) - body.data());
+        std::size_t colon =
+            static_cast<std::size_t>(static_cast<const char*>(colon_at) - body.data());
         sv logname = body.substr(0, colon);
         if (colon + 1 < body.size() && body[colon + 1] != ' ') return;
         if (std::memchr(logname.data(), ' ', logname.size())) return;
@@ -716,8 +802,10 @@ void Parser::parse(std::string_view line, Line& l) {
     case 'q':
         if (equals(tag, "qmail")) { // splogger's ident for qmail-send (the bulk of a maillog)
             sv message = skip_epoch(body);
-            if (qmail_send_text(message)) qmail_send_line(l, message);
-            else if (starts_with(message, "qmail-smtpd: ")) smtpd_line(l, message.substr(13));
+            if (qmail_send_text(message))
+                qmail_send_line(l, message);
+            else if (starts_with(message, "qmail-smtpd: "))
+                smtpd_line(l, message.substr(13));
             return;
         }
         if (equals(tag, "qmail-smtpd")) smtpd_line(l, body);
@@ -726,9 +814,12 @@ void Parser::parse(std::string_view line, Line& l) {
         if (equals(tag, "spamd")) return; // SpamAssassin's lines, many and of no use
         goto other;
     case 'v':
-        if (starts_with(tag, "vchkpw")) vchkpw_line(l, tag, body, scratch_service_);
-        else if (starts_with(body, "vchkpw")) vchkpw_in_body();
-        else return;
+        if (starts_with(tag, "vchkpw"))
+            vchkpw_line(l, tag, body, scratch_service_);
+        else if (starts_with(body, "vchkpw"))
+            vchkpw_in_body();
+        else
+            return;
         break;
     case 'a':
         if (!equals(tag, "authguard")) return;
@@ -760,9 +851,12 @@ void Parser::parse(std::string_view line, Line& l) {
             // qmail-send (splogger's "qmail:" tag, or bare under multilog), or
             // qmail-smtpd's stderr through splogger.
             sv candidate = tag.empty() || qmail_send_text(text) ? text : skip_epoch(body);
-            if (qmail_send_text(candidate)) qmail_send_line(l, candidate);
-            else if (starts_with(candidate, "qmail-smtpd: ")) smtpd_line(l, candidate.substr(13));
-            else return;
+            if (qmail_send_text(candidate))
+                qmail_send_line(l, candidate);
+            else if (starts_with(candidate, "qmail-smtpd: "))
+                smtpd_line(l, candidate.substr(13));
+            else
+                return;
         }
     }
     if (l.kind == Kind::auth) {

@@ -74,10 +74,10 @@ struct AuthRecord {
     std::string_view address; // as logged; empty when the line has none
     Outcome outcome = Outcome::success;
     Source source = Source::vchkpw;
-    std::string_view service; // "submission", "smtp", "pop3", "imap", "port-N", ...
-    std::uint32_t attempts = 1;  // Dovecot: "auth failed, N attempts"
-    std::uint64_t session = 0;   // qmail-smtpd: the pid (one session logs Accept per RCPT)
-    std::string_view verdict;    // authguard lines: "allow", "lock", ...
+    std::string_view service;   // "submission", "smtp", "pop3", "imap", "port-N", ...
+    std::uint32_t attempts = 1; // Dovecot: "auth failed, N attempts"
+    std::uint64_t session = 0;  // qmail-smtpd: the pid (one session logs Accept per RCPT)
+    std::string_view verdict;   // authguard lines: "allow", "lock", ...
 };
 
 struct MessageRecord {
@@ -124,6 +124,20 @@ class Parser {
     // The same into `out` (no copy; for reading large files).
     void parse(std::string_view line, Line& out);
 
+    // parse() in two steps, for a reader that remembers what a repeated
+    // text means (a mail client polling logs the same login line again
+    // and again, but for the time and the pid): split() reads the time
+    // into `out` and finds the program's tag and text; false when the
+    // line has no time (`out` says why) or is empty. parse_body() then
+    // fills `out` from the head alone: the same head, the same record.
+    struct Head {
+        std::string_view tag;  // "vpopmail" of "host vpopmail[123]: ", empty when none
+        std::string_view body; // the text after the tag (or all of it)
+        std::string_view text; // everything after the time
+    };
+    bool split(std::string_view line, Line& out, Head& head);
+    void parse_body(const Head& head, Line& out);
+
   private:
     friend bool parse_time_argument(std::string_view text, std::int64_t& out);
     struct HourCache {
@@ -142,8 +156,8 @@ class Parser {
     YearMode mode_;
     std::int64_t reference_ = 0;
     int forced_year_ = 0;
-    int year_ = 0;       // chain: the current year (0: not yet known)
-    int last_month_ = 0; // chain: the month of the last dated line
+    int year_ = 0;             // chain: the current year (0: not yet known)
+    int last_month_ = 0;       // chain: the month of the last dated line
     char last_stamp_[12] = {}; // "Jul 22 18:52" of the last syslog line, and its time
 
     std::int64_t last_stamp_time_ = 0;

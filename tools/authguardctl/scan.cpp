@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -27,18 +27,24 @@ namespace ls = authguard::logscan;
 
 std::uint64_t ScanTotals::skipped_total() const {
     std::uint64_t n = 0;
-    for (auto v : skipped) n += v;
+    for (auto v : skipped)
+        n += v;
     return n;
 }
 
 int severity(ag::Verdict verdict) {
     switch (verdict) {
-    case ag::Verdict::allow: return 0;
-    case ag::Verdict::alert: return 1;
-    case ag::Verdict::tempfail: return 2;
-    case ag::Verdict::reject: return 3;
+    case ag::Verdict::allow:
+        return 0;
+    case ag::Verdict::alert:
+        return 1;
+    case ag::Verdict::tempfail:
+        return 2;
+    case ag::Verdict::reject:
+        return 3;
     case ag::Verdict::lock:
-    case ag::Verdict::refuse_locked: return 4;
+    case ag::Verdict::refuse_locked:
+        return 4;
     }
     return 0;
 }
@@ -109,14 +115,19 @@ class SlidingWindows {
         }
         w.seen = stamp(t);
         std::uint32_t p = tail_;
-        while (p != none && link(p).seen > t) p = link(p).prev;
+        while (p != none && link(p).seen > t)
+            p = link(p).prev;
         // insert after p (at the head when p is none)
         w.prev = p;
         w.next = p == none ? head_ : link(p).next;
-        if (w.next != none) link(w.next).prev = i;
-        else tail_ = i;
-        if (p != none) link(p).next = i;
-        else head_ = i;
+        if (w.next != none)
+            link(w.next).prev = i;
+        else
+            tail_ = i;
+        if (p != none)
+            link(p).next = i;
+        else
+            head_ = i;
         w.listed = true;
         ++in_day_;
         if (t >= newest_ - hour) {
@@ -137,10 +148,14 @@ class SlidingWindows {
   private:
     template <class Slot> void unlink(std::vector<Slot>& slots, std::uint32_t i) {
         WindowLinks& w = slots[i].window;
-        if (w.prev != none) slots[w.prev].window.next = w.next;
-        else head_ = w.next;
-        if (w.next != none) slots[w.next].window.prev = w.prev;
-        else tail_ = w.prev;
+        if (w.prev != none)
+            slots[w.prev].window.next = w.next;
+        else
+            head_ = w.next;
+        if (w.next != none)
+            slots[w.next].window.prev = w.prev;
+        else
+            tail_ = w.prev;
         w.prev = w.next = none;
         w.listed = false;
     }
@@ -170,10 +185,10 @@ class SlidingWindows {
 
 // One client address, parsed once for the whole scan.
 struct AddressInfo {
-    std::string text;             // canonical, or "unknown"
-    std::uint32_t network = 0;    // dense network ids (Impl::network_keys)
+    std::string text;          // canonical, or "unknown"
+    std::uint32_t network = 0; // dense network ids (Impl::network_keys)
     std::uint32_t wide = 0;
-    bool allowlisted = false;     // control/authguard-allow
+    bool allowlisted = false; // control/authguard-allow
 };
 
 // What the detector's store holds for one (user, address, kind): the
@@ -188,7 +203,7 @@ struct AddressSlot { // one (user, address) pair
     std::uint32_t address = 0;
     Stamp first = 0, last = 0, first_success = 0;
     std::uint32_t successes = 0, failures = 0;
-    std::uint32_t wide = 0; // its WideSlot
+    std::uint32_t wide = 0;   // its WideSlot
     bool allowlisted = false; // the address is in control/authguard-allow
     WindowLinks window;
     StoredObservation stored[2]; // success, failure
@@ -209,7 +224,7 @@ struct UserState {
     std::uint8_t last_raw_length = 0;
     std::uint32_t last_raw_address = none;
     std::uint32_t service_bits = 0; // Impl::service_names seen (the first 32)
-    bool allowlisted = false; // control/authguard-allow: never judged
+    bool allowlisted = false;       // control/authguard-allow: never judged
     // A quiet user's logins are not replayed through the store one by one:
     // their observations are kept in the address slots (stored[]), as the
     // store would hold them, and handed to the store the first time the
@@ -219,7 +234,7 @@ struct UserState {
     bool timeline = false;
     std::uint32_t stored_observations = 0, stored_order = 0;
     std::int64_t stored_expire = 0; // when the store would forget them (known-period)
-    ag::QuietLimits quiet; // below these the detector would allow (replay.hpp)
+    ag::QuietLimits quiet;          // below these the detector would allow (replay.hpp)
     UserSummary summary;
     std::vector<std::uint32_t> address_slots; // into Impl::pairs, first seen first
     std::map<std::int64_t, HourSummary> hours;
@@ -232,6 +247,40 @@ struct RecentLogin {
     ag::Outcome outcome;
     ls::Source source;
     bool paired;
+};
+
+// The logins of the last pairing_window, oldest first: a ring that grows
+// to the busiest half minute and is then reused (a deque would allocate
+// and free a block every few logins).
+class RecentLogins {
+  public:
+    bool empty() const { return count_ == 0; }
+    std::size_t size() const { return count_; }
+    RecentLogin& front() { return ring_[first_]; }
+    void pop_front() {
+        first_ = (first_ + 1) & (ring_.size() - 1);
+        --count_;
+    }
+    void push_back(const RecentLogin& login) {
+        if (count_ == ring_.size()) grow();
+        ring_[(first_ + count_) & (ring_.size() - 1)] = login;
+        ++count_;
+    }
+    // The k-th newest (0: the newest).
+    RecentLogin& newest(std::size_t k) {
+        return ring_[(first_ + count_ - 1 - k) & (ring_.size() - 1)];
+    }
+
+  private:
+    void grow() {
+        std::vector<RecentLogin> bigger(ring_.empty() ? 64 : ring_.size() * 2);
+        for (std::size_t k = 0; k < count_; ++k)
+            bigger[k] = ring_[(first_ + k) & (ring_.size() - 1)];
+        ring_ = std::move(bigger);
+        first_ = 0;
+    }
+    std::vector<RecentLogin> ring_; // a power of two in size
+    std::size_t first_ = 0, count_ = 0;
 };
 
 struct InFlightMessage {
@@ -255,7 +304,51 @@ struct SmtpSession {
     ag::Outcome outcome;
 };
 
-std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
+// A login line's text seen before, and what it meant. A mail client
+// polling logs the same text again and again, but for the time and the
+// pid; such a line is then told by one hash and one comparison instead of
+// being parsed and its user and address looked up.
+struct KnownLogin {
+    static constexpr std::size_t capacity = 104; // tag and text, one after the other
+    std::uint64_t hash = 0;
+    std::uint8_t tag_length = 0, body_length = 0; // 0 and 0: an empty entry
+    ag::Outcome outcome = ag::Outcome::success;
+    std::uint32_t user = 0, address = 0, service = 0;
+    char bytes[capacity];
+};
+constexpr std::size_t known_login_slots = 4096; // 512 KiB; a miss only costs a parse
+
+// Eight bytes at p (may be unaligned).
+inline std::uint64_t word_at(const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+}
+
+// A hash of a login line's tag and text (at least 8 bytes of text; the
+// bytes are compared on a hit, so speed matters more than strength).
+std::uint64_t login_text_hash(std::size_t tag, std::string_view body) {
+    std::uint64_t h = (tag << 8 | body.size()) * 0x9e3779b97f4a7c15ULL;
+    std::size_t i = 0;
+    for (; i + 8 <= body.size(); i += 8)
+        h = std::rotl(h, 23) ^ word_at(body.data() + i);
+    h = (h ^ word_at(body.data() + body.size() - 8)) * 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 32);
+}
+
+// Equal byte strings of one length, a word at a time (the last word
+// overlapping), inline: the known-login check runs for every login.
+inline bool same_text(const char* a, const char* b, std::size_t n) {
+    if (n < 8) return std::memcmp(a, b, n) == 0;
+    std::uint64_t diff = 0;
+    for (std::size_t i = 0; i + 8 <= n; i += 8)
+        diff |= word_at(a + i) ^ word_at(b + i);
+    return (diff | (word_at(a + n - 8) ^ word_at(b + n - 8))) == 0;
+}
+
+std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) {
+    return (std::uint64_t{a} << 32) | b;
+}
 
 // A fast hash of a name, a word at a time (the name is compared on a hit).
 std::uint64_t name_hash(std::string_view bytes) {
@@ -267,8 +360,18 @@ std::uint64_t name_hash(std::string_view bytes) {
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
     }
+    // The last bytes: one load of the name's last word, its hashed bytes
+    // shifted out (a copy of a variable length into a word would be a call,
+    // and its read-back stalls on the store).
     std::uint64_t tail = 0;
-    std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
+    std::size_t left = bytes.size() - i;
+    if (left > 0 && bytes.size() >= 8) {
+        std::memcpy(&tail, bytes.data() + bytes.size() - 8, 8);
+        tail >>= 8 * (8 - left);
+    } else {
+        for (std::size_t k = 0; k < left; ++k)
+            tail |= std::uint64_t{static_cast<unsigned char>(bytes[i + k])} << (8 * k);
+    }
     h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 29;
     return h & ~(std::uint64_t{1} << 63); // never FlatMap's empty key
@@ -340,7 +443,7 @@ struct LogScan::Impl {
     };
     FlatMap<RawName> raw_names;
     std::vector<std::string> raw_name_texts;
-    FlatMap<std::uint32_t> user_by_hash; // a hash of the name -> id (checked against the name)
+    FlatMap<std::uint32_t> user_by_hash;   // a hash of the name -> id (checked against the name)
     FlatMap<std::uint32_t> ipv4_addresses; // canonical dotted quads -> address id
     std::vector<UserState> users;
     std::string scratch_user;
@@ -349,29 +452,34 @@ struct LogScan::Impl {
     FlatMap<std::uint32_t> pair_ids; // (user, address) -> index in pairs
     std::vector<WideSlot> wides;     // every (user, wide network)
     FlatMap<std::uint32_t> wide_ids;
-    FlatMap<bool> user_networks;     // (user, network) with a success
+    FlatMap<bool> user_networks; // (user, network) with a success
 
     std::vector<std::string> service_names; // as logged: "submission", "pop3", ...
 
-    std::string last_service; // service_bit's last answer
-    std::uint32_t last_service_bit = 0;
+    std::uint32_t last_service = none; // service_id's last answer
 
-    // The bit of a service name (interned; a handful in any log).
-    std::uint32_t service_bit(std::string_view service) {
-        if (service == last_service) return last_service_bit;
-        last_service.assign(service);
-        last_service_bit = service_bit_of(service);
-        return last_service_bit;
+    // The index of a service name in service_names (interned; a handful
+    // in any log).
+    std::uint32_t service_id(std::string_view service) {
+        if (last_service != none && service_names[last_service] == service) return last_service;
+        auto known = std::find(service_names.begin(), service_names.end(), service);
+        if (known == service_names.end()) known = service_names.emplace(known, service);
+        last_service = static_cast<std::uint32_t>(known - service_names.begin());
+        return last_service;
     }
-    std::uint32_t service_bit_of(std::string_view service) {
-        for (std::size_t i = 0; i < service_names.size(); ++i)
-            if (service_names[i] == service) return i < 32 ? 1u << i : 0;
-        service_names.emplace_back(service);
-        return service_names.size() <= 32 ? 1u << (service_names.size() - 1) : 0;
-    }
+    static std::uint32_t service_bit(std::uint32_t id) { return id < 32 ? 1u << id : 0; }
 
-    std::deque<RecentLogin> recent;
-    unsigned sources_seen = 0; // bit per Source
+    std::vector<KnownLogin> known_logins = std::vector<KnownLogin>(known_login_slots);
+    // The tags of vchkpw's lines so far ("vpopmail", "vchkpw-pop3", ...):
+    // only their lines are looked for among the known logins.
+    std::vector<std::string> login_tags;
+    // The line being read, and its hash while it may become a known login
+    // (0: it may not).
+    ls::Parser::Head head_;
+    std::uint64_t pending_hash = 0;
+
+    RecentLogins recent;
+    unsigned sources_seen = 0;          // bit per Source
     FlatMap<SmtpSession> smtp_sessions; // by pid
     FlatMap<InFlightMessage> messages;  // by qmail-send's message number
     std::vector<Delivery> deliveries = std::vector<Delivery>(delivery_slots); // by delivery number
@@ -384,14 +492,16 @@ struct LogScan::Impl {
     }
 
     std::uint32_t dense_network(std::uint64_t key) {
-        auto [id, fresh] = network_ids.try_emplace(key, static_cast<std::uint32_t>(network_keys.size()));
+        auto [id, fresh] =
+            network_ids.try_emplace(key, static_cast<std::uint32_t>(network_keys.size()));
         if (fresh) network_keys.push_back(key);
         return *id;
     }
 
     std::uint32_t ipv4_network(std::uint32_t value, int prefix) {
         std::uint32_t mask = prefix <= 0 ? 0 : prefix >= 32 ? ~0u : ~0u << (32 - prefix);
-        return dense_network((std::uint64_t{1} << 62) | (std::uint64_t(prefix) << 32) | (value & mask));
+        return dense_network((std::uint64_t{1} << 62) | (std::uint64_t(prefix) << 32) |
+                             (value & mask));
     }
 
     std::uint32_t other_network(const std::string& name) {
@@ -404,7 +514,8 @@ struct LogScan::Impl {
     std::string network_name(std::uint32_t dense) const {
         std::uint64_t key = network_keys[dense];
         if (key >> 62 == 1)
-            return ipv4_network_text(static_cast<std::uint32_t>(key), static_cast<int>((key >> 32) & 0xff));
+            return ipv4_network_text(static_cast<std::uint32_t>(key),
+                                     static_cast<int>((key >> 32) & 0xff));
         return other_networks[key];
     }
 
@@ -427,7 +538,8 @@ struct LogScan::Impl {
             canonical = std::string(ag::unknown_address);
         } else if (auto parsed = ag::parse_address(raw)) {
             if (parsed->family == ag::Address::Family::v4)
-                v4 = (std::uint32_t{parsed->bytes[0]} << 24) | (std::uint32_t{parsed->bytes[1]} << 16) |
+                v4 = (std::uint32_t{parsed->bytes[0]} << 24) |
+                     (std::uint32_t{parsed->bytes[1]} << 16) |
                      (std::uint32_t{parsed->bytes[2]} << 8) | parsed->bytes[3];
             else
                 canonical = parsed->to_string();
@@ -469,7 +581,8 @@ struct LogScan::Impl {
     // The user's id, created on first sight when `create`; none otherwise.
     std::uint32_t user_id(const std::string& name, bool create) {
         std::uint64_t h = std::hash<std::string_view>{}(name) & ~(std::uint64_t{1} << 63);
-        if (std::uint32_t* id = user_by_hash.find(h); id && users[*id].summary.user == name) return *id;
+        if (std::uint32_t* id = user_by_hash.find(h); id && users[*id].summary.user == name)
+            return *id;
         if (auto it = user_ids.find(name); it != user_ids.end()) return it->second;
         if (!create) return none;
         auto id = static_cast<std::uint32_t>(users.size());
@@ -494,9 +607,12 @@ struct LogScan::Impl {
         if (same && (known->id != none || (!create && known->known_users == users.size())))
             return known->id;
         std::uint32_t id;
-        if (!ag::normalize_user(raw, config, scratch_user).empty()) id = bad_name;
-        else if (!wanted(scratch_user)) id = unwanted;
-        else id = user_id(scratch_user, create);
+        if (!ag::normalize_user(raw, config, scratch_user).empty())
+            id = bad_name;
+        else if (!wanted(scratch_user))
+            id = unwanted;
+        else
+            id = user_id(scratch_user, create);
         if (raw_names.size() > 1000000) { // a cache: bounded
             raw_names = {};
             raw_name_texts.clear();
@@ -507,8 +623,8 @@ struct LogScan::Impl {
             known->id = id;
             known->known_users = static_cast<std::uint32_t>(users.size());
         } else if (!known) { // (another name with this hash: not cached)
-            raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()), id,
-                                               static_cast<std::uint32_t>(users.size())});
+            raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()),
+                                               id, static_cast<std::uint32_t>(users.size())});
             raw_name_texts.emplace_back(raw);
         }
         return id;
@@ -533,7 +649,8 @@ struct LogScan::Impl {
             recent.push_back(login);
             return false;
         }
-        for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
+        for (std::size_t k = 0; k < recent.size(); ++k) {
+            RecentLogin* it = &recent.newest(k);
             if (it->time < login.time - pairing_window) break;
             if (!it->paired && it->source != login.source && it->user == login.user &&
                 it->address == login.address && it->outcome == login.outcome) {
@@ -548,8 +665,10 @@ struct LogScan::Impl {
     void cleanup(std::int64_t now) {
         if (now < next_cleanup) return;
         next_cleanup = now + hour;
-        messages.erase_if([&](std::uint64_t, const InFlightMessage& m) { return m.time < now - queue_lifetime; });
-        smtp_sessions.erase_if([&](std::uint64_t, const SmtpSession& s) { return s.time < now - hour; });
+        messages.erase_if(
+            [&](std::uint64_t, const InFlightMessage& m) { return m.time < now - queue_lifetime; });
+        smtp_sessions.erase_if(
+            [&](std::uint64_t, const SmtpSession& s) { return s.time < now - hour; });
         if (now >= next_purge) {
             next_purge = now + day;
             store.purge_expired();
@@ -559,24 +678,71 @@ struct LogScan::Impl {
     void on_line(std::string_view text, LineFlags flags) {
         ++totals.lines;
         if (flags.too_long || flags.unterminated) {
-            ++totals.skipped[static_cast<std::size_t>(flags.too_long ? ls::SkipReason::too_long
-                                                                    : ls::SkipReason::unterminated)];
+            ++totals.skipped[static_cast<std::size_t>(
+                flags.too_long ? ls::SkipReason::too_long : ls::SkipReason::unterminated)];
             return;
         }
         ls::Line& line = line_;
-        parser.parse(text, line);
+        ls::Parser::Head& head = head_; // (a member: a copy would be read back from the stores)
+        if (!parser.split(text, line, head)) {
+            if (line.kind == ls::Kind::skipped)
+                ++totals.skipped[static_cast<std::size_t>(line.reason)];
+            else
+                ++totals.ignored;
+            return;
+        }
+        pending_hash = 0;
+        std::size_t tag = 0;
+        while (tag < login_tags.size() &&
+               (login_tags[tag].size() != head.tag.size() ||
+                !same_text(login_tags[tag].data(), head.tag.data(), head.tag.size())))
+            ++tag;
+        if (tag < login_tags.size() && head.body.size() >= 8 &&
+            head.tag.size() + head.body.size() <= KnownLogin::capacity) {
+            std::uint64_t hash = login_text_hash(tag, head.body);
+            const KnownLogin& known = known_logins[hash % known_login_slots];
+            if (known.hash == hash && known.tag_length == head.tag.size() &&
+                known.body_length == head.body.size() &&
+                same_text(known.bytes, head.tag.data(), head.tag.size()) &&
+                same_text(known.bytes + head.tag.size(), head.body.data(), head.body.size())) {
+                if (!in_range(line.time)) {
+                    ++totals.outside_range;
+                    return;
+                }
+                cleanup(line.time);
+                if (known.user == unwanted)
+                    ++totals.other_users;
+                else
+                    login(known.user, known.address, line.time, known.outcome, ls::Source::vchkpw,
+                          known.service, 1, 0);
+                return;
+            }
+            pending_hash = hash;
+        }
+        parser.parse_body(head, line);
+        if (line.kind == ls::Kind::auth && line.auth.source == ls::Source::vchkpw &&
+            tag == login_tags.size() && login_tags.size() < 4 && !head.tag.empty()) {
+            login_tags.emplace_back(head.tag); // from the next line on
+        }
         switch (line.kind) {
-        case ls::Kind::ignored: ++totals.ignored; return;
-        case ls::Kind::skipped: ++totals.skipped[static_cast<std::size_t>(line.reason)]; return;
-        default: break;
+        case ls::Kind::ignored:
+            ++totals.ignored;
+            return;
+        case ls::Kind::skipped:
+            ++totals.skipped[static_cast<std::size_t>(line.reason)];
+            return;
+        default:
+            break;
         }
         if (!in_range(line.time)) {
             ++totals.outside_range;
             return;
         }
         cleanup(line.time);
-        if (line.kind == ls::Kind::auth) on_auth(line);
-        else on_mail(line);
+        if (line.kind == ls::Kind::auth)
+            on_auth(line);
+        else
+            on_mail(line);
     }
 
     void on_auth(const ls::Line& line) {
@@ -590,6 +756,8 @@ struct LogScan::Impl {
         }
         if (user == unwanted) {
             ++totals.other_users;
+            if (a.source == ls::Source::vchkpw && a.attempts == 1)
+                remember_login(user, 0, a.outcome, 0);
             return;
         }
         std::uint32_t address;
@@ -604,30 +772,61 @@ struct LogScan::Impl {
             }
             if (user == none) user = user_for(a.user, true); // a new user, with a good address
             UserState& u = users[user];
-            u.last_raw_length = a.address.size() <= sizeof u.last_raw ? static_cast<std::uint8_t>(a.address.size()) : 0;
+            u.last_raw_length = a.address.size() <= sizeof u.last_raw
+                                    ? static_cast<std::uint8_t>(a.address.size())
+                                    : 0;
             if (u.last_raw_length) std::memcpy(u.last_raw, a.address.data(), u.last_raw_length);
             u.last_raw_address = address;
         }
-        if (a.source == ls::Source::qmail_smtpd) {
+        std::uint32_t service = service_id(a.service);
+        if (a.source == ls::Source::vchkpw && a.attempts == 1)
+            remember_login(user, address, a.outcome, service);
+        login(user, address, line.time, a.outcome, a.source, service, a.attempts, a.session);
+    }
+
+    // This line's text (head_) means this login: kept for the next
+    // line with the same text. vchkpw's lines only: the others hold a
+    // session or a count that the text alone does not give.
+    void remember_login(std::uint32_t user, std::uint32_t address, ag::Outcome outcome,
+                        std::uint32_t service) {
+        if (pending_hash == 0) return;
+        KnownLogin& known = known_logins[pending_hash % known_login_slots];
+        known.hash = pending_hash;
+        known.tag_length = static_cast<std::uint8_t>(head_.tag.size());
+        known.body_length = static_cast<std::uint8_t>(head_.body.size());
+        std::memcpy(known.bytes, head_.tag.data(), head_.tag.size());
+        std::memcpy(known.bytes + head_.tag.size(), head_.body.data(), head_.body.size());
+        known.outcome = outcome;
+        known.user = user;
+        known.address = address;
+        known.service = service;
+    }
+
+    void login(std::uint32_t user, std::uint32_t address, std::int64_t time, ag::Outcome outcome,
+               ls::Source source, std::uint32_t service, std::uint32_t attempts,
+               std::uint64_t session) {
+        if (source == ls::Source::qmail_smtpd) {
             // Accept::AUTH is logged again with every RCPT of the session.
-            auto [session, fresh] = smtp_sessions.try_emplace(a.session, SmtpSession{user, address, line.time, a.outcome});
-            if (!fresh && session->user == user && session->address == address &&
-                session->outcome == a.outcome && line.time - session->time <= hour) {
+            auto [known, fresh] =
+                smtp_sessions.try_emplace(session, SmtpSession{user, address, time, outcome});
+            if (!fresh && known->user == user && known->address == address &&
+                known->outcome == outcome && time - known->time <= hour) {
                 ++totals.duplicates;
                 return;
             }
-            *session = SmtpSession{user, address, line.time, a.outcome};
+            *known = SmtpSession{user, address, time, outcome};
         }
-        if (paired_with_recent({line.time, user, address, a.outcome, a.source, false})) {
+        if (paired_with_recent({time, user, address, outcome, source, false})) {
             ++totals.duplicates;
             return;
         }
         ++totals.auth_lines;
-        for (std::uint32_t i = 0; i < a.attempts; ++i) apply(user, address, line.time, a.outcome, a.service);
+        for (std::uint32_t i = 0; i < attempts; ++i)
+            apply(user, address, time, outcome, service);
     }
 
     void apply(std::uint32_t user_index, std::uint32_t address, std::int64_t t, ag::Outcome outcome,
-               std::string_view service) {
+               std::uint32_t service) {
         UserState& u = users[user_index];
         UserSummary& s = u.summary;
         if (s.first_seen == 0 || t < s.first_seen) s.first_seen = t;
@@ -639,12 +838,12 @@ struct LogScan::Impl {
         if (u.last_address == address) { // a client logging in again (POP3 polling, ...)
             pair_index = u.last_pair;
         } else {
-            auto [pair_at, new_pair] =
-                pair_ids.try_emplace(pair_key(user_index, address), static_cast<std::uint32_t>(pairs.size()));
+            auto [pair_at, new_pair] = pair_ids.try_emplace(
+                pair_key(user_index, address), static_cast<std::uint32_t>(pairs.size()));
             pair_index = *pair_at;
             if (new_pair) {
-                auto [wide_at, new_wide] = wide_ids.try_emplace(pair_key(user_index, info.wide),
-                                                                static_cast<std::uint32_t>(wides.size()));
+                auto [wide_at, new_wide] = wide_ids.try_emplace(
+                    pair_key(user_index, info.wide), static_cast<std::uint32_t>(wides.size()));
                 if (new_wide) wides.push_back(WideSlot{});
                 AddressSlot fresh;
                 fresh.address = address;
@@ -700,7 +899,8 @@ struct LogScan::Impl {
     // known-period (see UserState::in_store).
     void expire_stored(UserState& u, std::int64_t t) {
         if (u.stored_expire == 0 || t < u.stored_expire) return;
-        for (auto index : u.address_slots) pairs[index].stored[0] = pairs[index].stored[1] = {};
+        for (auto index : u.address_slots)
+            pairs[index].stored[0] = pairs[index].stored[1] = {};
         u.stored_observations = 0;
         u.stored_expire = 0;
     }
@@ -714,23 +914,24 @@ struct LogScan::Impl {
             for (int kind = 0; kind < 2; ++kind) {
                 const StoredObservation& o = slot.stored[kind];
                 if (o.count == 0) continue;
-                kept.push_back({o.order,
-                                ag::Observation{kind == 0 ? ag::Observation::Kind::success
-                                                          : ag::Observation::Kind::failure,
-                                                addresses[slot.address].text, std::int64_t{o.first},
-                                                std::int64_t{o.last}, std::int64_t{o.count},
-                                                std::nullopt}});
+                kept.push_back(
+                    {o.order,
+                     ag::Observation{kind == 0 ? ag::Observation::Kind::success
+                                               : ag::Observation::Kind::failure,
+                                     addresses[slot.address].text, std::int64_t{o.first},
+                                     std::int64_t{o.last}, std::int64_t{o.count}, std::nullopt}});
             }
         }
         std::sort(kept.begin(), kept.end(), [](auto& a, auto& b) { return a.first < b.first; });
         ag::History history;
-        for (auto& k : kept) history.observations.push_back(std::move(k.second));
+        for (auto& k : kept)
+            history.observations.push_back(std::move(k.second));
         store.put_history(u.summary.user, std::move(history), u.stored_expire);
         u.in_store = true;
     }
 
     void replay(UserState& u, AddressSlot& slot, const AddressInfo& info, std::int64_t t,
-                ag::Outcome outcome, std::string_view service) {
+                ag::Outcome outcome, std::uint32_t service) {
         UserSummary& s = u.summary;
         if (u.allowlisted) { // as Guard::check: not recorded, not judged
             if (outcome == ag::Outcome::success) ++s.logins_allowed;
@@ -741,10 +942,13 @@ struct LogScan::Impl {
         // the event is not older than what was seen), or ever, bound them.
         bool in_order = t >= u.address_windows.newest() && t >= u.wide_windows.newest();
         bool day_bounds = config.window_long <= day && config.window_short <= day && in_order;
-        int wides_seen = day_bounds ? u.wide_windows.in_day() : static_cast<int>(s.success_wide_networks);
-        int addresses_seen = day_bounds ? u.address_windows.in_day() : static_cast<int>(s.success_addresses);
+        int wides_seen =
+            day_bounds ? u.wide_windows.in_day() : static_cast<int>(s.success_wide_networks);
+        int addresses_seen =
+            day_bounds ? u.address_windows.in_day() : static_cast<int>(s.success_addresses);
         ag::ReplayHints hints;
-        hints.quiet = u.quiet.below(wides_seen, addresses_seen, static_cast<int>(s.failing_wide_networks));
+        hints.quiet =
+            u.quiet.below(wides_seen, addresses_seen, static_cast<int>(s.failing_wide_networks));
         hints.address_allowed = slot.allowlisted;
 
         if (!u.in_store && !options.replay_all) {
@@ -771,7 +975,7 @@ struct LogScan::Impl {
         }
         event.user.assign(s.user);
         event.address.assign(info.text);
-        event.service.assign(service);
+        event.service.assign(service_names[service]);
         event.time = t;
         event.outcome = outcome;
         ag::Decision d = ag::replay_check(config, store, event, hints);
@@ -796,15 +1000,20 @@ struct LogScan::Impl {
                 s.first_alert_reason = d.reason;
             }
             break;
-        default: break;
+        default:
+            break;
         }
         if (outcome == ag::Outcome::success) {
-            if (d.verdict == ag::Verdict::allow || d.verdict == ag::Verdict::alert) ++s.logins_allowed;
-            else ++s.logins_refused;
+            if (d.verdict == ag::Verdict::allow || d.verdict == ag::Verdict::alert)
+                ++s.logins_allowed;
+            else
+                ++s.logins_refused;
         }
         if (!hints.quiet) {
-            s.peak_new_networks_1h = std::max(s.peak_new_networks_1h, d.signals.short_window.new_wide_networks);
-            s.peak_new_networks_24h = std::max(s.peak_new_networks_24h, d.signals.long_window.new_wide_networks);
+            s.peak_new_networks_1h =
+                std::max(s.peak_new_networks_1h, d.signals.short_window.new_wide_networks);
+            s.peak_new_networks_24h =
+                std::max(s.peak_new_networks_24h, d.signals.long_window.new_wide_networks);
         }
     }
 
@@ -851,7 +1060,8 @@ struct LogScan::Impl {
         case ls::Kind::message_end:
             if (messages.erase(m.msg)) ++totals.mail_lines;
             return;
-        default: return;
+        default:
+            return;
         }
     }
 };
@@ -872,14 +1082,19 @@ void LogScan::add_input(const std::string& path) {
     }
     // The year of a syslog line is told by the file's time (see logscan.hpp).
     struct stat st {};
-    if (path != "-" && ::fstat(fd.get(), &st) == 0) impl_->parser.set_reference(st.st_mtime);
-    else impl_->parser.set_reference(static_cast<std::int64_t>(std::time(nullptr)));
+    if (path != "-" && ::fstat(fd.get(), &st) == 0)
+        impl_->parser.set_reference(st.st_mtime);
+    else
+        impl_->parser.set_reference(static_cast<std::int64_t>(std::time(nullptr)));
     LogReader reader(std::move(fd), path == "-" ? "standard input" : path);
-    std::string error = reader.read_all([this](std::string_view line, LineFlags flags) { impl_->on_line(line, flags); });
+    std::string error = reader.read_all(
+        [this](std::string_view line, LineFlags flags) { impl_->on_line(line, flags); });
     if (!error.empty()) impl_->totals.errors.push_back(error);
 }
 
-const ScanTotals& LogScan::totals() const { return impl_->totals; }
+const ScanTotals& LogScan::totals() const {
+    return impl_->totals;
+}
 
 std::vector<UserSummary> LogScan::users() const {
     std::vector<UserSummary> out;
@@ -896,8 +1111,10 @@ std::vector<UserSummary> LogScan::users() const {
         out.push_back(std::move(s));
     }
     std::sort(out.begin(), out.end(), [](const UserSummary& a, const UserSummary& b) {
-        if (severity(a.verdict) != severity(b.verdict)) return severity(a.verdict) > severity(b.verdict);
-        if (a.max_addresses_24h != b.max_addresses_24h) return a.max_addresses_24h > b.max_addresses_24h;
+        if (severity(a.verdict) != severity(b.verdict))
+            return severity(a.verdict) > severity(b.verdict);
+        if (a.max_addresses_24h != b.max_addresses_24h)
+            return a.max_addresses_24h > b.max_addresses_24h;
         return a.user < b.user;
     });
     return out;
