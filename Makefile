@@ -70,8 +70,8 @@ $(foreach hook,$(HOOKS),$(eval $(call hook_rule,$(hook))))
 $(B)/authguardctl: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/authguardctl/*.cpp)) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(CTL_LIBS)
 
-$(B)/unit-tests: $(UNIT_OBJ) $(B)/libauthguard.a
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS)
+$(B)/unit-tests: $(UNIT_OBJ) $(B)/obj/tools/authguardctl/logfile.o $(B)/libauthguard.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS) -lz
 
 $(B)/vchkpw-standin: $(B)/obj/tests/standins/vchkpw-standin.o
 	$(CXX) $(CXXFLAGS) -o $@ $^

@@ -5,6 +5,9 @@
 #include <zlib.h>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,7 +17,6 @@
 #include <stdexcept>
 
 namespace authguardctl {
-
 
 // zlib's inflate state for one gzip stream (members are read one after
 // another, as gunzip does).
@@ -31,7 +33,143 @@ struct LogReader::Inflater {
     Inflater& operator=(const Inflater&) = delete;
 };
 
-LogReader::LogReader(authguard::Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+// Large plain files are read through a mapping of their pages, a window
+// at a time: no copy into a buffer (the kernel's copy was a tenth of a
+// scan), and memory stays bounded whatever the file's size. Smaller ones,
+// gzip files, pipes and terminals are read with read().
+//
+// A file truncated while it is mapped (copytruncate rotation) makes its
+// lost pages raise SIGBUS. While a window is mapped, a handler maps a page
+// of zeros over such a page and notes it; the reader then stops using the
+// mapping and reads on with read() from the last whole line, as it would
+// have without a mapping. A SIGBUS anywhere else goes to the handler that
+// was there before.
+namespace {
+
+constexpr std::size_t window_size = 4 << 20;       // mapped at a time
+constexpr std::uint64_t smallest_mapped = 1 << 20; // smaller files are read
+
+// The window the handler may repair (authguardctl reads one file at a time,
+// in one thread). Plain words: a signal handler may read them.
+struct FaultZone {
+    volatile std::uintptr_t begin = 0, end = 0;
+    volatile std::uintptr_t page_size = 4096;
+    volatile sig_atomic_t hit = 0;
+    struct sigaction previous {};
+};
+FaultZone fault_zone;
+
+extern "C" void on_bus_error(int signal, siginfo_t* info, void* context) {
+    auto at = reinterpret_cast<std::uintptr_t>(info->si_addr);
+    if (at >= fault_zone.begin && at < fault_zone.end) {
+        void* page = reinterpret_cast<void*>(at & ~(fault_zone.page_size - 1));
+        if (::mmap(page, fault_zone.page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0) != MAP_FAILED) {
+            fault_zone.hit = 1;
+            return; // the load is tried again, and reads zeros
+        }
+    }
+    // Not ours: the previous disposition, for this fault tried again.
+    ::sigaction(SIGBUS, &fault_zone.previous, nullptr);
+    if (fault_zone.previous.sa_flags & SA_SIGINFO) {
+        if (fault_zone.previous.sa_sigaction)
+            fault_zone.previous.sa_sigaction(signal, info, context);
+    } else if (fault_zone.previous.sa_handler != SIG_DFL &&
+               fault_zone.previous.sa_handler != SIG_IGN) {
+        fault_zone.previous.sa_handler(signal);
+    }
+}
+
+// Maps [offset, offset + size) of fd and guards it; nullptr when it cannot.
+const char* map_guarded(int fd, std::uint64_t offset, std::size_t size) {
+    void* at = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(offset));
+    if (at == MAP_FAILED) return nullptr;
+    struct sigaction action {};
+    action.sa_sigaction = on_bus_error;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    fault_zone.page_size = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    fault_zone.hit = 0;
+    fault_zone.begin = reinterpret_cast<std::uintptr_t>(at);
+    fault_zone.end = fault_zone.begin + size;
+    if (::sigaction(SIGBUS, &action, &fault_zone.previous) != 0) {
+        ::munmap(at, size);
+        fault_zone.begin = 0;
+        fault_zone.end = 0;
+        return nullptr;
+    }
+    return static_cast<const char*>(at);
+}
+
+void unmap_guarded(const char* data, std::size_t size) {
+    ::munmap(const_cast<char*>(data), size);
+    ::sigaction(SIGBUS, &fault_zone.previous, nullptr);
+    fault_zone.begin = 0;
+    fault_zone.end = 0;
+}
+
+} // namespace
+
+bool LogReader::window_lost_pages() {
+    return fault_zone.hit != 0;
+}
+
+LogReader::MappedWindow::~MappedWindow() {
+    if (data) unmap_guarded(data, size);
+}
+
+bool LogReader::next_window(MappedWindow& window, std::size_t& held, bool& skipping, char* buffer) {
+    if (mapping_done_) return false;
+    auto stop = [&](std::uint64_t read_from) {
+        if (window.data) {
+            unmap_guarded(window.data, window.size);
+            window.data = nullptr;
+        }
+        mapping_done_ = true;
+        if (read_from > 0) {
+            ::lseek(fd_.get(), static_cast<off_t>(read_from), SEEK_SET);
+            bytes_read_ = read_from;
+            sniffed_ = true; // plain text
+        }
+        return false;
+    };
+    if (!window.data) { // the first window: is this a large plain file?
+        struct stat st {};
+        unsigned char magic[2] = {};
+        if (::fstat(fd_.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+            static_cast<std::uint64_t>(st.st_size) < smallest_mapped ||
+            ::lseek(fd_.get(), 0, SEEK_CUR) != 0 || ::pread(fd_.get(), magic, 2, 0) != 2 ||
+            (magic[0] == 0x1f && magic[1] == 0x8b))
+            return stop(0);
+        mapped_size_ = static_cast<std::uint64_t>(st.st_size);
+        window.offset = 0;
+        window.first_line = 0;
+    } else {
+        std::uint64_t next_line = window.offset + window.consumed;
+        bool truncated = fault_zone.hit != 0;
+        bool last = window.offset + window.size >= mapped_size_;
+        if (truncated) return stop(next_line); // read() from the last whole line on
+        if (last) {
+            held = skipping ? 0 : window.size - window.consumed; // at most max_log_line (read_all)
+            if (held > 0) std::memcpy(buffer, window.data + window.consumed, held);
+            return stop(mapped_size_);
+        }
+        unmap_guarded(window.data, window.size);
+        window.data = nullptr;
+        std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+        window.offset = next_line & ~(page - 1);
+        window.first_line = static_cast<std::size_t>(next_line - window.offset);
+    }
+    window.size = static_cast<std::size_t>(
+        std::min<std::uint64_t>(window_size, mapped_size_ - window.offset));
+    window.consumed = 0;
+    window.data = map_guarded(fd_.get(), window.offset, window.size);
+    if (!window.data) return stop(window.offset + window.first_line);
+    return true;
+}
+
+LogReader::LogReader(authguard::Fd fd, std::string name)
+    : fd_(std::move(fd)), name_(std::move(name)) {}
 
 LogReader::~LogReader() = default;
 
@@ -138,22 +276,27 @@ std::vector<std::string> rotation_order(const std::vector<std::string>& paths) {
     std::vector<Entry> entries;
     for (std::size_t i = 0; i < paths.size(); ++i) {
         std::string base = paths[i];
-        if (base.size() > 3 && base.compare(base.size() - 3, 3, ".gz") == 0) base.resize(base.size() - 3);
+        if (base.size() > 3 && base.compare(base.size() - 3, 3, ".gz") == 0)
+            base.resize(base.size() - 3);
         int kind = 2;
         long long number = 0;
         auto digits_after = [&](char sep) -> bool {
             auto at = base.rfind(sep);
-            if (at == std::string::npos || at + 1 >= base.size() || base.find('/', at) != std::string::npos)
+            if (at == std::string::npos || at + 1 >= base.size() ||
+                base.find('/', at) != std::string::npos)
                 return false;
             std::string tail = base.substr(at + 1);
-            if (tail.size() > 10 || !std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            if (tail.size() > 10 ||
+                !std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }))
                 return false;
             number = std::stoll(tail);
             base.resize(at);
             return true;
         };
-        if (digits_after('.')) kind = 0;
-        else if (digits_after('-')) kind = 1;
+        if (digits_after('.'))
+            kind = 0;
+        else if (digits_after('-'))
+            kind = 1;
         auto [it, fresh] = groups.emplace(base, groups.size());
         entries.push_back({paths[i], it->second, kind, number, i});
     }
@@ -164,7 +307,8 @@ std::vector<std::string> rotation_order(const std::vector<std::string>& paths) {
         return a.number < b.number;
     });
     std::vector<std::string> out;
-    for (auto& e : entries) out.push_back(e.path);
+    for (auto& e : entries)
+        out.push_back(e.path);
     return out;
 }
 
