@@ -223,9 +223,8 @@ struct UserState {
     char last_raw[15] = {};
     std::uint8_t last_raw_length = 0;
     std::uint32_t last_raw_address = none;
-    std::uint32_t service_bits = 0;   // Impl::service_names seen (the first 32)
-    bool allowlisted = false;         // control/authguard-allow: never judged
-    std::uint32_t armed_login = none; // the known login armed for this user (Impl::arm)
+    std::uint32_t service_bits = 0; // Impl::service_names seen (the first 32)
+    bool allowlisted = false;       // control/authguard-allow: never judged
     // A quiet user's logins are not replayed through the store one by one:
     // their observations are kept in the address slots (stored[]), as the
     // store would hold them, and handed to the store the first time the
@@ -309,26 +308,14 @@ struct SmtpSession {
 // polling logs the same text again and again, but for the time and the
 // pid; such a line is then told by one hash and one comparison instead of
 // being parsed and its user and address looked up.
-//
-// And while such a text is "armed" (see Impl::arm), its repetitions are
-// only counted here: they are a quiet user's same client at the same
-// address, and change nothing but counters and times until the user's next
-// other event, when they are applied at once (Impl::disarm) with the same
-// result as one by one. Such a login touches no per-user memory at all.
 struct KnownLogin {
-    static constexpr std::size_t capacity = 92; // tag and text, one after the other
+    static constexpr std::size_t capacity = 104; // tag and text, one after the other
     std::uint64_t hash = 0;
-    std::uint32_t user = 0, address = 0;
-    std::uint32_t pair = 0;    // armed: the (user, address) slot
-    std::uint32_t pending = 0; // armed: repetitions not applied yet
-    Stamp last = 0;            // armed: the time of the last one
-    std::uint16_t service = 0;
     std::uint8_t tag_length = 0, body_length = 0; // 0 and 0: an empty entry
     ag::Outcome outcome = ag::Outcome::success;
-    bool armed = false;
+    std::uint32_t user = 0, address = 0, service = 0;
     char bytes[capacity];
 };
-static_assert(sizeof(KnownLogin) == 128);
 constexpr std::size_t known_login_slots = 4096; // 512 KiB; a miss only costs a parse
 
 // Eight bytes at p (may be unaligned).
@@ -486,8 +473,6 @@ struct LogScan::Impl {
     // The tags of vchkpw's lines so far ("vpopmail", "vchkpw-pop3", ...):
     // only their lines are looked for among the known logins.
     std::vector<std::string> login_tags;
-    // The known login of the line being applied (none: it has none).
-    std::uint32_t current_known = none;
     // The line being read, and its hash while it may become a known login
     // (0: it may not).
     ls::Parser::Head head_;
@@ -707,7 +692,6 @@ struct LogScan::Impl {
             return;
         }
         pending_hash = 0;
-        current_known = none;
         std::size_t tag = 0;
         while (tag < login_tags.size() &&
                (login_tags[tag].size() != head.tag.size() ||
@@ -716,8 +700,7 @@ struct LogScan::Impl {
         if (tag < login_tags.size() && head.body.size() >= 8 &&
             head.tag.size() + head.body.size() <= KnownLogin::capacity) {
             std::uint64_t hash = login_text_hash(tag, head.body);
-            auto index = static_cast<std::uint32_t>(hash % known_login_slots);
-            KnownLogin& known = known_logins[index];
+            const KnownLogin& known = known_logins[hash % known_login_slots];
             if (known.hash == hash && known.tag_length == head.tag.size() &&
                 known.body_length == head.body.size() &&
                 same_text(known.bytes, head.tag.data(), head.tag.size()) &&
@@ -727,23 +710,11 @@ struct LogScan::Impl {
                     return;
                 }
                 cleanup(line.time);
-                if (known.user == unwanted) {
+                if (known.user == unwanted)
                     ++totals.other_users;
-                } else if (known.armed && line.time >= std::int64_t{known.last} &&
-                           line.time - std::int64_t{known.last} < config.known_period) {
-                    if (paired_with_recent({line.time, known.user, known.address, known.outcome,
-                                            ls::Source::vchkpw, false})) {
-                        ++totals.duplicates;
-                    } else {
-                        ++totals.auth_lines;
-                        ++known.pending;
-                        known.last = stamp(line.time);
-                    }
-                } else {
-                    current_known = index;
+                else
                     login(known.user, known.address, line.time, known.outcome, ls::Source::vchkpw,
                           known.service, 1, 0);
-                }
                 return;
             }
             pending_hash = hash;
@@ -818,11 +789,8 @@ struct LogScan::Impl {
     // session or a count that the text alone does not give.
     void remember_login(std::uint32_t user, std::uint32_t address, ag::Outcome outcome,
                         std::uint32_t service) {
-        if (pending_hash == 0 || service > 0xffff) return;
-        auto index = static_cast<std::uint32_t>(pending_hash % known_login_slots);
-        KnownLogin& known = known_logins[index];
-        if (known.armed) disarm(known);
-        current_known = index;
+        if (pending_hash == 0) return;
+        KnownLogin& known = known_logins[pending_hash % known_login_slots];
         known.hash = pending_hash;
         known.tag_length = static_cast<std::uint8_t>(head_.tag.size());
         known.body_length = static_cast<std::uint8_t>(head_.body.size());
@@ -831,55 +799,7 @@ struct LogScan::Impl {
         known.outcome = outcome;
         known.user = user;
         known.address = address;
-        known.service = static_cast<std::uint16_t>(service);
-    }
-
-    // After a success applied from a known text that left the user quiet:
-    // while nothing else happens to the user, the same text again changes
-    // nothing but counters and times. The same address stays the newest in
-    // both windows, which only lose members as time passes, so a quiet user
-    // stays quiet; the store keeps the observation while the gap is under
-    // known-period. Not for timeline users (their hours), nor --replay-all.
-    void arm(std::uint32_t index, std::uint32_t user, std::uint32_t pair, std::int64_t t) {
-        KnownLogin& known = known_logins[index];
-        known.armed = true;
-        known.pending = 0;
-        known.pair = pair;
-        known.last = stamp(t);
-        users[user].armed_login = index;
-    }
-
-    // The repetitions counted in an armed known login, applied to its user
-    // as apply() and replay() would have one by one; then disarmed.
-    void disarm(KnownLogin& known) {
-        UserState& u = users[known.user];
-        if (known.pending > 0) {
-            std::int64_t t = known.last;
-            UserSummary& s = u.summary;
-            AddressSlot& slot = pairs[known.pair];
-            s.logins += known.pending;
-            s.last_seen = std::max(s.last_seen, t);
-            slot.successes += known.pending;
-            slot.last = std::max(slot.last, known.last);
-            u.address_windows.touch(pairs, known.pair, t);
-            u.wide_windows.touch(wides, slot.wide, t);
-            s.logins_allowed += known.pending;
-            if (!u.allowlisted && !slot.allowlisted) {
-                StoredObservation& o = slot.stored[0];
-                o.count += known.pending;
-                o.last = std::max(o.last, known.last);
-                u.stored_expire = std::max(u.stored_expire, t + config.known_period);
-            }
-        }
-        known.armed = false;
-        known.pending = 0;
-        u.armed_login = none;
-    }
-
-    // Before the users' state is read from outside: every armed login applied.
-    void disarm_all() {
-        for (auto& known : known_logins)
-            if (known.armed) disarm(known);
+        known.service = service;
     }
 
     void login(std::uint32_t user, std::uint32_t address, std::int64_t time, ag::Outcome outcome,
@@ -908,9 +828,6 @@ struct LogScan::Impl {
     void apply(std::uint32_t user_index, std::uint32_t address, std::int64_t t, ag::Outcome outcome,
                std::uint32_t service) {
         UserState& u = users[user_index];
-        if (u.armed_login != none) disarm(known_logins[u.armed_login]);
-        std::uint32_t known_index = current_known;
-        current_known = none;
         UserSummary& s = u.summary;
         if (s.first_seen == 0 || t < s.first_seen) s.first_seen = t;
         s.last_seen = std::max(s.last_seen, t);
@@ -975,10 +892,7 @@ struct LogScan::Impl {
         } else {
             ++s.tempfails;
         }
-        bool quiet = replay(u, slot, info, t, outcome, service);
-        if (known_index != none && quiet && outcome == ag::Outcome::success && !u.timeline &&
-            !options.replay_all)
-            arm(known_index, user_index, pair_index, t);
+        replay(u, slot, info, t, outcome, service);
     }
 
     // Forgets what the store would have forgotten: nothing recorded for
@@ -1016,14 +930,12 @@ struct LogScan::Impl {
         u.in_store = true;
     }
 
-    // True when the login was settled without the detector: an allowlisted
-    // user, or a quiet one kept aside.
-    bool replay(UserState& u, AddressSlot& slot, const AddressInfo& info, std::int64_t t,
+    void replay(UserState& u, AddressSlot& slot, const AddressInfo& info, std::int64_t t,
                 ag::Outcome outcome, std::uint32_t service) {
         UserSummary& s = u.summary;
         if (u.allowlisted) { // as Guard::check: not recorded, not judged
             if (outcome == ag::Outcome::success) ++s.logins_allowed;
-            return true;
+            return;
         }
         // The detector counts within its windows; so many networks and
         // addresses in the last day (when its long window is no longer, and
@@ -1057,7 +969,7 @@ struct LogScan::Impl {
                     u.stored_expire = std::max(u.stored_expire, t + config.known_period);
                 }
                 if (outcome == ag::Outcome::success) ++s.logins_allowed;
-                return true;
+                return;
             }
             move_to_store(u);
         }
@@ -1103,7 +1015,6 @@ struct LogScan::Impl {
             s.peak_new_networks_24h =
                 std::max(s.peak_new_networks_24h, d.signals.long_window.new_wide_networks);
         }
-        return false;
     }
 
     void on_mail(const ls::Line& line) {
@@ -1178,7 +1089,6 @@ void LogScan::add_input(const std::string& path) {
     LogReader reader(std::move(fd), path == "-" ? "standard input" : path);
     std::string error = reader.read_all(
         [this](std::string_view line, LineFlags flags) { impl_->on_line(line, flags); });
-    impl_->disarm_all();
     if (!error.empty()) impl_->totals.errors.push_back(error);
 }
 
