@@ -187,6 +187,25 @@ d = json.loads(sys.stdin.readline())
 print(d["success_addresses"], d["success_networks"], d["failing_addresses"], d["logins"], d["failures"])')"
 scan --json --replay-all "$W/maillog" 2>/dev/null > "$W/all.json"
 check "replaying every login gives exactly the same output" cmp -s "$W/scan.json" "$W/all.json"
+# The same with strict thresholds and short windows: many users go to the
+# detector, lock or alert, and lose observations to max-entries, between
+# many users' repeated logins.
+SC=$(new_control strict <<'STRICT'
+lock-new-networks-short = 2
+lock-new-networks-long = 3
+alert-new-networks-long = 2
+alert-addresses-long = 3
+max-entries = 16
+known-period = 2d
+window-short = 30m
+window-long = 12h
+STRICT
+)
+"$CTL" --control "$SC" scan --year 2013 --json "$W/maillog" "$W/maillog" 2>/dev/null > "$W/strict.json"
+"$CTL" --control "$SC" scan --year 2013 --json --replay-all "$W/maillog" "$W/maillog" 2>/dev/null > "$W/strict-all.json"
+check_eq "strict thresholds: replaying every login gives exactly the same output" "yes $(wc -l < "$W/scan.json")" \
+    "$(cmp -s "$W/strict.json" "$W/strict-all.json" && echo yes || echo no) $(wc -l < "$W/strict.json")"
+check "strict thresholds: some users locked" grep -q '"verdict": *"lock"' "$W/strict.json"
 
 # --- options ---
 out=$(scan --json --user Hello@Example.com "$W/maillog" 2>/dev/null)
