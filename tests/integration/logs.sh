@@ -188,8 +188,7 @@ print(d["success_addresses"], d["success_networks"], d["failing_addresses"], d["
 scan --json --replay-all "$W/maillog" 2>/dev/null > "$W/all.json"
 check "replaying every login gives exactly the same output" cmp -s "$W/scan.json" "$W/all.json"
 # The same with strict thresholds and short windows: many users go to the
-# detector, lock or alert, and lose observations to max-entries, between
-# many users' repeated logins.
+# detector, lock or alert, and lose observations to max-entries.
 SC=$(new_control strict <<'STRICT'
 lock-new-networks-short = 2
 lock-new-networks-long = 3
