@@ -85,16 +85,19 @@ template <class Number> bool parse_number(sv text, Number& out) {
 
 // Short byte strings compared a word at a time, inline (memcmp is a call).
 inline bool same_bytes(const char* a, const char* b, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t x, y;
-        std::memcpy(&x, a + i, 8);
-        std::memcpy(&y, b + i, 8);
-        if (x != y) return false;
+    auto word = [](const char* p) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        return w;
+    };
+    if (n < 8) {
+        for (std::size_t i = 0; i < n; ++i)
+            if (a[i] != b[i]) return false;
+        return true;
     }
-    for (; i < n; ++i)
-        if (a[i] != b[i]) return false;
-    return true;
+    for (std::size_t i = 0; i + 8 < n; i += 8)
+        if (word(a + i) != word(b + i)) return false;
+    return word(a + n - 8) == word(b + n - 8); // the last word, overlapping
 }
 
 // "Jul 22 18:52" of two syslog timestamps, compared as two words.

@@ -258,28 +258,28 @@ class RecentLogins {
     std::size_t size() const { return count_; }
     RecentLogin& front() { return ring_[first_]; }
     void pop_front() {
-        first_ = (first_ + 1) & (ring_.size() - 1);
+        first_ = (first_ + 1) & mask_;
         --count_;
     }
     void push_back(const RecentLogin& login) {
         if (count_ == ring_.size()) grow();
-        ring_[(first_ + count_) & (ring_.size() - 1)] = login;
+        ring_[(first_ + count_) & mask_] = login;
         ++count_;
     }
     // The k-th newest (0: the newest).
-    RecentLogin& newest(std::size_t k) {
-        return ring_[(first_ + count_ - 1 - k) & (ring_.size() - 1)];
-    }
+    RecentLogin& newest(std::size_t k) { return ring_[(first_ + count_ - 1 - k) & mask_]; }
 
   private:
     void grow() {
         std::vector<RecentLogin> bigger(ring_.empty() ? 64 : ring_.size() * 2);
         for (std::size_t k = 0; k < count_; ++k)
-            bigger[k] = ring_[(first_ + k) & (ring_.size() - 1)];
+            bigger[k] = ring_[(first_ + k) & mask_];
         ring_ = std::move(bigger);
+        mask_ = ring_.size() - 1;
         first_ = 0;
     }
     std::vector<RecentLogin> ring_; // a power of two in size
+    std::size_t mask_ = 0;          // its size - 1 (kept: the size is a division)
     std::size_t first_ = 0, count_ = 0;
 };
 
