@@ -8,11 +8,15 @@
 # on a generated maillog of at least 50 MB (tests/standins/maillog-gen: the
 # seed's incident in a week of a 550-user server: POP3 clients polling,
 # phones, offices, webmail, inbound mail with spamd's lines, qmail-send's
-# lines for every message). The two are run alternately, one after the
-# other, so that a busy machine slows both alike; the medians are compared,
-# twice: as they run (scan is one thread, the pipeline's four processes
-# spread over the CPUs), and both pinned to one CPU (taskset), which
-# compares the work each does.
+# lines for every message). The two are run alternately, side by side,
+# which one first swapping every round: this machine's speed swings by a
+# third within minutes, so each round's ratio is taken and their median
+# reported (with the quartiles), beside the wall and CPU medians. Four
+# ways: as they run (scan is one thread, the pipeline's four processes
+# spread over the CPUs) and both pinned to one CPU (taskset, which compares
+# the work each does); and the pipeline in two locales, C.UTF-8 (a Debian
+# server's UTF-8 locale) and C (its fastest: sort compares bytes). scan
+# does not depend on the locale.
 # Before timing, scan's distinct addresses per user are checked against the
 # pipeline's output: equal, or the benchmark stops.
 #
@@ -28,7 +32,7 @@ DAYS=${SCAN_BENCH_DAYS:-7}
 CTL=$B/authguardctl
 W=$B/bench/scan
 mkdir -p "$W"
-export TZ=Asia/Tokyo LC_ALL=C.UTF-8
+export TZ=Asia/Tokyo LC_ALL=C.UTF-8 # (the timed pipeline runs in each locale below)
 
 LOG=$W/maillog-$USERS-$DAYS
 if [ ! -s "$LOG" ]; then
@@ -66,7 +70,9 @@ if ! cmp -s "$W/pipeline.out" "$W/scan.out"; then
 fi
 echo "distinct successful addresses per user: scan = pipeline, $(wc -l < "$W/scan.out") users"
 
-echo "== $ROUNDS rounds, alternating; wall time, and CPU time (user+sys, all processes); one warm-up round"
+echo "== $ROUNDS rounds each, the two alternating (which goes first swaps every round); one warm-up round"
+echo "   wall time, CPU time (user+sys, all processes), and the median of each round's ratio"
+echo "   (pipeline/scan of two runs side by side: this machine's speed swings between rounds)"
 python3 - "$ROUNDS" "$W/pipeline" "$LOG" -- "${SCAN[@]}" <<'PY'
 import os, resource, statistics, subprocess, sys, time
 rounds, pipeline, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -74,28 +80,44 @@ scan = sys.argv[sys.argv.index("--") + 1:]
 cpu = str(min(os.sched_getaffinity(0)))
 layouts = [("free: the pipeline's processes on every CPU", []),
            ("pinned: both on CPU " + cpu + " (taskset)", ["taskset", "-c", cpu])]
-for title, prefix in layouts:
-    runs = {"pipeline": prefix + [pipeline, log], "scan": prefix + scan}
-    wall = {name: [] for name in runs}
-    used = {name: [] for name in runs}
-    for r in range(rounds + 1):
-        for name, argv in runs.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-            elapsed = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if r > 0:  # round 0 warms the page cache
-                wall[name].append(elapsed)
-                used[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    print(title)
-    for name in runs:
-        print("  %-8s wall median %6.1f ms (min %6.1f, max %6.1f)   CPU median %6.1f ms" %
-              (name, 1000 * statistics.median(wall[name]), 1000 * min(wall[name]),
-               1000 * max(wall[name]), 1000 * statistics.median(used[name])))
-    print("  scan is %.2fx as fast as the pipeline (wall medians), %.2fx on CPU time" %
-          (statistics.median(wall["pipeline"]) / statistics.median(wall["scan"]),
-           statistics.median(used["pipeline"]) / statistics.median(used["scan"])))
+# The pipeline's speed depends on the locale (sort compares by it): C.UTF-8,
+# as on a Debian server with a UTF-8 locale, and C, its fastest.
+locales = ["C.UTF-8", "C"]
+
+def run(argv, env):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+for locale in locales:
+    env = dict(os.environ, LC_ALL=locale)
+    for title, prefix in layouts:
+        runs = {"pipeline": prefix + [pipeline, log], "scan": prefix + scan}
+        wall = {name: [] for name in runs}
+        used = {name: [] for name in runs}
+        ratios = []
+        for r in range(rounds + 1):
+            order = ["pipeline", "scan"] if r % 2 else ["scan", "pipeline"]
+            took = {name: run(runs[name], env) for name in order}
+            if r == 0:
+                continue  # warms the page cache
+            for name in runs:
+                wall[name].append(took[name][0])
+                used[name].append(took[name][1])
+            ratios.append(took["pipeline"][0] / took["scan"][0])
+        ratios.sort()
+        print("LC_ALL=%s, %s" % (locale, title))
+        for name in runs:
+            print("  %-8s wall median %6.1f ms (min %6.1f, max %6.1f)   CPU median %6.1f ms" %
+                  (name, 1000 * statistics.median(wall[name]), 1000 * min(wall[name]),
+                   1000 * max(wall[name]), 1000 * statistics.median(used[name])))
+        print("  scan is %.2fx as fast as the pipeline (median of the rounds' ratios; quartiles %.2fx..%.2fx),"
+              " %.2fx on CPU time" %
+              (statistics.median(ratios), ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4],
+               statistics.median(used["pipeline"]) / statistics.median(used["scan"])))
 PY
 echo "commands:"
 echo "  pipeline: $(tail -n 1 "$W/pipeline" | sed "s|\"\$1\"|$LOG|")"
