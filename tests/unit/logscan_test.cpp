@@ -298,3 +298,30 @@ TEST_CASE("logscan: command-line times") {
     CHECK(!valid_utf8("\xc0\x80"));
     CHECK(!valid_utf8("\xed\xa0\x80"));
 }
+
+TEST_CASE("logscan: qmail-send's numbers of every length, and what ends them") {
+    Parser p = seed_parser();
+    std::uint64_t number = 0;
+    for (int digits = 1; digits <= 19; ++digits) {
+        number = number * 10 + static_cast<std::uint64_t>(digits % 10);
+        std::string n = std::to_string(number);
+        CAPTURE(n);
+        Line l = p.parse("Jul 22 18:52:57 mailserver qmail: 1374486777.638528 starting delivery " + n +
+                         ": msg " + n + " to remote ~@~");
+        REQUIRE(l.kind == Kind::delivery_start);
+        CHECK(l.message.delivery == number);
+        CHECK(l.message.msg == number);
+        l = p.parse("Jul 22 18:52:57 mailserver qmail: 1374486777.638528 info msg " + n +
+                    ": bytes 1364 from <hello@example.com> qp 17121 uid 103");
+        REQUIRE(l.kind == Kind::message);
+        CHECK(l.message.msg == number);
+    }
+    // a number that ends in anything but the expected byte is no number
+    for (std::string bad : {"9021x", "90219;", "9021 9", "90/19", "9021\x80", "90219:x"})
+        CHECK(p.parse("Jul 22 18:52:57 mailserver qmail: 1374486777.638528 starting delivery 77421: msg " +
+                      bad + " to remote ~@~")
+                  .kind == Kind::skipped);
+    CHECK(p.parse("Jul 22 18:52:57 mailserver qmail: 1374486777.638528 starting delivery 7742a: msg 1 to "
+                  "remote x")
+              .kind == Kind::skipped);
+}
