@@ -216,6 +216,17 @@ out=$(scan --json --since "2013-07-23 00:00:00" --until 2013-07-24 --user hello@
 check "--since/--until: only that day's logins" test "$(echo "$out" | python3 -c '
 import json,sys; d=json.loads(sys.stdin.read())
 print(1374505200 <= d["first_seen"] and d["last_seen"] < 1374591600)')" = True
+# --user and --since/--until leave the rest exactly as it was: the same
+# lines as a whole scan's for that user, and as a scan of that day's lines.
+scan --json "$W/maillog" 2>/dev/null | grep '"user": *"hello@example.com"' > "$W/hello-all.json"
+scan --json --user hello@example.com "$W/maillog" 2>/dev/null > "$W/hello-only.json"
+check "--user: the user's line as in a scan of everyone" cmp -s "$W/hello-all.json" "$W/hello-only.json"
+grep '^Jul 23 ' "$W/maillog" > "$W/jul23.log"
+scan --json "$W/jul23.log" 2>/dev/null > "$W/jul23-sliced.json"
+scan --json --since 2013-07-23 --until 2013-07-24 "$W/maillog" 2>/dev/null > "$W/jul23-range.json"
+check_eq "--since/--until: the same as a scan of that day's lines" \
+    "yes $(wc -l < "$W/jul23-sliced.json")" \
+    "$(cmp -s "$W/jul23-sliced.json" "$W/jul23-range.json" && echo yes || echo no) $(wc -l < "$W/jul23-range.json")"
 check_eq "--since: a bad time is a usage error" 2 "$(scan --since yesterday "$W/maillog" >/dev/null 2>&1; echo $?)"
 check_eq "no file: a usage error" 2 "$(scan >/dev/null 2>&1; echo $?)"
 scan "$W/no-such-file" "$W/seed.log" > "$W/out" 2> "$W/err"
