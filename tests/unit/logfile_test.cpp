@@ -141,3 +141,28 @@ TEST_CASE("logfile: a file that grows while it is read: the new lines are read t
     REQUIRE(seen.lines.size() == lines.size() + 1);
     CHECK(seen.lines.back() == "written while read");
 }
+
+namespace {
+volatile sig_atomic_t callers_handler_calls = 0;
+extern "C" void counting_bus_handler(int) {
+    callers_handler_calls = callers_handler_calls + 1;
+}
+} // namespace
+
+TEST_CASE("logfile: a SIGBUS that is not the mapping's goes to the caller's handler, once") {
+    authguard::testing::TempDir dir;
+    std::vector<std::string> lines;
+    dir.write("big.log", numbered_lines(2 << 20, lines));
+    struct sigaction mine {
+    }, before{};
+    mine.sa_handler = counting_bus_handler;
+    sigemptyset(&mine.sa_mask);
+    REQUIRE(::sigaction(SIGBUS, &mine, &before) == 0);
+    callers_handler_calls = 0;
+    Seen seen = read_file((dir.path() / "big.log").string(), [](const Seen& s) {
+        if (s.lines.size() == 5) ::raise(SIGBUS); // while the window is mapped
+    });
+    CHECK(callers_handler_calls == 1);
+    CHECK(seen.lines == lines);
+    REQUIRE(::sigaction(SIGBUS, &before, nullptr) == 0);
+}

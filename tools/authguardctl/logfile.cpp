@@ -69,14 +69,17 @@ extern "C" void on_bus_error(int signal, siginfo_t* info, void* context) {
             return; // the load is tried again, and reads zeros
         }
     }
-    // Not ours: the previous disposition, for this fault tried again.
-    ::sigaction(SIGBUS, &fault_zone.previous, nullptr);
-    if (fault_zone.previous.sa_flags & SA_SIGINFO) {
-        if (fault_zone.previous.sa_sigaction)
-            fault_zone.previous.sa_sigaction(signal, info, context);
-    } else if (fault_zone.previous.sa_handler != SIG_DFL &&
-               fault_zone.previous.sa_handler != SIG_IGN) {
-        fault_zone.previous.sa_handler(signal);
+    // Not ours: what the previous disposition does. A handler is called
+    // (and the window stays guarded); the default action, or SIG_IGN, which
+    // cannot hold off a fault, is put back and the fault tried again.
+    const struct sigaction& previous = fault_zone.previous;
+    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
+        previous.sa_sigaction(signal, info, context);
+    } else if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL &&
+               previous.sa_handler != SIG_IGN) {
+        previous.sa_handler(signal);
+    } else {
+        ::sigaction(SIGBUS, &previous, nullptr);
     }
 }
 
