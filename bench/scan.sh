@@ -16,7 +16,8 @@
 # spread over the CPUs) and both pinned to one CPU (taskset, which compares
 # the work each does); and the pipeline in two locales, C.UTF-8 (a Debian
 # server's UTF-8 locale) and C (its fastest: sort compares bytes). scan
-# does not depend on the locale.
+# does not depend on the locale. Beside them, the pipeline's grep stage
+# alone: on two CPUs the pipeline's wall time cannot be much below it.
 # Before timing, scan's distinct addresses per user are checked against the
 # pipeline's output: equal, or the benchmark stops.
 #
@@ -46,6 +47,13 @@ cat > "$W/pipeline" <<'EOF'
 grep 'login success' "$1" | awk '{ print $10 }' | sort -u | awk -F: '{ c[$1]++ } END { for (u in c) print c[u], u }'
 EOF
 chmod +x "$W/pipeline"
+# The pipeline's first stage alone: on two CPUs the rest of the pipeline
+# runs beside it, so its wall time cannot be much below this.
+cat > "$W/first-stage" <<'EOF'
+#!/bin/sh
+grep 'login success' "$1" | wc -l
+EOF
+chmod +x "$W/first-stage"
 SCAN=("$CTL" --control "$W/control" scan --year 2013 "$LOG")
 
 bytes=$(stat -c %s "$LOG")
@@ -73,9 +81,9 @@ echo "distinct successful addresses per user: scan = pipeline, $(wc -l < "$W/sca
 echo "== $ROUNDS rounds each, the two alternating (which goes first swaps every round); one warm-up round"
 echo "   wall time, CPU time (user+sys, all processes), and the median of each round's ratio"
 echo "   (pipeline/scan of two runs side by side: this machine's speed swings between rounds)"
-python3 - "$ROUNDS" "$W/pipeline" "$LOG" -- "${SCAN[@]}" <<'PY'
+python3 - "$ROUNDS" "$W/pipeline" "$W/first-stage" "$LOG" -- "${SCAN[@]}" <<'PY'
 import os, resource, statistics, subprocess, sys, time
-rounds, pipeline, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+rounds, pipeline, first_stage, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 scan = sys.argv[sys.argv.index("--") + 1:]
 cpu = str(min(os.sched_getaffinity(0)))
 layouts = [("free: the pipeline's processes on every CPU", []),
@@ -96,11 +104,13 @@ for locale in locales:
     env = dict(os.environ, LC_ALL=locale)
     for title, prefix in layouts:
         runs = {"pipeline": prefix + [pipeline, log], "scan": prefix + scan}
+        if not prefix:
+            runs["grep"] = [first_stage, log]
         wall = {name: [] for name in runs}
         used = {name: [] for name in runs}
-        ratios = []
+        ratios, grep_ratios = [], []
         for r in range(rounds + 1):
-            order = ["pipeline", "scan"] if r % 2 else ["scan", "pipeline"]
+            order = list(runs) if r % 2 else list(runs)[::-1]
             took = {name: run(runs[name], env) for name in order}
             if r == 0:
                 continue  # warms the page cache
@@ -108,6 +118,8 @@ for locale in locales:
                 wall[name].append(took[name][0])
                 used[name].append(took[name][1])
             ratios.append(took["pipeline"][0] / took["scan"][0])
+            if "grep" in runs:
+                grep_ratios.append(took["grep"][0] / took["scan"][0])
         ratios.sort()
         print("LC_ALL=%s, %s" % (locale, title))
         for name in runs:
@@ -118,8 +130,14 @@ for locale in locales:
               " %.2fx on CPU time" %
               (statistics.median(ratios), ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4],
                statistics.median(used["pipeline"]) / statistics.median(used["scan"])))
+        if grep_ratios:
+            grep_ratios.sort()
+            print("  the pipeline's grep alone (| wc -l) takes %.2f of scan's time (quartiles %.2f..%.2f)" %
+                  (statistics.median(grep_ratios), grep_ratios[len(grep_ratios) // 4],
+                   grep_ratios[3 * len(grep_ratios) // 4]))
 PY
 echo "commands:"
 echo "  pipeline: $(tail -n 1 "$W/pipeline" | sed "s|\"\$1\"|$LOG|")"
+echo "  grep:     grep 'login success' $LOG | wc -l"
 echo "  scan:     ${SCAN[*]}"
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
