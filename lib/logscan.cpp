@@ -7,46 +7,26 @@
 
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <limits>
 
 namespace authguard::logscan {
 
+// The names, in the enums' order.
+constexpr std::string_view source_names[] = {"vchkpw", "authguard", "qmail-smtpd", "dovecot"};
+constexpr std::string_view skip_reason_names[] = {"none",        "unknown-format", "malformed",
+                                                  "bad-address", "bad-user",       "invalid-utf8",
+                                                  "too-long",    "unterminated"};
+static_assert(std::size(skip_reason_names) == static_cast<std::size_t>(SkipReason::count_));
+
 std::string_view to_string(Source source) {
-    switch (source) {
-    case Source::vchkpw:
-        return "vchkpw";
-    case Source::authguard:
-        return "authguard";
-    case Source::qmail_smtpd:
-        return "qmail-smtpd";
-    case Source::dovecot:
-        return "dovecot";
-    }
-    return "unknown";
+    auto i = static_cast<std::size_t>(source);
+    return i < std::size(source_names) ? source_names[i] : "unknown";
 }
 
 std::string_view to_string(SkipReason reason) {
-    switch (reason) {
-    case SkipReason::none:
-        return "none";
-    case SkipReason::unknown_format:
-        return "unknown-format";
-    case SkipReason::malformed:
-        return "malformed";
-    case SkipReason::bad_address:
-        return "bad-address";
-    case SkipReason::bad_user:
-        return "bad-user";
-    case SkipReason::invalid_utf8:
-        return "invalid-utf8";
-    case SkipReason::too_long:
-        return "too-long";
-    case SkipReason::unterminated:
-        return "unterminated";
-    case SkipReason::count_:
-        break;
-    }
-    return "unknown";
+    auto i = static_cast<std::size_t>(reason);
+    return i < std::size(skip_reason_names) ? skip_reason_names[i] : "unknown";
 }
 
 namespace {

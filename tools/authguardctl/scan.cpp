@@ -662,40 +662,15 @@ struct LogScan::Impl {
         }
         ls::Line& line = line_;
         ls::Parser::Head head;
-        if (!parser.split(text, line, head)) {
-            if (line.kind == ls::Kind::skipped)
-                ++totals.skipped[static_cast<std::size_t>(line.reason)];
-            else
-                ++totals.ignored;
-            return;
-        }
-        login_text.hash = 0;
-        std::size_t tag = 0;
-        while (tag < login_tags.size() && std::string_view(login_tags[tag]) != head.tag)
-            ++tag;
-        if (tag < login_tags.size() && head.body.size() <= KnownLogin::capacity) {
-            std::uint64_t hash = (name_hash(head.body) ^ tag) | std::uint64_t{1} << 63; // (never 0)
-            const KnownLogin& known = known_logins[hash % known_login_slots];
-            if (known.hash == hash && known.tag == tag && known.length == head.body.size() &&
-                std::memcmp(known.text, head.body.data(), head.body.size()) == 0) {
-                if (!in_range(line.time)) {
-                    ++totals.outside_range;
-                    return;
-                }
-                cleanup(line.time);
-                if (known.user == unwanted)
-                    ++totals.other_users;
-                else
-                    login(known.user, known.address, line.time, known.outcome, ls::Source::vchkpw,
-                          known.service, 1, 0);
-                return;
-            }
-            login_text = {hash, static_cast<std::uint8_t>(tag), head.body};
-        }
-        parser.parse_body(head, line);
-        if (line.kind == ls::Kind::auth && line.auth.source == ls::Source::vchkpw &&
-            tag == login_tags.size() && login_tags.size() < 4 && !head.tag.empty()) {
-            login_tags.emplace_back(head.tag); // from the next line on
+        if (parser.split(text, line, head)) { // (else a line without a time: counted below)
+            std::size_t tag = 0;
+            while (tag < login_tags.size() && std::string_view(login_tags[tag]) != head.tag)
+                ++tag;
+            if (known_login(tag, head.body, line.time)) return;
+            parser.parse_body(head, line);
+            if (line.kind == ls::Kind::auth && line.auth.source == ls::Source::vchkpw &&
+                tag == login_tags.size() && login_tags.size() < 4 && !head.tag.empty())
+                login_tags.emplace_back(head.tag); // from the next line on
         }
         switch (line.kind) {
         case ls::Kind::ignored:
@@ -707,15 +682,44 @@ struct LogScan::Impl {
         default:
             break;
         }
-        if (!in_range(line.time)) {
-            ++totals.outside_range;
-            return;
-        }
-        cleanup(line.time);
+        if (!admitted(line.time)) return;
         if (line.kind == ls::Kind::auth)
             on_auth(line);
         else
             on_mail(line);
+    }
+
+    // An event's time within --since/--until (else counted and left out),
+    // which also moves the clock of the scan's housekeeping.
+    bool admitted(std::int64_t time) {
+        if (!in_range(time)) {
+            ++totals.outside_range;
+            return false;
+        }
+        cleanup(time);
+        return true;
+    }
+
+    // A vchkpw line's text (after the tag at login_tags[tag]) seen before
+    // is that login again: true when it was counted so. Otherwise, when it
+    // may become a known login, login_text keeps it for remember_login.
+    bool known_login(std::size_t tag, std::string_view body, std::int64_t time) {
+        login_text.hash = 0;
+        if (tag >= login_tags.size() || body.size() > KnownLogin::capacity) return false;
+        std::uint64_t hash = (name_hash(body) ^ tag) | std::uint64_t{1} << 63; // (never 0)
+        const KnownLogin& known = known_logins[hash % known_login_slots];
+        if (known.hash != hash || known.tag != tag || known.length != body.size() ||
+            std::memcmp(known.text, body.data(), body.size()) != 0) {
+            login_text = {hash, static_cast<std::uint8_t>(tag), body};
+            return false;
+        }
+        if (!admitted(time)) return true;
+        if (known.user == unwanted)
+            ++totals.other_users;
+        else
+            login(known.user, known.address, time, known.outcome, ls::Source::vchkpw, known.service,
+                  1, 0);
+        return true;
     }
 
     void on_auth(const ls::Line& line) {
