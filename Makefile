@@ -14,14 +14,14 @@ B         = build
 # static: loading shared libraries costs more than the whole check (see
 # bench/RESULTS.md). glibc then needs its own NSS modules only to resolve a
 # host name in `redis =`; use an address or a unix socket there.
-STATIC_LIBS  = -static -lhiredis -lboost_program_options -llmdb
-DYNAMIC_LIBS = -lhiredis -lboost_program_options -llmdb
+STATIC_LIBS  = -static -lhiredis -lboost_program_options -llmdb -lmaxminddb
+DYNAMIC_LIBS = -lhiredis -lboost_program_options -llmdb -lmaxminddb
 # authguardctl keeps glibc shared (its NSS resolves host and user names)
 # and takes the rest in: loading libstdc++ and Boost cost 1.3 ms a start.
-CTL_LIBS = -static-libstdc++ -static-libgcc -Wl,-Bstatic -lhiredis -lboost_program_options -llmdb -lz \
+CTL_LIBS = -static-libstdc++ -static-libgcc -Wl,-Bstatic -lhiredis -lboost_program_options -llmdb -lmaxminddb -lz \
            -Wl,-Bdynamic
 
-LIB_SRC  = $(wildcard lib/*.cpp)
+LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp)
 LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/*.cpp)
 UNIT_OBJ = $(UNIT_SRC:%.cpp=$(B)/obj/%.o)

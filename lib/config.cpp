@@ -4,6 +4,7 @@
 // it is fed one line at a time so that every error can name file:line.
 #include "authguard/config.hpp"
 
+#include "authguard/asn/table.hpp"
 #include "authguard/lmdb_store.hpp"
 
 #include <boost/program_options.hpp>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -26,6 +28,7 @@ const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields
     static const std::vector<std::pair<std::string_view, ThresholdField>> fields{
         {"lock-new-networks-short", &Thresholds::lock_new_networks_short},
         {"lock-new-networks-long", &Thresholds::lock_new_networks_long},
+        {"lock-provider-new-networks-short", &Thresholds::lock_provider_new_networks_short},
         {"alert-new-networks-long", &Thresholds::alert_new_networks_long},
         {"alert-addresses-long", &Thresholds::alert_addresses_long},
         {"alert-failing-networks-long", &Thresholds::alert_failing_networks_long},
@@ -219,6 +222,9 @@ class Loader {
             config_.ipv6_net_prefix = integer(16, 128);
         } else if (key == "ipv6-wide-prefix") {
             config_.ipv6_wide_prefix = integer(16, 128);
+        } else if (key == "asn-db") {
+            if (v.empty()) fail(line.number, "'asn-db' wants the path of an IP-to-AS table");
+            config_.asn_db = v;
         } else if (key == "alert-only") {
             config_.alert_only = boolean();
         } else if (key == "lowercase-users") {
@@ -331,7 +337,7 @@ po::options_description known_keys() {
           "redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
           "command-timeout-ms", "on-store-failure", "clock", "window-short", "window-long",
           "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",
-          "ipv6-net-prefix", "ipv6-wide-prefix", "lowercase-users", "alert-only", "max-user-length",
+          "ipv6-net-prefix", "ipv6-wide-prefix", "asn-db", "lowercase-users", "alert-only", "max-user-length",
           "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
           "notify-mail", "mail-program", "log-file", "override", "next-queue",
           "rate-limit-action", "session-ttl", "trust-auth-env", "follow-state"})
@@ -411,6 +417,28 @@ void load_allow_file(Config& config, const std::filesystem::path& path) {
     }
 }
 
+// A table that cannot be used never stops mail: the prefixes are counted
+// instead, and the reason is kept for the caller to log.
+void open_asn_table(Config& config) {
+    if (config.asn_db.empty()) return;
+    std::filesystem::path path = config.asn_db;
+    if (path.is_relative()) path = config.control_dir / path;
+    try {
+        auto table = std::make_shared<const asn::Table>(asn::Table::open(path));
+        std::int64_t built = table->info().built;
+        std::int64_t age_days = built > 0 ? (std::time(nullptr) - built) / 86400 : 0;
+        if (age_days > asn_table_stale_days)
+            config.asn_db_problem = "asn-db " + path.string() + " was built " +
+                                    std::to_string(age_days) +
+                                    " days ago; rebuild it from a current table";
+        config.asn_table = std::move(table);
+    } catch (const asn::TableError& e) {
+        config.asn_db_problem = std::string(e.what()) + "; counting /" +
+                                std::to_string(config.ipv4_wide_prefix) + " and /" +
+                                std::to_string(config.ipv6_wide_prefix) + " blocks instead";
+    }
+}
+
 } // namespace
 
 std::optional<std::int64_t> parse_duration(std::string_view text) {
@@ -471,6 +499,7 @@ Config load_config(const std::filesystem::path& control_dir) {
     if (config.follow_state.empty())
         config.follow_state = beside_control_dir(control_dir, "authguard-follow.state").string();
     load_allow_file(config, control_dir / "authguard-allow");
+    open_asn_table(config);
     return config;
 }
 

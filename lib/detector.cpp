@@ -2,6 +2,7 @@
 #include "authguard/detector.hpp"
 
 #include "authguard/address.hpp"
+#include "authguard/asn/table.hpp"
 
 #include <algorithm>
 #include <map>
@@ -24,10 +25,30 @@ std::string_view to_string(Verdict verdict) {
 
 NetworkKeys network_keys(std::string_view address_text, const Config& config) {
     auto address = parse_address(address_text);
-    if (!address) return {std::string(unknown_address), std::string(unknown_address)};
+    if (!address) {
+        std::string unknown(unknown_address);
+        return {unknown, unknown, unknown};
+    }
     bool v4 = address->family == Address::Family::v4;
-    return {network_key(*address, v4 ? config.ipv4_net_prefix : config.ipv6_net_prefix),
-            network_key(*address, v4 ? config.ipv4_wide_prefix : config.ipv6_wide_prefix)};
+    NetworkKeys keys{network_key(*address, v4 ? config.ipv4_net_prefix : config.ipv6_net_prefix),
+                     {},
+                     network_key(*address, v4 ? config.ipv4_wide_prefix : config.ipv6_wide_prefix)};
+    std::optional<asn::Provider> provider;
+    if (config.asn_table) provider = config.asn_table->lookup(*address);
+    keys.wide = provider ? "AS" + std::to_string(provider->number) : keys.prefix;
+    return keys;
+}
+
+std::string describe_network(std::string_view wide_key, std::string_view address_text,
+                             const Config& config) {
+    std::string key(wide_key);
+    if (!config.asn_table || key.rfind("AS", 0) != 0) return key;
+    auto address = parse_address(address_text);
+    if (!address) return key;
+    auto provider = config.asn_table->lookup(*address);
+    if (!provider || "AS" + std::to_string(provider->number) != key || provider->name.empty())
+        return key;
+    return key + " " + std::string(provider->name);
 }
 
 namespace {
@@ -37,18 +58,53 @@ struct Keyed {
     NetworkKeys keys;
 };
 
-void count_window(const std::vector<Keyed>& successes, const std::vector<Keyed>& failures,
-                  const std::unordered_map<std::string, std::int64_t>& wide_first_seen,
-                  std::int64_t since, WindowCounts& out) {
+// The user's live observations with their network keys, computed once.
+struct Analysis {
+    std::vector<Keyed> successes, failures;
+    // When each key first had a success, over known-period.
+    std::unordered_map<std::string, std::int64_t> wide_first_seen, prefix_first_seen, net_first_seen;
+
+    Analysis(const History& history, std::int64_t now, const Config& config) {
+        auto earliest = [](auto& map, const std::string& key, std::int64_t t) {
+            auto [it, fresh] = map.emplace(key, t);
+            if (!fresh) it->second = std::min(it->second, t);
+        };
+        for (auto& o : history.observations) {
+            if (o.last < now - config.known_period) continue; // expired, not yet pruned
+            Keyed k{&o, network_keys(o.address, config)};
+            if (o.kind == Observation::Kind::success) {
+                earliest(wide_first_seen, k.keys.wide, o.first);
+                earliest(prefix_first_seen, k.keys.prefix, o.first);
+                earliest(net_first_seen, k.keys.net, o.first);
+                successes.push_back(std::move(k));
+            } else {
+                failures.push_back(std::move(k));
+            }
+        }
+    }
+
+    // Since when this success's wide network counts as new. A provider is
+    // new only where the address's prefix is new too: an installation that
+    // turns asn-db on keeps every network it knew under prefixes, even
+    // where a /16 is split between providers.
+    std::int64_t new_since(const Keyed& k) const {
+        return std::min(wide_first_seen.at(k.keys.wide), prefix_first_seen.at(k.keys.prefix));
+    }
+};
+
+void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     std::set<std::string_view> nets, wides, new_wides, failing_wides;
-    for (auto& k : successes) {
+    std::map<std::string_view, std::set<std::string_view>> new_nets_by_provider;
+    for (auto& k : a.successes) {
         if (k.observation->last < since) continue;
         ++out.addresses;
         nets.insert(k.keys.net);
         wides.insert(k.keys.wide);
-        if (wide_first_seen.at(k.keys.wide) >= since) new_wides.insert(k.keys.wide);
+        if (a.new_since(k) >= since) new_wides.insert(k.keys.wide);
+        if (a.net_first_seen.at(k.keys.net) >= since)
+            new_nets_by_provider[k.keys.wide].insert(k.keys.net);
     }
-    for (auto& k : failures) {
+    for (auto& k : a.failures) {
         if (k.observation->last < since) continue;
         ++out.failing_addresses;
         out.failures += static_cast<int>(k.observation->count);
@@ -58,17 +114,30 @@ void count_window(const std::vector<Keyed>& successes, const std::vector<Keyed>&
     out.wide_networks = static_cast<int>(wides.size());
     out.new_wide_networks = static_cast<int>(new_wides.size());
     out.failing_wide_networks = static_cast<int>(failing_wides.size());
+    for (auto& [provider, new_nets] : new_nets_by_provider) {
+        if (static_cast<int>(new_nets.size()) <= out.provider_new_networks) continue;
+        out.provider_new_networks = static_cast<int>(new_nets.size());
+        out.busiest_provider = std::string(provider);
+    }
 }
 
-std::string lock_evidence(const std::vector<Keyed>& successes,
-                          const std::unordered_map<std::string, std::int64_t>& wide_first_seen,
-                          std::int64_t since) {
-    // The new wide networks, oldest first, each with its addresses.
+// The new wide networks, oldest first, each with its addresses:
+// "<wide>@<first seen>[<address>,...] ...". With `provider` set, only the
+// new networks (/24, /64) inside that provider, keyed by the provider.
+std::string lock_evidence(const Analysis& a, std::int64_t since, const std::string& provider = {}) {
     std::map<std::pair<std::int64_t, std::string>, std::vector<std::string>> by_network;
-    for (auto& k : successes) {
-        auto first = wide_first_seen.at(k.keys.wide);
-        if (k.observation->last < since || first < since) continue;
-        by_network[{first, k.keys.wide}].push_back(k.observation->address);
+    for (auto& k : a.successes) {
+        if (k.observation->last < since) continue;
+        if (provider.empty()) {
+            auto first = a.new_since(k);
+            if (first < since) continue;
+            by_network[{a.wide_first_seen.at(k.keys.wide), k.keys.wide}].push_back(
+                k.observation->address);
+        } else {
+            auto first = a.net_first_seen.at(k.keys.net);
+            if (k.keys.wide != provider || first < since) continue;
+            by_network[{first, k.keys.wide}].push_back(k.observation->address);
+        }
     }
     std::string out;
     for (auto& [key, addresses] : by_network) {
@@ -81,57 +150,33 @@ std::string lock_evidence(const std::vector<Keyed>& successes,
     return out;
 }
 
-// The user's live observations with their network keys, computed once.
-struct Analysis {
-    std::vector<Keyed> successes, failures;
-    std::unordered_map<std::string, std::int64_t> wide_first_seen;
-
-    Analysis(const History& history, std::int64_t now, const Config& config) {
-        for (auto& o : history.observations) {
-            if (o.last < now - config.known_period) continue; // expired, not yet pruned
-            Keyed k{&o, network_keys(o.address, config)};
-            if (o.kind == Observation::Kind::success) {
-                auto [it, fresh] = wide_first_seen.emplace(k.keys.wide, o.first);
-                if (!fresh) it->second = std::min(it->second, o.first);
-                successes.push_back(std::move(k));
-            } else {
-                failures.push_back(std::move(k));
-            }
-        }
-    }
-};
-
 Signals signals_of(const Analysis& a, const Event& event, const Config& config) {
-    const auto& successes = a.successes;
-    const auto& failures = a.failures;
-    const auto& wide_first_seen = a.wide_first_seen;
     Signals s;
-    count_window(successes, failures, wide_first_seen, event.time - config.window_short,
-                 s.short_window);
-    count_window(successes, failures, wide_first_seen, event.time - config.window_long,
-                 s.long_window);
+    count_window(a, event.time - config.window_short, s.short_window);
+    count_window(a, event.time - config.window_long, s.long_window);
 
     std::map<std::uint16_t, std::set<std::string_view>> wides_by_fingerprint;
-    for (auto& k : failures)
+    for (auto& k : a.failures)
         if (k.observation->fingerprint && k.observation->last >= event.time - config.window_long)
             wides_by_fingerprint[*k.observation->fingerprint].insert(k.keys.wide);
     s.fingerprints = static_cast<int>(wides_by_fingerprint.size());
     for (auto& [fp, wides] : wides_by_fingerprint)
         s.replay_networks = std::max(s.replay_networks, static_cast<int>(wides.size()));
 
-    // Known: the user succeeded from this wide network before this event.
-    auto event_wide = network_keys(event.address, config).wide;
-    for (auto& k : successes) {
-        if (k.keys.wide != event_wide) continue;
+    // Known: the user succeeded from this provider (or, as before asn-db,
+    // this prefix) before this event.
+    auto event_keys = network_keys(event.address, config);
+    for (auto& k : a.successes) {
+        if (k.keys.wide != event_keys.wide && k.keys.prefix != event_keys.prefix) continue;
         bool this_event_only = k.observation->address == event.address &&
                                k.observation->count <= 1 && event.outcome == Outcome::success;
         if (!this_event_only) s.event_network_known = true;
     }
     if (event.outcome == Outcome::bad_password) {
         s.event_new_failing_network = true;
-        for (auto& k : failures) {
+        for (auto& k : a.failures) {
             bool this_event_only = k.observation->address == event.address && k.observation->count <= 1;
-            if (k.keys.wide == event_wide && !this_event_only) s.event_new_failing_network = false;
+            if (k.keys.wide == event_keys.wide && !this_event_only) s.event_new_failing_network = false;
         }
     }
     return s;
@@ -159,6 +204,7 @@ Decision decide(const History& history, const Event& event, const Config& config
     auto over = [](int value, int limit) { return value >= limit; };
     if (event.outcome == Outcome::success) {
         std::int64_t since = 0;
+        std::string provider; // set when the within-provider rule locks
         if (over(s.short_window.new_wide_networks, t.lock_new_networks_short)) {
             d.reason = std::to_string(s.short_window.new_wide_networks) +
                        " new networks within " + std::to_string(config.window_short) +
@@ -169,21 +215,31 @@ Decision decide(const History& history, const Event& event, const Config& config
                        " new networks within " + std::to_string(config.window_long) +
                        "s (lock-new-networks-long=" + std::to_string(t.lock_new_networks_long) + ")";
             since = event.time - config.window_long;
+        } else if (over(s.short_window.provider_new_networks, t.lock_provider_new_networks_short)) {
+            provider = s.short_window.busiest_provider;
+            d.reason = std::to_string(s.short_window.provider_new_networks) +
+                       " new networks of " + describe_network(provider, event.address, config) + " within " +
+                       std::to_string(config.window_short) + "s (lock-provider-new-networks-short=" +
+                       std::to_string(t.lock_provider_new_networks_short) + ")";
+            since = event.time - config.window_short;
         }
+        bool event_brought_it = !s.event_network_known ||
+                                (!provider.empty() && network_keys(event.address, config).wide == provider);
         if (!d.reason.empty() && config.alert_only) {
             // Learning after installation: every network is new on day one.
             d.verdict = Verdict::alert;
             d.reason = "would lock (alert-only): " + d.reason;
-            d.evidence = lock_evidence(analysis.successes, analysis.wide_first_seen, since);
-            d.notify = !s.event_network_known &&
+            d.evidence = lock_evidence(analysis, since, provider);
+            d.notify = event_brought_it &&
                        (s.short_window.new_wide_networks == t.lock_new_networks_short ||
-                        s.long_window.new_wide_networks == t.lock_new_networks_long);
+                        s.long_window.new_wide_networks == t.lock_new_networks_long ||
+                        s.short_window.provider_new_networks == t.lock_provider_new_networks_short);
             return d;
         }
         if (!d.reason.empty()) {
             d.verdict = Verdict::lock;
             d.notify = true;
-            d.evidence = lock_evidence(analysis.successes, analysis.wide_first_seen, since);
+            d.evidence = lock_evidence(analysis, since, provider);
             return d;
         }
         if (!s.event_network_known) {

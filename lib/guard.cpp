@@ -43,6 +43,13 @@ std::string client_address_from_env() {
     return std::string(unknown_address);
 }
 
+Guard::Guard(const Config& config, Store& store, Logger& logger)
+    : config_(config), store_(store), logger_(logger) {
+    if (!config_.asn_db_problem.empty())
+        logger_.write(config_.asn_table ? Logger::Level::warning : Logger::Level::error,
+                      "asn-db: " + escape_for_log(config_.asn_db_problem, 512));
+}
+
 Decision Guard::check(Event event, const std::string& bind_session) {
     CheckOptions options;
     options.bind_session = bind_session;
@@ -85,6 +92,13 @@ Decision Guard::check(Event event, const CheckOptions& how) {
     }
 
     std::string note;
+    if (count && event.outcome == Outcome::success && refuses_login(decision.verdict)) {
+        try {
+            store_.take_back_success(event.user, event.address);
+        } catch (const StoreError& e) {
+            note = std::string("refused login still counted as known: ") + e.what();
+        }
+    }
     if (decision.verdict == Verdict::lock) {
         Lock lock{event.time, config_.lock_expiry ? event.time + config_.lock_expiry : 0,
                   decision.reason, decision.evidence, 0, event.time};
@@ -181,6 +195,7 @@ void Guard::log_decision(const Event& event, const Decision& d, std::string_view
                        " nets_long=" + std::to_string(s.long_window.wide_networks) +
                        " new_nets_short=" + std::to_string(s.short_window.new_wide_networks) +
                        " new_nets_long=" + std::to_string(s.long_window.new_wide_networks) +
+                       " provider_new_nets_short=" + std::to_string(s.short_window.provider_new_networks) +
                        " addresses_long=" + std::to_string(s.long_window.addresses) +
                        " failing_nets_long=" + std::to_string(s.long_window.failing_wide_networks) +
                        " replay_nets=" + std::to_string(s.replay_networks);

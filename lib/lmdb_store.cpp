@@ -806,6 +806,26 @@ bool LmdbStore::set_lock(const std::string& user, const Lock& lock) {
     });
 }
 
+void LmdbStore::take_back_success(const std::string& user, const std::string& address) {
+    run(true, [&](Keys& keys) {
+        const std::string ok = observations_key(user);
+        std::optional<Value> obs = keys.get(ok);
+        if (!obs) return false;
+        const std::string field = observation_field(Observation::Kind::success, address);
+        const std::string* old = obs->get(field);
+        if (!old) return false;
+        auto parsed = parse_observation(field, *old);
+        if (!parsed || parsed->count <= 1) {
+            obs->del(field);
+        } else {
+            obs->set(field, std::to_string(parsed->first) + " " + std::to_string(parsed->last) + " " +
+                                std::to_string(parsed->count - 1));
+        }
+        keys.put(ok, *obs);
+        return true;
+    });
+}
+
 bool LmdbStore::clear_lock(const std::string& user, std::int64_t forget_since) {
     return run(true, [&](Keys& keys) {
         const std::string lk = lock_key(user), ok = observations_key(user);

@@ -205,6 +205,18 @@ bool MemoryStore::set_lock(const std::string& user, const Lock& lock) {
     return true;
 }
 
+void MemoryStore::take_back_success(const std::string& user, const std::string& address) {
+    UserState* u = find_user(user, now());
+    if (!u) return;
+    auto& observations = u->history.observations;
+    auto it = std::find_if(observations.begin(), observations.end(), [&](const Observation& o) {
+        return o.kind == Observation::Kind::success && o.address == address;
+    });
+    if (it == observations.end()) return;
+    if (it->count <= 1) observations.erase(it);
+    else --it->count;
+}
+
 bool MemoryStore::clear_lock(const std::string& user, std::int64_t forget_since) {
     UserState* u = find_user(user, now());
     if (!u) return false;

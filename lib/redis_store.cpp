@@ -331,6 +331,18 @@ std::optional<std::string> RedisStore::session_user(const std::string& session, 
     return as_string(reply.get());
 }
 
+void RedisStore::take_back_success(const std::string& user, const std::string& address) {
+    static constexpr const char* script =
+        "local old = redis.call('HGET', KEYS[1], ARGV[1]) "
+        "if not old then return 0 end "
+        "local first, last, count, rest = string.match(old, '^(%d+) (%d+) (%d+)(.*)$') "
+        "if not count or tonumber(count) <= 1 then redis.call('HDEL', KEYS[1], ARGV[1]) "
+        "else redis.call('HSET', KEYS[1], ARGV[1], first .. ' ' .. last .. ' ' .. "
+        "(tonumber(count) - 1) .. rest) end return 1";
+    command({"EVAL", script, "1", observations_key(user),
+             observation_field(Observation::Kind::success, address)});
+}
+
 bool RedisStore::set_lock(const std::string& user, const Lock& lock) {
     static constexpr const char* script =
         "local old = redis.call('HGET', KEYS[1], 'until') "

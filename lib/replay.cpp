@@ -12,7 +12,8 @@ QuietLimits quiet_limits(const Thresholds& t) {
     QuietLimits q;
     q.success_wide_networks =
         std::min({t.lock_new_networks_short, t.lock_new_networks_long, t.alert_new_networks_long});
-    q.success_addresses = t.alert_addresses_long;
+    // Networks new within one provider are never more than the addresses.
+    q.success_addresses = std::min(t.alert_addresses_long, t.lock_provider_new_networks_short);
     q.failing_wide_networks = std::min(t.tempfail_failing_networks_short, t.alert_failing_networks_long);
     return q;
 }
@@ -38,11 +39,13 @@ Decision replay_check(const Config& config, MemoryStore& store, const Event& eve
 
     Event judged = event;
     judged.time = now;
+    bool take_back = options.count && event.outcome == Outcome::success;
     if (history.lock && history.lock->active(now)) {
         // decide() answers this before looking at anything else
         decision.verdict = Verdict::refuse_locked;
         decision.reason = "locked since " + std::to_string(history.lock->since) + ": " +
                           history.lock->reason;
+        if (take_back) store.take_back_success(event.user, event.address);
         return decision;
     }
     if (hints.quiet) {
@@ -54,6 +57,7 @@ Decision replay_check(const Config& config, MemoryStore& store, const Event& eve
         decision.verdict = Verdict::allow;
         decision.reason = "allowlisted network";
     }
+    if (take_back && refuses_login(decision.verdict)) store.take_back_success(event.user, event.address);
     if (decision.verdict == Verdict::lock) {
         Lock lock{now, config.lock_expiry ? now + config.lock_expiry : 0, decision.reason,
                   decision.evidence, 0, now};

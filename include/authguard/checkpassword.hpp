@@ -15,9 +15,10 @@ inline constexpr std::size_t max_input = 512;
 
 // Exit codes of the convention.
 inline constexpr int exit_ok = 0;
-inline constexpr int exit_bad = 1;     // bad credentials -> 535
+// qmail-smtpd's AUTH patches answer every non-zero exit with 535.
+inline constexpr int exit_bad = 1;     // bad credentials
 inline constexpr int exit_misuse = 2;  // malformed input
-inline constexpr int exit_temp = 111;  // temporary failure -> 454
+inline constexpr int exit_temp = 111;  // temporary failure (qmail-popup: -ERR; qmail-smtpd: 535)
 
 struct Input {
     std::string_view user;

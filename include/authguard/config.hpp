@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -18,13 +19,21 @@
 
 namespace authguard {
 
-// The numbers the verdicts are made of. "Wide network" = IPv4 /16, IPv6 /28
-// by default: roughly one provider's block, so a phone hopping through its
-// carrier's pools stays in a few, while a botnet brings a new one per login.
+namespace asn {
+class Table;
+}
+
+// The numbers the verdicts are made of. "Wide network" = the address's
+// provider (autonomous system, from asn-db), else its IPv4 /16 or IPv6 /28:
+// a phone hopping through its carrier's pools stays in one, while a botnet
+// brings a new one per login.
 struct Thresholds {
     // lock: networks never seen for this user before, within the window
     int lock_new_networks_short = 6;
     int lock_new_networks_long = 8;
+    // lock: networks (/24, /64) never seen before within one provider,
+    // within window-short: a botnet inside one ISP (doc/defaults.md)
+    int lock_provider_new_networks_short = 10;
     // alert (log, notify, still allow)
     int alert_new_networks_long = 5;
     int alert_addresses_long = 40;
@@ -78,6 +87,15 @@ struct Config {
     // (one US carrier's is a /28); a botnet still spans many of these.
     int ipv6_net_prefix = 64, ipv6_wide_prefix = 28;
 
+    // The IP-to-AS table (asn-db): with it, a wide network is a provider.
+    // load_config opens it; when it cannot, asn_table stays null, the
+    // prefixes are counted, and asn_db_problem says why (the hooks log it
+    // and go on: a table never stops mail). asn_db_problem is also set,
+    // with the table in use, when the table is old.
+    std::string asn_db;
+    std::shared_ptr<const asn::Table> asn_table;
+    std::string asn_db_problem;
+
     // Learning after installation: a lock verdict is logged and notified as
     // "would lock", and the login allowed. For the first days, when every
     // network of every user is new.
@@ -127,6 +145,10 @@ const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields
 struct ConfigError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+
+// An asn-db table older than this is still used, and reported (providers'
+// big blocks move slowly; a stale table only knows fewer of them).
+inline constexpr int asn_table_stale_days = 365;
 
 // $AUTHGUARD_CONTROL, else $QMAILHOME/control, else /var/qmail/control.
 std::filesystem::path default_control_dir();

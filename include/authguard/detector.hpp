@@ -4,11 +4,18 @@
 // translate; they never compare a count with a threshold themselves.
 //
 // Reasoning behind the rules (numbers in doc/defaults.md):
-// - A person logs in from a few provider blocks ("wide networks") a day; a
-//   botnet brings a new one with almost every login. So the account is
-//   locked when too many wide networks never seen before for this user
-//   appear within a window. Addresses alone are never a reason to lock:
-//   carrier-grade NAT and mail providers' pools show dozens a day.
+// - A person logs in through a few providers ("wide networks": the
+//   address's autonomous system where the asn-db table knows it, else its
+//   /16 or /28) a day; a botnet of home PCs brings a new one with almost
+//   every login. So the account is locked when too many wide networks never
+//   seen before for this user appear within a window. Addresses alone are
+//   never a reason to lock: carrier-grade NAT and mail providers' pools
+//   show dozens a day, and a phone's carrier spans hundreds of /16s.
+// - A botnet inside one national ISP brings one new provider and then none.
+//   What no person does is bring new /24s (/64s) of one provider at a
+//   botnet's rate: a phone gets a new one per session, a few an hour at
+//   most. So many new networks within one provider within the short window
+//   lock too.
 // - Failures can be caused by anyone, so they never lock, and never refuse a
 //   login from a network the user has succeeded from within known-period.
 //   Under failure pressure (guessing from many networks, or one stolen
@@ -27,18 +34,32 @@ namespace authguard {
 enum class Verdict {
     allow,
     alert,         // allowed, and the admin is told
-    tempfail,      // try again later (454 at AUTH, 451 for a message)
+    tempfail,      // refused for now (535 at AUTH through qmail-smtpd, 451 for a message)
     reject,        // refused for good, without a lock (a sending limit, by configuration)
     lock,          // this event locked the account
     refuse_locked, // the account was locked already
 };
 std::string_view to_string(Verdict verdict);
 
+// The verdicts that keep a login out. At AUTH every one of them reaches the
+// client as 535: qmail-smtpd's AUTH patches turn any non-zero exit of the
+// checkpassword program into 535, so a tempfail is no 454 there (it is 451
+// or 454 only from authguard-queue and authguard-spp). A refused login is
+// never remembered as a success.
+constexpr bool refuses_login(Verdict verdict) {
+    return verdict == Verdict::tempfail || verdict == Verdict::lock ||
+           verdict == Verdict::refuse_locked || verdict == Verdict::reject;
+}
+
 struct WindowCounts {
     int addresses = 0;
-    int networks = 0; // /24, /64
-    int wide_networks = 0;     // /16, /32
+    int networks = 0;          // /24, /64
+    int wide_networks = 0;     // providers (AS), or /16, /28 where the table has none
     int new_wide_networks = 0; // wide networks first seen within the window
+    // Most networks (/24, /64) first seen within the window inside one
+    // provider, and that provider's key.
+    int provider_new_networks = 0;
+    std::string busiest_provider;
     int failing_addresses = 0;
     int failing_wide_networks = 0;
     int failures = 0;
@@ -63,12 +84,23 @@ struct Decision {
     bool notify = false;
 };
 
-// The networks an address belongs to, per the configured prefixes.
+// The networks an address belongs to: its network (ipv4-net-prefix,
+// ipv6-net-prefix), its provider ("AS17676" where config.asn_table knows
+// it), and its wide prefix (ipv4-wide-prefix, ipv6-wide-prefix). `wide` is
+// the provider, or the wide prefix where there is none: what the rules
+// count.
 struct NetworkKeys {
     std::string net;
     std::string wide;
+    std::string prefix;
 };
 NetworkKeys network_keys(std::string_view address_text, const Config& config);
+
+// "AS17676 SoftBank Corp." for a provider key and one of its addresses
+// (the table is keyed by address), the key itself otherwise (a prefix,
+// "unknown", no table). Not escaped: the name comes from a file.
+std::string describe_network(std::string_view wide_key, std::string_view address_text,
+                             const Config& config);
 
 Signals compute_signals(const History& history, const Event& event, const Config& config);
 

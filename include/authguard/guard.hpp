@@ -41,8 +41,9 @@ struct CheckOptions {
 
 class Guard {
   public:
-    Guard(const Config& config, Store& store, Logger& logger)
-        : config_(config), store_(store), logger_(logger) {}
+    // Logs, once, why the asn-db table is not used (or is old): a guard
+    // lives as long as its process, one login for a hook.
+    Guard(const Config& config, Store& store, Logger& logger);
 
     // The event's user must already be normalised. The returned decision's
     // verdict is what the hook must enforce. A success with a non-empty

@@ -34,6 +34,7 @@ class MemoryStore final : public Store {
                                          const std::string& follower) override;
     std::optional<std::string> session_user(const std::string& session_key,
                                             std::int64_t ttl) override;
+    void take_back_success(const std::string& user, const std::string& address) override;
     bool set_lock(const std::string& user, const Lock& lock) override;
     bool clear_lock(const std::string& user, std::int64_t forget_since) override;
     History load(const std::string& user) override;

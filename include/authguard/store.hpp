@@ -113,6 +113,13 @@ class Store {
     virtual std::optional<std::string> session_user(const std::string& session_key,
                                                     std::int64_t ttl) = 0;
 
+    // Takes back the success that record() just counted for a login that was
+    // then refused (locked, or under failure pressure): a login that was not
+    // let in must never make its network known, so the same bot's retry is
+    // judged as new again. The observation goes when that login was its
+    // only one, else it counts one less.
+    virtual void take_back_success(const std::string& user, const std::string& address) = 0;
+
     // Sets the lock unless one is already there; true when this call set it.
     virtual bool set_lock(const std::string& user, const Lock& lock) = 0;
     // Removes the lock and forgets successes first seen at or after

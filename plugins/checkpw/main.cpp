@@ -15,8 +15,10 @@
 // it directly, and its exit 0 is the success we then judge.
 //
 // Exit codes are the checkpassword convention's: 0 ok (the subprogram's own
-// code), 1 refused or bad password (535), 2 misuse, 111 temporary (454);
-// the real checkpassword's code is passed on unchanged.
+// code), 1 refused or bad password, 2 misuse, 111 temporary; the real
+// checkpassword's code is passed on unchanged. qmail-smtpd's AUTH patches
+// answer every non-zero exit with 535, 111 included: no 454 reaches the
+// client from here.
 #include "authguard/checkpassword.hpp"
 #include "authguard/config.hpp"
 #include "authguard/fd.hpp"

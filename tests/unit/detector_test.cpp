@@ -33,9 +33,21 @@ struct Account {
         Event e{user, address, time, ok ? Outcome::success : Outcome::bad_password, "submission",
                 fp};
         Decision d = decide(history, e, config);
+        if (ok && refuses_login(d.verdict)) take_back(address);
         if (d.verdict == Verdict::lock && !history.lock)
             history.lock = Lock{time, 0, d.reason, d.evidence, 0, time};
         return d;
+    }
+
+    // As Store::take_back_success: a refused login is not remembered.
+    void take_back(const std::string& address) {
+        auto& obs = history.observations;
+        for (auto it = obs.begin(); it != obs.end(); ++it) {
+            if (it->kind != Observation::Kind::success || it->address != address) continue;
+            if (it->count <= 1) obs.erase(it);
+            else --it->count;
+            return;
+        }
     }
 };
 
@@ -230,4 +242,47 @@ TEST_CASE("sending limits") {
     CHECK(decide_message(m, "u", c).verdict == Verdict::refuse_locked);
     m.lock->until = t0 - 1;
     CHECK(decide_message(m, "u", c).verdict != Verdict::refuse_locked);
+}
+
+TEST_CASE("a login refused under failure pressure is not remembered: its retry is refused too") {
+    Account a;
+    a.login("203.0.113.5", t0 - 5 * day);
+    for (int i = 0; i < 12; ++i) a.login(bot_address(i), t0 + i * 60, false);
+    // A bot with the right password, from a network the owner never used,
+    // retries as a mail client does: refused every time, never made known.
+    for (int retry = 0; retry < 3; ++retry) {
+        auto d = a.login("198.18.0.1", t0 + 900 + retry * 30);
+        CHECK(d.verdict == Verdict::tempfail);
+        CHECK(!d.signals.event_network_known);
+    }
+    for (auto& o : a.history.observations) CHECK(o.address != "198.18.0.1");
+    // The owner at home is let in all along.
+    CHECK(!refuses_login(a.login("203.0.113.5", t0 + 1000).verdict));
+}
+
+TEST_CASE("logins refused while locked never become known networks") {
+    Account a;
+    a.history.lock = Lock{t0, t0 + hour, "manual", "", 0, t0};
+    CHECK(a.login("198.18.0.1", t0 + 10).verdict == Verdict::refuse_locked);
+    CHECK(a.login("198.18.0.1", t0 + 20).verdict == Verdict::refuse_locked);
+    CHECK(a.history.observations.empty());
+    // After the lock expired the bot's network is still new to the user.
+    auto s = compute_signals(a.history, {a.user, "198.18.0.1", t0 + 2 * hour, Outcome::success, "", {}},
+                             a.config);
+    CHECK(!s.event_network_known);
+}
+
+TEST_CASE("without a table, many new /24s of one /16 within the hour lock (the provider rule)") {
+    Account a;
+    Decision d;
+    int let_in = 0;
+    for (int i = 0; i < 30; ++i) {
+        d = a.login("100.70." + std::to_string(i) + ".9", t0 + i * 97);
+        if (refuses_login(d.verdict)) break;
+        ++let_in;
+    }
+    CHECK(d.verdict == Verdict::lock);
+    CHECK(let_in == a.config.defaults.lock_provider_new_networks_short - 1);
+    CHECK(d.reason.find("lock-provider-new-networks-short") != std::string::npos);
+    CHECK(d.evidence.find("100.70.0.0/16@") == 0);
 }

@@ -498,3 +498,30 @@ TEST_CASE_TEMPLATE("store: a log follower's mark rides along with the event it m
     CHECK(mark_of("ivan2", FeedKind::message, "a1b2c3d4") == "5f3e:300:0");
     CHECK(store.count_message("ivan2", 1006, 0, 0).recipients_short == 2);
 }
+
+TEST_CASE_TEMPLATE("store: a refused login is taken back, never made known", F, RedisFixture,
+                   LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u-takeback:");
+    auto& store = *f.store;
+    const std::string user = "alice@example.com";
+    store.record(login(user, "192.0.2.1", 1000), true);
+    store.record(login(user, "192.0.2.1", 1010), true);
+    store.record(login(user, "198.51.100.9", 1020), true);
+    // Its only login: the observation goes.
+    store.take_back_success(user, "198.51.100.9");
+    // A known address: one login less, still known.
+    store.take_back_success(user, "192.0.2.1");
+    // Nothing there: nothing happens.
+    store.take_back_success(user, "203.0.113.1");
+    store.take_back_success("nobody@example.com", "203.0.113.1");
+    History h = store.load(user);
+    REQUIRE(h.observations.size() == 1);
+    CHECK(h.observations[0].address == "192.0.2.1");
+    CHECK(h.observations[0].count == 1);
+    CHECK(h.observations[0].first == 1000);
+    // A failure from the same address is not a success to take back.
+    store.record(login(user, "198.51.100.9", 1030, Outcome::bad_password), true);
+    store.take_back_success(user, "198.51.100.9");
+    CHECK(store.load(user).observations.size() == 2);
+}

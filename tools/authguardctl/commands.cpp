@@ -7,6 +7,7 @@
 #include "ctl.hpp"
 
 #include "authguard/address.hpp"
+#include "authguard/asn/table.hpp"
 #include "authguard/detector.hpp"
 #include "authguard/event.hpp"
 #include "authguard/guard.hpp"
@@ -692,6 +693,25 @@ int cmd_check_config(Context& ctx) {
     const char* on_failure =
         c.on_store_failure == ag::Config::StoreFailure::allow ? "allow" : "tempfail";
     const char* clock = c.clock_from_store ? "store" : "local";
+    // Without providers a phone's carrier is hundreds of /16s, each new.
+    std::string asn_warning;
+    if (c.asn_db.empty())
+        asn_warning = "no asn-db: wide networks are /" + std::to_string(c.ipv4_wide_prefix) +
+                      " and /" + std::to_string(c.ipv6_wide_prefix) +
+                      " blocks, and phones on large carriers (which span hundreds of /16s) may be "
+                      "locked; build a table with 'authguardctl asn-db build' (authguard(5), asn-db)";
+    else if (!c.asn_db_problem.empty())
+        asn_warning = c.asn_db_problem;
+    if (!asn_warning.empty()) std::cerr << "authguardctl: warning: " << esc(asn_warning) << "\n";
+    std::string asn_text = "none (prefixes)";
+    if (c.asn_table) {
+        auto info = c.asn_table->info();
+        asn_text = esc(c.asn_db) + " (" + info.format;
+        if (info.built > 0) asn_text += ", built " + utc(info.built);
+        asn_text += ")";
+    } else if (!c.asn_db.empty()) {
+        asn_text = esc(c.asn_db) + " (not usable: prefixes counted)";
+    }
 
     if (ctx.json) {
         Json j;
@@ -711,6 +731,8 @@ int cmd_check_config(Context& ctx) {
         j.key("ipv4_wide_prefix").value(c.ipv4_wide_prefix);
         j.key("ipv6_net_prefix").value(c.ipv6_net_prefix);
         j.key("ipv6_wide_prefix").value(c.ipv6_wide_prefix);
+        j.key("asn_db").value(c.asn_db).key("asn_db_in_use").value(c.asn_table != nullptr);
+        j.key("asn_db_warning").value(asn_warning);
         j.key("lowercase_users").value(c.lowercase_users);
         j.key("max_user_length").value(static_cast<std::int64_t>(c.max_user_length));
         j.key("max_entries").value(c.max_entries);
@@ -772,6 +794,7 @@ int cmd_check_config(Context& ctx) {
                                std::to_string(c.ipv4_wide_prefix) + "), IPv6 /" +
                                std::to_string(c.ipv6_net_prefix) + " (wide /" +
                                std::to_string(c.ipv6_wide_prefix) + ")"});
+    table.row({"providers", asn_text});
     table.row({"user names", std::string(c.lowercase_users ? "lower-cased" : "kept as given") +
                                  ", at most " + std::to_string(c.max_user_length) + " bytes"});
     table.row({"max entries", std::to_string(c.max_entries) + " per user"});

@@ -76,6 +76,8 @@ int cmd_follow(Context& ctx);
 int cmd_export(Context& ctx);
 int cmd_import(Context& ctx);
 int cmd_gc(Context& ctx);
+// The IP-to-AS table: build, lookup, info (asn_command.cpp).
+int cmd_asn_db(Context& ctx);
 
 // --- output helpers (output.cpp) ---
 

@@ -23,7 +23,8 @@ namespace {
 constexpr std::string_view exit_codes_text =
     "Exit codes:\n"
     "  0  ok\n"
-    "  1  not found or nothing to do (unknown user, user not locked, already locked)\n"
+    "  1  not found or nothing to do (unknown user, user not locked, already locked,\n"
+    "     an address without a provider)\n"
     "  2  usage error\n"
     "  3  configuration error (the control files)\n"
     "  4  store unreachable (Redis down, refused, timed out; LMDB directory not writable)\n"
@@ -248,6 +249,34 @@ const std::vector<CommandSpec>& commands() {
          {},
          no_options,
          cmd_gc},
+        {"asn-db",
+         "asn-db build OUT INPUT... | lookup DB ADDRESS... | info DB",
+         "the IP-to-AS table: build, look up, describe",
+         "The table tells the provider (autonomous system) of an address, so that\n"
+         "a phone's carrier counts as one network however many /16s it hops through.\n"
+         "\n"
+         "asn-db build OUT INPUT...\n"
+         "  Writes authguard's own table to OUT from downloaded tables: ip-location-db\n"
+         "  asn-ipv4.csv, asn-ipv6.csv and their -num.csv forms; iptoasn\n"
+         "  ip2asn-v4.tsv, ip2asn-v6.tsv, ip2asn-combined.tsv, ip2asn-v4-u32.tsv;\n"
+         "  plain or gzip-compressed, told by their first line. AS 0 (not routed)\n"
+         "  is dropped; where ranges overlap the narrower wins, between equal ones\n"
+         "  the input given first. A bad line stops the build as FILE:LINE: REASON\n"
+         "  (exit 5) and OUT is left as it was; the new table replaces OUT at once\n"
+         "  (renamed into place), so the hooks never read half of it.\n"
+         "asn-db lookup DB ADDRESS...\n"
+         "  Prints \"ADDRESS AS17676 SoftBank Corp.\" per address, or \"ADDRESS -\"\n"
+         "  when the table has no provider for it (then exit 1).\n"
+         "asn-db info DB\n"
+         "  The table's format (authguard, or mmdb for a MaxMind DB such as\n"
+         "  GeoLite2-ASN), build time and counts.\n"
+         "\n"
+         "DB is an own table or a MaxMind DB, told by its contents. A table that\n"
+         "cannot be read exits 5.",
+         {"build|lookup|info", "ARG"},
+         no_options,
+         cmd_asn_db,
+         true},
     };
     return specs;
 }

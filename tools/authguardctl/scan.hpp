@@ -48,7 +48,7 @@ struct UserSummary {
     std::int64_t failing_wide_networks = 0;
     std::int64_t first_seen = 0, last_seen = 0;
     std::uint64_t logins_allowed = 0; // successes the guard would have let in
-    std::uint64_t logins_refused = 0; // ... answered 535 (locked) or 454 (tempfail)
+    std::uint64_t logins_refused = 0; // ... refused (535 at AUTH: locked or tempfail)
     std::int64_t max_addresses_1h = 0, max_addresses_24h = 0; // in any sliding window
     std::int64_t max_networks_1h = 0, max_networks_24h = 0;   // wide networks, likewise
     std::uint64_t messages = 0, recipients = 0;
