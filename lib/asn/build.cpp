@@ -35,7 +35,9 @@ __extension__ using u128 = unsigned __int128;
 constexpr u128 u128_max = ~u128{0};
 constexpr std::size_t max_line_length = 64 * 1024;
 
-std::string system_error_text(int error) { return std::generic_category().message(error); }
+std::string system_error_text(int error) {
+    return std::generic_category().message(error);
+}
 
 // A field quoted in an error message: bounded, so a huge line cannot make
 // a huge message (authguardctl escapes the bytes when it prints it).
@@ -45,7 +47,9 @@ std::string quoted(std::string_view field) {
     return "'" + std::string(field.substr(0, shown)) + "...'";
 }
 
-[[noreturn]] void bad(const std::string& reason) { throw BuildError(reason); }
+[[noreturn]] void bad(const std::string& reason) {
+    throw BuildError(reason);
+}
 
 std::string_view without_cr(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -57,7 +61,8 @@ bool is_blank(std::string_view line) {
 }
 
 bool all_digits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // Splits an RFC 4180 CSV line: a field may be quoted, with "" standing for
@@ -154,10 +159,12 @@ Address parse_text_address(std::string_view text, const char* which) {
 }
 
 Address parse_numeric_address(std::string_view text, Address::Family family, const char* which) {
+    if (!all_digits(text)) bad(std::string("bad ") + which + " " + quoted(text) + ": not a number");
     auto value = parse_decimal(text);
-    if (!value) bad(std::string("bad ") + which + " " + quoted(text) + ": not a decimal number");
-    if (family == Address::Family::v4 && *value > std::numeric_limits<std::uint32_t>::max())
-        bad(std::string(which) + " " + quoted(text) + " is past the last IPv4 address");
+    bool v4 = family == Address::Family::v4;
+    if (!value || (v4 && *value > std::numeric_limits<std::uint32_t>::max()))
+        bad(std::string(which) + " " + quoted(text) + " is past the last " +
+            (v4 ? "IPv4" : "IPv6") + " address");
     return address_of(family, *value);
 }
 
@@ -176,7 +183,8 @@ std::string lower_file_name(const std::filesystem::path& name) {
 }
 
 bool looks_like_address(std::string_view s) {
-    return !s.empty() && (s.find('.') != std::string_view::npos || s.find(':') != std::string_view::npos);
+    return !s.empty() &&
+           (s.find('.') != std::string_view::npos || s.find(':') != std::string_view::npos);
 }
 
 // ---- reading an input ----
@@ -210,8 +218,8 @@ class LineReader {
 
   private:
     bool take(std::string_view& line, std::size_t length, std::size_t consumed) {
-        ++line_number_;
         if (length > max_line_length) too_long();
+        ++line_number_;
         line = std::string_view(buffer_.data() + begin_, length);
         begin_ += consumed;
         return true;
@@ -235,7 +243,15 @@ class LineReader {
                                               : std::string("corrupt gzip data (") + message + ")";
             bad(path_.string() + ": cannot read: " + why);
         }
-        if (n == 0) at_eof_ = true;
+        if (n == 0) {
+            // zlib ends a gzip stream cut short as if it were complete, and
+            // only gzerror tells.
+            int code = Z_OK;
+            const char* message = ::gzerror(file_.get(), &code);
+            if (code != Z_OK)
+                bad(path_.string() + ": cannot read: corrupt gzip data (" + message + ")");
+            at_eof_ = true;
+        }
         end_ += static_cast<std::size_t>(n);
     }
 
@@ -340,11 +356,12 @@ class TempFile {
     // the new name survives a crash.
     void commit(const std::filesystem::path& out) {
         // fsync reports the write errors a later close could (NFS included).
-        if (::fsync(fd_.get()) != 0) bad(out.string() + ": cannot sync: " + system_error_text(errno));
+        if (::fsync(fd_.get()) != 0)
+            bad(out.string() + ": cannot sync: " + system_error_text(errno));
         fd_.reset();
         if (::rename(path_.c_str(), out.c_str()) != 0)
-            bad(out.string() + ": cannot rename the new table into place: " +
-                system_error_text(errno));
+            bad(out.string() +
+                ": cannot rename the new table into place: " + system_error_text(errno));
         path_.clear();
         std::filesystem::path dir = out.parent_path().empty() ? "." : out.parent_path();
         Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -384,9 +401,9 @@ struct Serialized {
 };
 
 Serialized serialize(const std::vector<Piece<std::uint32_t>>& v4,
-                                     const std::vector<Piece<u128>>& v6,
-                                     const std::unordered_map<std::uint32_t, std::string>& names,
-                                     std::string_view description, std::int64_t built) {
+                     const std::vector<Piece<u128>>& v6,
+                     const std::unordered_map<std::uint32_t, std::string>& names,
+                     std::string_view description, std::int64_t built) {
     constexpr std::uint64_t u32_max = std::numeric_limits<std::uint32_t>::max();
     if (v4.size() > u32_max || v6.size() > u32_max) bad("too many ranges for one table");
 
@@ -415,10 +432,14 @@ Serialized serialize(const std::vector<Piece<std::uint32_t>>& v4,
     if (pool.size() > u32_max) bad("provider names too long for one table");
 
     std::uint64_t sizes[fmt::section_count] = {
-        fmt::index_entries * fmt::index_entry_size, v4.size() * fmt::v4_start_size,
-        v4.size() * fmt::v4_span_size,              fmt::index_entries * fmt::index_entry_size,
-        v6.size() * fmt::v6_start_size,             v6.size() * fmt::v6_span_size,
-        providers.size() * fmt::provider_size,      pool.size(),
+        fmt::index_entries * fmt::index_entry_size,
+        v4.size() * fmt::v4_start_size,
+        v4.size() * fmt::v4_span_size,
+        fmt::index_entries * fmt::index_entry_size,
+        v6.size() * fmt::v6_start_size,
+        v6.size() * fmt::v6_span_size,
+        providers.size() * fmt::provider_size,
+        pool.size(),
     };
     std::uint64_t offsets[fmt::section_count] = {};
     std::uint64_t at = fmt::header_size;
@@ -447,9 +468,8 @@ Serialized serialize(const std::vector<Piece<std::uint32_t>>& v4,
 
     write_index(section(fmt::v4_index), v4,
                 [](std::uint32_t key) { return std::size_t{key >> (32 - fmt::index_bits)}; });
-    write_index(section(fmt::v6_index), v6, [](u128 key) {
-        return static_cast<std::size_t>(key >> (128 - fmt::index_bits));
-    });
+    write_index(section(fmt::v6_index), v6,
+                [](u128 key) { return static_cast<std::size_t>(key >> (128 - fmt::index_bits)); });
     for (std::size_t i = 0; i < v4.size(); ++i) {
         fmt::store(section(fmt::v4_starts) + i * fmt::v4_start_size, v4[i].first);
         unsigned char* span = section(fmt::v4_spans) + i * fmt::v4_span_size;
@@ -479,11 +499,16 @@ Serialized serialize(const std::vector<Piece<std::uint32_t>>& v4,
 
 std::string_view format_name(InputFormat format) {
     switch (format) {
-    case InputFormat::location_csv: return "ip-location-db csv";
-    case InputFormat::location_csv_v4_num: return "ip-location-db csv (IPv4 numbers)";
-    case InputFormat::location_csv_v6_num: return "ip-location-db csv (IPv6 numbers)";
-    case InputFormat::iptoasn_tsv: return "iptoasn tsv";
-    case InputFormat::iptoasn_tsv_v4_num: return "iptoasn tsv (u32)";
+    case InputFormat::location_csv:
+        return "ip-location-db csv";
+    case InputFormat::location_csv_v4_num:
+        return "ip-location-db csv (IPv4 numbers)";
+    case InputFormat::location_csv_v6_num:
+        return "ip-location-db csv (IPv6 numbers)";
+    case InputFormat::iptoasn_tsv:
+        return "iptoasn tsv";
+    case InputFormat::iptoasn_tsv_v4_num:
+        return "iptoasn tsv (u32)";
     }
     return "unknown";
 }
@@ -531,8 +556,7 @@ std::optional<SourceRange> parse_line(std::string_view line, InputFormat format)
     std::size_t wanted = tsv ? 5 : 4;
     if (fields.size() != wanted)
         bad(std::to_string(fields.size()) + " fields, " + std::string(format_name(format)) +
-            " has " +
-            std::to_string(wanted) +
+            " has " + std::to_string(wanted) +
             (tsv ? " (start, end, AS number, country, description)"
                  : " (start, end, AS number, organisation; quote a name with a comma)"));
 

@@ -2,10 +2,12 @@
 // shared by its writer (build.cpp) and its reader (table.cpp).
 //
 // Every hook process opens the table for one or two lookups, so the file is
-// searched where it lies, through a read-only mapping: opening checks the
-// header against the file's size (O(1)) and nothing else, and a lookup is
-// a binary search touching a handful of pages. All integers are
-// little-endian and fixed width; every section starts at a multiple of 8.
+// searched where it lies, never loaded: opening checks the header against
+// the file's size (O(1)) and nothing else, and a lookup is a binary search
+// that reads a few small pieces of the file (by pread for a table's first
+// lookups, then through a read-only mapping; see table.cpp). All integers
+// are little-endian and fixed width; every section starts at a multiple
+// of 8.
 //
 //   header, 192 bytes:
 //     0    magic              "AGASN\0\r\n" (the NUL and CR LF catch a copy
@@ -27,8 +29,8 @@
 //              or above p << 16 (p: an address's top 16 bits), and
 //              v4_index[65536] = v4_count. A lookup searches only the ranges
 //              starting in its /16, plus the one just before them (which may
-//              reach into it), so it touches one page of starts, not the
-//              ~6 a search over all of them faults in.
+//              reach into it): one read of starts (or one page), not the
+//              ~19 probes of a search over all of them.
 //   v4_starts  u32[v4_count]: each range's first address, ascending. The
 //              search keys alone, densely packed.
 //   v4_spans   {u32 last; u32 provider}[v4_count]: the range's last address

@@ -84,7 +84,8 @@ bool contains(const std::string& text, const std::string& part) {
 
 } // namespace
 
-TEST_SUITE("asn") {
+// Run alone with: unit-tests -ts=asn
+TEST_SUITE_BEGIN("asn");
 
 TEST_CASE("asn: ip-location-db CSV, IPv4 and IPv6, every boundary") {
     TempDir dir;
@@ -130,7 +131,7 @@ TEST_CASE("asn: ip-location-db CSV, IPv4 and IPv6, every boundary") {
     CHECK(asn_of(t, "2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == 0);
     CHECK(asn_of(t, "2001::") == 6939);
     CHECK(asn_of(t, "2001::ffff:ffff:ffff:ffff:ffff:ffff") == 6939);
-    CHECK(asn_of(t, "2001:0:1::") == 0);
+    CHECK(asn_of(t, "2001:1::") == 0);
     CHECK(asn_of(t, "2400:2000::1") == 17676);
     CHECK(name_of(t, "2400:2000::1") == "SoftBank Corp.");
     CHECK(asn_of(t, "2400:2001::") == 0);
@@ -173,17 +174,17 @@ TEST_CASE("asn: quoted CSV names, CR LF, a header line, blank lines and comments
 TEST_CASE("asn: the -num CSV forms, up to 2^128-1") {
     TempDir dir;
     BuildStats stats;
-    Table t = build(dir,
-                    {{"asn-ipv4-num.csv", "16777216,16777471,13335,\"Cloudflare, Inc.\"\n"
-                                          "4294967040,4294967295,64512,Top\n"},
-                     {"asn-ipv6-num.csv",
-                      "42540488161975842760550356425300246528,"
-                      "42540488241204005274814694018844196863,6939,Hurricane Electric LLC\n"
-                      "340282366920938463463374607431768211455,"
-                      "340282366920938463463374607431768211455,64513,Very last\n"},
-                     // No family in the name: the size of the numbers tells.
-                     {"numbers.csv", "0,4294967296,64514,Low v6\n"}},
-                    &stats);
+    Table t = build(
+        dir,
+        {{"asn-ipv4-num.csv", "16777216,16777471,13335,\"Cloudflare, Inc.\"\n"
+                              "4294967040,4294967295,64512,Top\n"},
+         {"asn-ipv6-num.csv", "42540488161975842760550356425300246528,"
+                              "42540488241204005274814694018844196863,6939,Hurricane Electric LLC\n"
+                              "340282366920938463463374607431768211455,"
+                              "340282366920938463463374607431768211455,64513,Very last\n"},
+         // No family in the name: the size of the numbers tells.
+         {"numbers.csv", "0,4294967296,64514,Low v6\n"}},
+        &stats);
     CHECK(stats.inputs[0].format == InputFormat::location_csv_v4_num);
     CHECK(stats.inputs[1].format == InputFormat::location_csv_v6_num);
     CHECK(stats.inputs[2].format == InputFormat::location_csv_v6_num);
@@ -193,7 +194,7 @@ TEST_CASE("asn: the -num CSV forms, up to 2^128-1") {
     CHECK(asn_of(t, "255.255.255.255") == 64512);
     CHECK(asn_of(t, "2001::") == 6939);
     CHECK(asn_of(t, "2001::ffff:ffff:ffff:ffff:ffff:ffff") == 6939);
-    CHECK(asn_of(t, "2001:0:1::") == 0);
+    CHECK(asn_of(t, "2001:1::") == 0);
     CHECK(asn_of(t, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == 64513);
     CHECK(asn_of(t, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe") == 0);
     CHECK(asn_of(t, "::1:0:0") == 64514);
@@ -203,18 +204,19 @@ TEST_CASE("asn: the -num CSV forms, up to 2^128-1") {
 TEST_CASE("asn: iptoasn TSV (v4, v6, combined, u32); AS 0 is not routed and dropped") {
     TempDir dir;
     BuildStats stats;
-    Table t = build(dir,
-                    {{"ip2asn-v4.tsv", "1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n"
-                                       "1.0.1.0\t1.0.3.255\t0\tNone\tNot routed\n"
-                                       "1.0.4.0\t1.0.7.255\t38803\tAU\tGTELECOM-AUSTRALIA\n"},
-                     {"ip2asn-v6.tsv", "::\t1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\t0\tNone\tNot "
-                                       "routed\n"
-                                       "2001:200::\t2001:200:ffff:ffff:ffff:ffff:ffff:ffff\t2500\tJP"
-                                       "\tWIDE-BB WIDE Project\n"},
-                     {"ip2asn-combined.tsv", "2.0.0.0\t2.0.0.255\t3215\tFR\tFrance Telecom\n"
-                                             "2a00::\t2a00::ffff\t3215\tFR\tFrance Telecom\n"},
-                     {"ip2asn-v4-u32.tsv", "50331648\t50331903\t7018\tUS\tATT-INTERNET4\n"}},
-                    &stats);
+    Table t =
+        build(dir,
+              {{"ip2asn-v4.tsv", "1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n"
+                                 "1.0.1.0\t1.0.3.255\t0\tNone\tNot routed\n"
+                                 "1.0.4.0\t1.0.7.255\t38803\tAU\tGTELECOM-AUSTRALIA\n"},
+               {"ip2asn-v6.tsv", "::\t1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\t0\tNone\tNot "
+                                 "routed\n"
+                                 "2001:200::\t2001:200:ffff:ffff:ffff:ffff:ffff:ffff\t2500\tJP"
+                                 "\tWIDE-BB WIDE Project\n"},
+               {"ip2asn-combined.tsv", "2.0.0.0\t2.0.0.255\t3215\tFR\tFrance Telecom\n"
+                                       "2a00::\t2a00::ffff\t3215\tFR\tFrance Telecom\n"},
+               {"ip2asn-v4-u32.tsv", "50331648\t50331903\t7018\tUS\tATT-INTERNET4\n"}},
+              &stats);
     CHECK(stats.inputs[0].format == InputFormat::iptoasn_tsv);
     CHECK(stats.inputs[0].ranges == 2);
     CHECK(stats.inputs[0].not_routed == 1);
@@ -271,13 +273,14 @@ TEST_CASE("asn: gzip-compressed inputs") {
 TEST_CASE("asn: overlaps go to the narrowest range, ties to the input read first") {
     TempDir dir;
     BuildStats stats;
-    Table t = build(dir, {{"a.csv", "10.0.0.0,10.255.255.255,100,Wide\n"
-                                    "10.1.0.0,10.1.0.255,200,Narrow inside\n"
-                                    "10.2.0.0,10.2.0.255,300,First of two equal\n"
-                                    "10.3.0.128,10.3.1.127,400,Partial left\n"
-                                    "10.3.1.0,10.3.1.191,500,Partial right narrower\n"},
-                          {"b.csv", "10.2.0.0,10.2.0.255,301,Second of two equal\n"
-                                    "10.1.0.16,10.1.0.31,201,Innermost\n"}},
+    Table t = build(dir,
+                    {{"a.csv", "10.0.0.0,10.255.255.255,100,Wide\n"
+                               "10.1.0.0,10.1.0.255,200,Narrow inside\n"
+                               "10.2.0.0,10.2.0.255,300,First of two equal\n"
+                               "10.3.0.128,10.3.1.127,400,Partial left\n"
+                               "10.3.1.0,10.3.1.191,500,Partial right narrower\n"},
+                     {"b.csv", "10.2.0.0,10.2.0.255,301,Second of two equal\n"
+                               "10.1.0.16,10.1.0.31,201,Innermost\n"}},
                     &stats);
     CHECK(asn_of(t, "10.0.0.0") == 100);
     CHECK(asn_of(t, "10.0.255.255") == 100);
@@ -298,19 +301,20 @@ TEST_CASE("asn: overlaps go to the narrowest range, ties to the input read first
     CHECK(asn_of(t, "10.255.255.255") == 100);
     CHECK(asn_of(t, "11.0.0.0") == 0);
     // AS 301 lost everywhere: it is not a provider of the table.
-    CHECK(stats.providers == 5);
+    CHECK(stats.providers == 6);
 }
 
 TEST_CASE("asn: adjacent ranges of one provider merge; names: the first non-empty wins") {
     TempDir dir;
     BuildStats stats;
-    Table t = build(dir, {{"a.csv", "10.0.0.0,10.0.0.255,7,\n"
-                                    "10.0.1.0,10.0.1.255,7,Seven\n"
-                                    "10.0.2.0,10.0.2.255,7,Seven later name\n"
-                                    "10.0.3.0,10.0.3.255,8,Eight\n"
-                                    "10.0.4.0,10.0.4.255,7,Seven\n"
-                                    "2001:db8::,2001:db8::ffff,7,\n"
-                                    "2001:db8::1:0,2001:db8::1:ffff,7,\n"}},
+    Table t = build(dir,
+                    {{"a.csv", "10.0.0.0,10.0.0.255,7,\n"
+                               "10.0.1.0,10.0.1.255,7,Seven\n"
+                               "10.0.2.0,10.0.2.255,7,Seven later name\n"
+                               "10.0.3.0,10.0.3.255,8,Eight\n"
+                               "10.0.4.0,10.0.4.255,7,Seven\n"
+                               "2001:db8::,2001:db8::ffff,7,\n"
+                               "2001:db8::1:0,2001:db8::1:ffff,7,\n"}},
                     &stats);
     CHECK(stats.ranges_v4 == 3); // 10.0.0-2 | 10.0.3 | 10.0.4
     CHECK(stats.ranges_v6 == 1);
@@ -332,7 +336,8 @@ TEST_CASE("asn: random overlapping ranges resolve as the rule says, address by a
         int count = 1 + static_cast<int>(random() % 60);
         for (int i = 0; i < count; ++i) {
             std::uint32_t first = random() % 4096;
-            std::uint32_t last = std::min<std::uint32_t>(4095, first + random() % (1u << (random() % 13)));
+            std::uint32_t last =
+                std::min<std::uint32_t>(4095, first + random() % (1u << (random() % 13)));
             std::uint32_t asn = 1 + random() % 5;
             auto text = [](std::uint32_t n) {
                 return "10.0." + std::to_string(n / 256) + "." + std::to_string(n % 256);
@@ -532,7 +537,7 @@ TEST_CASE("asn: opening what is not a table fails cleanly") {
 TEST_CASE("asn: a truncated or damaged own table never crashes a lookup") {
     TempDir dir;
     std::string csv, csv6;
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 250; ++i) {
         csv += "10." + std::to_string(i) + ".0.0,10." + std::to_string(i) + ".127.255," +
                std::to_string(1000 + i % 40) + ",Provider " + std::to_string(i % 40) + "\n";
         csv6 += "2001:db8:" + std::to_string(i) + "::,2001:db8:" + std::to_string(i) +
@@ -599,6 +604,59 @@ TEST_CASE("asn: a truncated or damaged own table never crashes a lookup") {
         }
     }
     CHECK(opened > 0);
+}
+
+TEST_CASE("asn: the first lookups (pread) and the later ones (mapped) answer alike") {
+    TempDir dir;
+    std::string csv;
+    for (int i = 0; i < 200; ++i)
+        csv += "10.0." + std::to_string(i) + ".0,10.0." + std::to_string(i) + ".99," +
+               std::to_string(100 + i) + ",Name " + std::to_string(i) + "\n";
+    csv += "2001:db8::,2001:db8::ffff,7,Seven\n";
+    build(dir, {{"a.csv", csv}});
+    std::vector<Address> probes;
+    for (int i = 0; i < 210; ++i) {
+        Address a = addr("10.0.0.0");
+        a.bytes[2] = static_cast<std::uint8_t>(i);
+        a.bytes[3] = static_cast<std::uint8_t>(i % 2 ? 50 : 150); // inside, or in the gap
+        probes.push_back(a);
+    }
+    probes.push_back(addr("2001:db8::1"));
+    probes.push_back(addr("2001:db8::1:0"));
+
+    // Forwards in one table, backwards in another: every probe is answered
+    // once by pread (among the first 32 of one table) and once mapped.
+    Table forwards = Table::open(dir.path() / "asn.table");
+    Table backwards = Table::open(dir.path() / "asn.table");
+    std::vector<std::optional<Provider>> a(probes.size()), b(probes.size());
+    for (std::size_t i = 0; i < probes.size(); ++i)
+        a[i] = forwards.lookup(probes[i]);
+    for (std::size_t i = probes.size(); i-- > 0;)
+        b[i] = backwards.lookup(probes[i]);
+    for (std::size_t i = 0; i < probes.size(); ++i) {
+        INFO(probes[i].to_string());
+        REQUIRE(a[i].has_value() == b[i].has_value());
+        if (a[i]) {
+            CHECK(a[i]->number == b[i]->number);
+            CHECK(a[i]->name == b[i]->name);
+        }
+    }
+    CHECK(a[1]->number == 101);
+    CHECK(a[1]->name == "Name 1"); // read by pread, still valid after the table mapped itself
+    CHECK(!a[0]);
+    CHECK(a[210]->name == "Seven");
+    CHECK(!a[211]);
+}
+
+TEST_CASE("asn: an own table cut short while open answers nothing, never crashes") {
+    TempDir dir;
+    build(dir, {{"a.csv", "10.0.0.0,10.0.0.255,1,One\n10.200.0.0,10.200.0.255,2,Two\n"}});
+    Table t = Table::open(dir.path() / "asn.table");
+    CHECK(asn_of(t, "10.0.0.1") == 1);
+    // Against the rules (tables are renamed into place), but the file is
+    // not to be trusted: the pread lookups find the bytes gone.
+    REQUIRE(::truncate((dir.path() / "asn.table").c_str(), 1000) == 0);
+    CHECK(asn_of(t, "10.200.0.1") == 0);
 }
 
 TEST_CASE("asn: a new table renamed over the old one; a Table open on the old keeps it") {
@@ -701,4 +759,4 @@ TEST_CASE("asn: a damaged MaxMind DB fails at open or looks up nothing, never cr
     }
 }
 
-} // TEST_SUITE
+TEST_SUITE_END();

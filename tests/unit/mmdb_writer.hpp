@@ -79,9 +79,12 @@ class MmdbWriter {
         auto node_count = static_cast<std::uint32_t>(nodes_.size());
         auto value = [&](const Record& r) -> std::uint64_t {
             switch (r.kind) {
-            case Record::node: return r.value;
-            case Record::data: return std::uint64_t{node_count} + 16 + r.value;
-            default: return node_count;
+            case Record::node:
+                return r.value;
+            case Record::data:
+                return std::uint64_t{node_count} + 16 + r.value;
+            default:
+                return node_count;
             }
         };
         std::string out;

@@ -103,7 +103,9 @@ int asn_lookup(Context& ctx) {
         if (ctx.json) {
             j.begin_object().key("address").value(text).key("asn");
             if (provider)
-                j.value(static_cast<std::int64_t>(provider->number)).key("name").value(provider->name);
+                j.value(static_cast<std::int64_t>(provider->number))
+                    .key("name")
+                    .value(provider->name);
             else
                 j.null().key("name").null();
             j.end_object();

@@ -42,11 +42,11 @@ struct BuildError : std::runtime_error {
 };
 
 enum class InputFormat {
-    location_csv,       // ip-location-db asn-ipv4.csv / asn-ipv6.csv (textual addresses)
+    location_csv,        // ip-location-db asn-ipv4.csv / asn-ipv6.csv (textual addresses)
     location_csv_v4_num, // asn-ipv4-num.csv
     location_csv_v6_num, // asn-ipv6-num.csv
-    iptoasn_tsv,        // ip2asn-v4.tsv, ip2asn-v6.tsv, ip2asn-combined.tsv
-    iptoasn_tsv_v4_num, // ip2asn-v4-u32.tsv
+    iptoasn_tsv,         // ip2asn-v4.tsv, ip2asn-v6.tsv, ip2asn-combined.tsv
+    iptoasn_tsv_v4_num,  // ip2asn-v4-u32.tsv
 };
 
 // "ip-location-db csv", "iptoasn tsv (u32)", ...

@@ -4,7 +4,9 @@
 // its carrier's hundreds of /16s stays within one AS, while a botnet of home
 // PCs brings a new AS with almost every login. The table is opened by every
 // hook process (one start per login), so opening must cost next to nothing:
-// the file is mapped, never loaded or parsed at open.
+// the file is never loaded or parsed at open. A table's first lookups read
+// the few bytes they need with pread (a mapping costs more to set up and
+// tear down than a hook's lookups); later ones search a mapping of it.
 //
 // Two on-disk forms are read:
 //   - MaxMind DB files (GeoLite2-ASN, DB-IP ASN Lite .mmdb), through
