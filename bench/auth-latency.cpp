@@ -13,13 +13,15 @@
 //   -w RUNS        warm-up rounds, not measured (default 20)
 //   -u USERS       distinct users, user00000@example.com ... (default 2000)
 //   -a ADDRESSES   addresses per user, all in one /24 (default 3)
+//   -f OCTET       the addresses' first octet (default 10; 126 puts them in
+//                  SoftBank's AS17676, so that an asn-db lookup finds one)
 //   -p PASSWORD    the password sent (default "secret")
 //   -e VAR=value   environment for every variant (repeatable)
 //   -c BASE:OTHER  also report OTHER minus BASE, paired per round (repeatable)
 //   -o FILE        raw samples as TSV: variant, round, nanoseconds, exit code
 //
 // Round i logs in user (i mod USERS) from address number ((i / USERS) mod
-// ADDRESSES) of that user: TCPREMOTEIP=10.<u/250>.<u%250>.<10+k>. Every child
+// ADDRESSES) of that user: TCPREMOTEIP=OCTET.<u/250>.<u%250>.<10+k>. Every child
 // gets PATH=/usr/bin:/bin, TCPLOCALPORT=587, TCPREMOTEIP, then the -e and the
 // variant's own VAR=value settings; stdout and stderr go to /dev/null.
 #include <fcntl.h>
@@ -146,7 +148,7 @@ std::int64_t run_once(const Variant& v, const std::vector<std::string>& common_e
 } // namespace
 
 int main(int argc, char** argv) {
-    long runs = 1000, warmup = 20, users = 2000, addresses = 3;
+    long runs = 1000, warmup = 20, users = 2000, addresses = 3, first_octet = 10;
     std::string password = "secret", raw_file;
     std::vector<std::string> common_env;
     std::vector<std::pair<std::string, std::string>> compares;
@@ -174,6 +176,8 @@ int main(int argc, char** argv) {
             users = number("-u");
         else if (opt == "-a")
             addresses = number("-a");
+        else if (opt == "-f")
+            first_octet = number("-f");
         else if (opt == "-p")
             password = value("-p");
         else if (opt == "-e")
@@ -208,6 +212,7 @@ int main(int argc, char** argv) {
     }
     if (variants.empty()) usage("no --variant given");
     if (users < 1 || addresses < 1 || addresses > 200 || users > 62500) usage("bad -u or -a");
+    if (first_octet < 1 || first_octet > 223) usage("bad -f");
     auto find = [&](const std::string& name) -> Variant* {
         for (auto& v : variants)
             if (v.name == name) return &v;
@@ -232,7 +237,8 @@ int main(int argc, char** argv) {
         long u = round % users, a = (round / users) % addresses;
         char user[64], address[64];
         std::snprintf(user, sizeof user, "user%05ld@example.com", u);
-        std::snprintf(address, sizeof address, "10.%ld.%ld.%ld", u / 250, u % 250, 10 + a);
+        std::snprintf(address, sizeof address, "%ld.%ld.%ld.%ld", first_octet, u / 250, u % 250,
+                      10 + a);
         for (std::size_t j = 0; j < k; ++j) {
             Variant& v = variants[(j + static_cast<std::size_t>(round)) % k];
             int code = 0;

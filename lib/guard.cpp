@@ -104,9 +104,9 @@ Decision Guard::check(Event event, const CheckOptions& how) {
                   decision.reason, decision.evidence, 0, event.time};
         try {
             if (store_.set_lock(event.user, lock)) {
-                auto failed = notify_lock(config_, event.user,
-                                          lock_message(event.user, lock.reason, lock.evidence,
-                                                       lock.since));
+                auto failed = notify_lock(
+                    config_, event.user,
+                    lock_message(config_, event.user, lock.reason, lock.evidence, lock.since));
                 if (!failed.empty()) note = "cannot start " + failed;
             }
             decision.notify = false; // done, and only by the process that set the lock
@@ -115,8 +115,9 @@ Decision Guard::check(Event event, const CheckOptions& how) {
         }
     }
     if (decision.notify) {
-        auto failed = notify_admin(config_, "authguard alert for " + escape_for_log(event.user, 200),
-                                   alert_message(event.user, decision.reason, event.time));
+        auto failed = notify_admin(
+            config_, "authguard alert for " + escape_for_log(event.user, 200),
+            alert_message(config_, event.user, decision.reason, decision.evidence, event.time));
         if (!failed.empty()) note = "cannot start " + failed;
     }
     log_decision(event, decision, note);

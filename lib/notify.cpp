@@ -2,6 +2,7 @@
 #include "authguard/notify.hpp"
 
 #include "authguard/event.hpp"
+#include "authguard/network_names.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -67,32 +68,56 @@ std::string utc(std::int64_t t) {
     return buf;
 }
 
+// The evidence, one network a line as the detector wrote it (scripts read
+// these lines), followed by the provider's name where the key is one:
+// "AS17676" alone tells an admin nothing. "manual" and any other text that
+// is not evidence are printed as they are.
+std::string evidence_lines(const Config& config, std::string_view evidence) {
+    auto networks = parse_evidence(evidence); // the same items, in this order, when it parses
+    std::string text;
+    std::size_t index = 0;
+    while (!evidence.empty()) {
+        auto space = evidence.find(' ');
+        std::string_view item = evidence.substr(0, space);
+        evidence =
+            space == std::string_view::npos ? std::string_view() : evidence.substr(space + 1);
+        if (item.empty()) continue;
+        text += "  " + std::string(item);
+        if (networks) {
+            const EvidenceNetwork& n = (*networks)[index++];
+            std::string label = evidence_network_label(n, config);
+            if (label != n.network) text += "  " + escape_for_log(label, 1024);
+        }
+        text += "\n";
+    }
+    return text;
+}
+
 } // namespace
 
-std::string lock_message(const std::string& user, const std::string& reason,
+std::string lock_message(const Config& config, const std::string& user, const std::string& reason,
                          const std::string& evidence, std::int64_t since) {
+    // The reason is escaped as the log line escapes it: it may hold a
+    // provider's name, which comes from a file.
     std::string text = "authguard locked the account " + escape_for_log(user, 256) + " at " +
-                       utc(since) + ".\n\nReason: " + reason +
-                       "\n\nNew networks (network@first-seen[addresses]):\n";
-    std::string line;
-    for (char c : evidence) {
-        if (c == ' ') {
-            text += "  " + line + "\n";
-            line.clear();
-        } else {
-            line += c;
-        }
-    }
-    if (!line.empty()) text += "  " + line + "\n";
+                       utc(since) + ".\n\nReason: " + escape_for_log(reason, 4096) +
+                       "\n\nNew networks (network@first-seen[addresses]):\n" +
+                       evidence_lines(config, evidence);
     text += "\nThe password has probably leaked. Change it, then run:\n  authguardctl unlock " +
             escape_for_log(user, 256) + "\n";
     return text;
 }
 
-std::string alert_message(const std::string& user, const std::string& reason, std::int64_t when) {
-    return "authguard alert for the account " + escape_for_log(user, 256) + " at " + utc(when) +
-           ".\n\nReason: " + reason +
-           "\n\nThe login was allowed. If this is not the user's own doing, run:\n"
+std::string alert_message(const Config& config, const std::string& user, const std::string& reason,
+                          const std::string& evidence, std::int64_t when) {
+    std::string text = "authguard alert for the account " + escape_for_log(user, 256) + " at " +
+                       utc(when) + ".\n\nReason: " + escape_for_log(reason, 4096) + "\n";
+    // An alert-only installation's "would lock" carries the lock's evidence.
+    if (!evidence.empty())
+        text +=
+            "\nNew networks (network@first-seen[addresses]):\n" + evidence_lines(config, evidence);
+    return text +
+           "\nThe login was allowed. If this is not the user's own doing, run:\n"
            "  authguardctl show " +
            escape_for_log(user, 256) + "\n";
 }

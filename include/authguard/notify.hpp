@@ -12,12 +12,16 @@
 
 namespace authguard {
 
-// The text handed to the notify command and mailed.
-std::string lock_message(const std::string& user, const std::string& reason,
+// The text handed to the notify command and mailed. `config` names the
+// providers in the evidence (asn-db); without a table the text is the
+// evidence alone.
+std::string lock_message(const Config& config, const std::string& user, const std::string& reason,
                          const std::string& evidence, std::int64_t since);
 
 // The text of an alert: the login was allowed, but a threshold was reached.
-std::string alert_message(const std::string& user, const std::string& reason, std::int64_t when);
+// `evidence` is a would-be lock's (alert-only), else empty.
+std::string alert_message(const Config& config, const std::string& user, const std::string& reason,
+                          const std::string& evidence, std::int64_t when);
 
 // Starts the configured notifications; returns a description of what failed
 // to start ("" when all started or none are configured).

@@ -245,3 +245,80 @@ check_eq "unlock a hostile name" 0 "$(rc ctl unlock "$EVIL")"
 # As the hooks do, the command line refuses names with control bytes.
 check_eq "a control-byte name on the command line: usage error" 2 \
     "$(rc ctl show $'ctl\x1b[31mred\nline@example.com')"
+
+# --- providers (asn-db): every view names them; without a table nothing changed ---
+# A carrier over 16 /16s, a home ISP (a comma in its name), and a provider
+# whose name carries what each output must escape (HTML, UTF-8, quotes).
+cat > "$AG_TMP/ctl-asn.csv" <<'CSV'
+start,end,asn,organisation
+100.64.0.0,100.79.255.255,64500,Some Carrier
+198.18.0.0,198.18.255.255,64501,"Home ISP, Inc."
+198.19.0.0,198.19.255.255,64502,"<b>Évil & ""Net""</b>"
+CSV
+check_eq "asn-db build: a table from a few CSV lines" 0 \
+    "$(rc "$CTL" asn-db build "$AG_TMP/ctl-asn.db" "$AG_TMP/ctl-asn.csv")"
+rm -f "$NOTIFIED"
+PC=$(new_control ctl-asn <<EOF
+asn-db = $AG_TMP/ctl-asn.db
+notify-command = $AG_TMP/ctl-notify
+EOF
+)
+pctl() { AUTHGUARD_NOW=${NOW:-$N} "$CTL" --control "$PC" "$@"; }
+plogin() { checkpw "$PC" "$1" secret "$2" AUTHGUARD_NOW="$3"; }
+# frank: home, then his phone on the carrier, a new /16 each session: one provider
+plogin frank@example.com 198.18.0.10 $((N - 2 * 86400)) >/dev/null
+codes=""
+for i in 0 1 2 3 4 5 6 7; do codes+="$(plogin frank@example.com 100.$((64 + i)).$i.9 $((N + 300 * i))) "; done
+check_eq "a phone over 8 /16s of one carrier is let in" "0 0 0 0 0 0 0 0 " "$codes"
+# gina: home, then a botnet; the sixth new provider (the carrier) locks
+plogin gina@example.com 198.18.5.5 $((N - 2 * 86400)) >/dev/null
+codes=""
+for a in 10.1.0.5 10.2.0.5 198.19.1.1 10.3.0.5 10.4.0.5 100.64.9.9; do codes+="$(plogin gina@example.com $a $((N + 60))) "; done
+check_eq "a botnet over providers and prefixes is locked at the sixth" "0 0 0 0 0 1 " "$codes"
+NOW=$((N + 900))
+
+out=$(pctl show gina@example.com)
+check "show: the evidence names the providers, escaped" contains "$out" \
+    "AS64502 <b>\xc3\x89vil & \"Net\"</b>  2023-11-14T22:14:20Z  198.19.1.1" "10.1.0.0/16 "
+check "show: an observation's provider with its prefix" contains "$out" \
+    "198.18.5.0/24  AS64501 Home ISP, Inc. (198.18.0.0/16) " \
+    "AS64502 <b>\xc3\x89vil & \"Net\"</b> (198.19.0.0/16)  198.19.1.1" "10.1.0.0/24    10.1.0.0/16 "
+check_eq "show --json: provider, provider_name and wide_prefix beside wide_network" \
+    "10.1.0.0/16 None None 10.1.0.0/16 | AS64502 AS64502 <b>Évil & \"Net\"</b> 198.19.0.0/16" \
+    "$(pctl show gina@example.com --json | jget '" | ".join(" ".join(str(o[k]) for k in ("wide_network", "provider", "provider_name", "wide_prefix")) for o in d["observations"] if o["address"] in ("198.19.1.1", "10.1.0.5"))')"
+check_eq "show --json: the evidence's provider names" "[None, None, None, None, 'Some Carrier', '<b>Évil & \"Net\"</b>']" \
+    "$(pctl show gina@example.com --json | jget '[n["provider_name"] for n in d["lock"]["evidence_networks"]]')"
+out=$(pctl locks)
+check "locks: the new networks follow the reason, named" contains "$out" \
+    "(lock-new-networks-short=6); new networks: 10.1.0.0/16, 10.2.0.0/16, 10.3.0.0/16, 10.4.0.0/16, AS64500 Some Carrier, AS64502 <b>\xc3\x89vil & \"Net\"</b>"
+out=$(pctl top)
+check_eq "top: the busiest wide network, named" "1 8 8 1 0 - AS64500 Some Carrier: 8 frank@example.com" \
+    "$(printf '%s\n' "$out" | grep frank@ | tr -s ' ' | sed 's/^ //')"
+check_eq "top --json: busiest_wide_network" "AS64500 Some Carrier 8" \
+    "$(pctl top --json | jget '" ".join(str(b[k]) for u in d["users"] if u["user"] == "frank@example.com" for b in [u["busiest_wide_network"]] for k in ("network", "provider_name", "addresses"))')"
+# wait_for_line FILE LINE: the (detached) notification has arrived with LINE
+wait_for_line() { for _ in $(seq 50); do grep -qxF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+check "the lock notification: each evidence line with its provider, escaped" wait_for_line "$NOTIFIED" \
+    '  AS64502@1700000060[198.19.1.1]  AS64502 <b>\xc3\x89vil & "Net"</b>'
+check "... a prefix's line as before" wait_for_line "$NOTIFIED" '  10.1.0.0/16@1700000060[10.1.0.5]'
+
+# henry: ten new /24s of the carrier within the hour lock him (the reason names it)
+plogin henry@example.com 198.18.7.7 $((N - 2 * 86400)) >/dev/null
+for i in $(seq 1 10); do plogin henry@example.com 100.70.$i.1 $((N + 60 * i)) >/dev/null; done
+check "locks: the within-provider rule, one provider with its addresses" contains "$(pctl locks)" \
+    "10 new networks of AS64500 Some Carrier within 3600s (lock-provider-new-networks-short=10); new networks: AS64500 Some Carrier (10 addresses)"
+pctl report --html "$AG_TMP/ctl-asn.html" >/dev/null 2>&1
+html=$(cat "$AG_TMP/ctl-asn.html")
+check "report: providers named in the evidence, the networks and the addresses" contains "$html" \
+    "<b>AS64500 Some Carrier</b> " "<tr><td>AS64500 Some Carrier</td><td>100.70.0.0/16</td>" \
+    "<td>AS64501 Home ISP, Inc. (198.18.0.0/16)</td>" "AS64502 &lt;b&gt;Évil &amp; &quot;Net&quot;&lt;/b&gt;"
+check_eq "report: the name never raw" 0 "$(grep -c '<b>Évil' "$AG_TMP/ctl-asn.html")"
+
+# The same logins without a table: prefixes, the columns as before.
+NC=$(new_control ctl-noasn)
+for i in 0 1 2; do checkpw "$NC" frank@example.com secret 100.$((64 + i)).$i.9 AUTHGUARD_NOW=$((N + 300 * i)) >/dev/null; done
+check "without asn-db: top as before (no provider column)" contains "$(AUTHGUARD_NOW=$((N + 900)) "$CTL" --control "$NC" top | head -2)" \
+    "WIDE  NETS  ADDRS  NEW  FAILING  LOCK  USER"
+check "without asn-db: show's wide network is the prefix" contains \
+    "$(AUTHGUARD_NOW=$((N + 900)) "$CTL" --control "$NC" show frank@example.com)" "100.64.0.0/24  100.64.0.0/16  100.64.0.9"
+unset NOW

@@ -330,6 +330,76 @@ check "report: hostile user names stay text (escaped, the SVG still parses)" \
     test "$(svg_ok "$W/hostile.html" 2>&1)" = 2 -a "$(grep -cF '<b>&"x' "$W/hostile.html")" = 0 \
     -a "$(grep -cF '&lt;b&gt;&amp;&quot;x@example.com' "$W/hostile.html")" -gt 0
 
+# --- providers (asn-db): scan counts them exactly as the detector does ---
+# One provider per even /8 (the odd ones are left to their /16s), the
+# carriers' /16s split between eight providers each (so that a /16 holds
+# more providers than /16s: the quiet-user shortcut must bound the
+# detector's provider counts, not the prefixes'), and a carrier.
+{
+    echo "start,end,asn,organisation"
+    for i in $(seq 0 2 222); do echo "$i.0.0.0,$i.255.255.255,$((64600 + i)),Provider $i"; done
+    n=0
+    for b in 1.66 1.75 106.128 106.133 126.193 126.245 133.106 133.107; do
+        for k in 0 1 2 3 4 5 6 7; do
+            echo "$b.$((k * 32)).0,$b.$((k * 32 + 31)).255,$((65000 + n)),Split $b/$k"
+            n=$((n + 1))
+        done
+    done
+    echo "100.64.0.0,100.79.255.255,64500,Some Carrier"
+} > "$W/asn.csv"
+"$CTL" asn-db build "$W/asn.db" "$W/asn.csv" >/dev/null
+check_eq "asn-db build from CSV lines" 0 $?
+AC=$(new_control logs-asn <<<"asn-db = $W/asn.db")
+"$CTL" --control "$AC" scan --year 2013 --json "$W/maillog" 2>/dev/null > "$W/asn.json"
+"$CTL" --control "$AC" scan --year 2013 --json --replay-all "$W/maillog" 2>/dev/null > "$W/asn-all.json"
+check "asn-db: replaying every login gives exactly the same output" cmp -s "$W/asn.json" "$W/asn-all.json"
+# The live detector (follow, through Guard::check) flags exactly the users
+# scan flags, and locks them at the same moments (the year of a live
+# syslog line is this year's: compared within the year).
+"$CTL" --control "$AC" follow --once --from-start --state "$W/asn-follow.state" "$W/maillog" > "$W/asn-follow.out" 2>&1
+check_eq "asn-db: scan flags and locks whom the live detector does, when it does" "[] []" \
+    "$(python3 - "$W/asn.json" "$W/asn-follow.out" <<'PY'
+import json, re, sys, time
+scan = {d["user"]: d for d in map(json.loads, open(sys.argv[1]))}
+flagged = {n for n, d in scan.items() if d["verdict"] != "allow" or d["alerts"]}
+locked = {n: d["locked_at_utc"][4:] for n, d in scan.items() if d["locked_at"]}
+live, live_locked = set(), {}
+for line in open(sys.argv[2]):
+    m = re.match(r"(lock|alert|tempfail|refuse-locked) user=(\S+) .*? time=(\d+)", line)
+    if m:
+        live.add(m.group(2))
+        if m.group(1) == "lock":
+            live_locked.setdefault(m.group(2), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(m.group(3))))[4:])
+print(sorted(flagged ^ live)[:5], sorted(set(locked.items()) ^ set(live_locked.items()))[:5])
+PY
+)"
+check "asn-db: some users flagged (the split /16s)" test "$(grep -c '"verdict":"alert"' "$W/asn.json")" -gt 3
+# A user whose logins come from the carrier: scan and report name it.
+{
+    echo "Jul 20 08:00:00 mx vpopmail[1]: vchkpw-submission: (PLAIN) login success ivan@example.com:18.18.3.3"
+    for i in 1 2 3 4 5 6 7 8; do
+        printf 'Jul 22 10:%02d:00 mx vpopmail[1]: vchkpw-submission: (PLAIN) login success ivan@example.com:100.%d.%d.7\n' \
+            $((i * 5)) $((64 + i)) "$i"
+    done
+    for a in 5.1.0.5 7.2.0.5 9.3.0.5 11.4.0.5 13.5.0.5 100.64.9.9; do
+        echo "Jul 22 11:00:00 mx vpopmail[1]: vchkpw-submission: (PLAIN) login success ivan@example.com:$a"
+    done
+} > "$W/carrier.log"
+out=$("$CTL" --control "$AC" scan --year 2013 "$W/carrier.log" 2>/dev/null)
+check "scan: the busiest wide network, named" contains_all "$out" "BUSIEST WIDE NETWORK" \
+    "AS64500 Some Carrier: 9  ivan@example.com"
+check_eq "scan --json: providers counted as wide networks, the busiest named" "7 AS64500 Some Carrier 9" \
+    "$("$CTL" --control "$AC" scan --year 2013 --json "$W/carrier.log" 2>/dev/null | python3 -c 'import json, sys
+d = json.loads(sys.stdin.readline()); b = d["busiest_wide_network"]
+print(d["success_wide_networks"], b["network"], b["provider_name"], b["addresses"])')"
+check "without asn-db: no provider column" test "$(scan "$W/carrier.log" 2>/dev/null | grep -c BUSIEST)" = 0
+"$CTL" --control "$AC" report --html "$W/carrier.html" --scan --year 2013 "$W/carrier.log" >/dev/null 2>&1
+check "report --scan: the carrier named in the evidence, networks and addresses" \
+    contains_all "$(cat "$W/carrier.html")" "<b>AS64500 Some Carrier</b>" \
+    "<tr><td>AS64500 Some Carrier</td><td>100.64.0.0/16, 100.65.0.0/16, 100.66.0.0/16, 100.67.0.0/16 and 5 more</td>" \
+    "<td>AS64500 Some Carrier (100.65.0.0/16)</td>" "<td>AS64618 Provider 18 (18.18.0.0/16)</td>" \
+    "wide networks (providers, else /16)"
+
 # --- follow: live logs into the store, as authguard-checkpw would ---
 trap_cleanup
 FC=$(new_control follow)

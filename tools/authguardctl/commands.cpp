@@ -12,6 +12,7 @@
 #include "authguard/event.hpp"
 #include "authguard/guard.hpp"
 #include "authguard/log.hpp"
+#include "authguard/network_names.hpp"
 #include "authguard/notify.hpp"
 
 #include <pwd.h>
@@ -22,6 +23,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <optional>
 
 namespace authguardctl {
@@ -104,39 +106,89 @@ class Table {
     std::vector<bool> right_;
 };
 
-// The lock's evidence as the detector writes it:
-// "<wide network>@<first seen>[<address>,...]" separated by spaces.
-struct EvidenceNetwork {
-    std::string network;
-    std::int64_t first = 0;
-    std::vector<std::string> addresses;
+// "provider_name": the name a label gives a provider key, null for a
+// prefix or where the table names none.
+void provider_name_json(Json& j, std::string_view key, std::string_view label) {
+    auto name = ag::label_name(key, label);
+    j.key("provider_name");
+    if (name.empty())
+        j.null();
+    else
+        j.value(name);
+}
+
+// A wide network standing for several of a user's addresses, and how
+// many: the one with the most successful addresses since `since` (the
+// earliest seen among equals). Which networks a user's logins come from is
+// what tells a phone on one carrier from a botnet.
+struct BusiestNetwork {
+    std::string key;   // the detector's: "AS17676", "126.0.0.0/16"
+    std::string label; // "AS17676 SoftBank Corp.", else the key
+    int addresses = 0;
 };
 
-std::optional<std::vector<EvidenceNetwork>> parse_evidence(std::string_view text) {
-    std::vector<EvidenceNetwork> out;
-    while (!text.empty()) {
-        auto space = text.find(' ');
-        std::string_view item = text.substr(0, space);
-        text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
-        auto at = item.find('@');
-        auto bracket = item.find('[', at == std::string_view::npos ? 0 : at);
-        if (at == std::string_view::npos || bracket == std::string_view::npos || item.back() != ']')
-            return std::nullopt;
-        EvidenceNetwork n;
-        n.network = std::string(item.substr(0, at));
-        auto digits = item.substr(at + 1, bracket - at - 1);
-        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n.first);
-        if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty())
-            return std::nullopt;
-        auto list = item.substr(bracket + 1, item.size() - bracket - 2);
-        while (!list.empty()) {
-            auto comma = list.find(',');
-            n.addresses.emplace_back(list.substr(0, comma));
-            list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+std::optional<BusiestNetwork> busiest_network(const ag::History& h, std::int64_t since,
+                                              std::int64_t now, const ag::Config& config) {
+    struct Count {
+        int addresses = 0;
+        std::int64_t first = 0;
+        std::string example; // an address of it, to name a provider by
+    };
+    std::map<std::string, Count> counts;
+    for (auto& o : h.observations) {
+        // the observations compute_signals counts in the window
+        if (o.kind != ag::Observation::Kind::success || o.last < since ||
+            o.last < now - config.known_period)
+            continue;
+        Count& c = counts[ag::network_keys(o.address, config).wide];
+        if (c.addresses++ == 0 || o.first < c.first) {
+            c.first = o.first;
+            c.example = o.address;
         }
-        out.push_back(std::move(n));
     }
-    if (out.empty()) return std::nullopt;
+    const std::pair<const std::string, Count>* best = nullptr;
+    for (auto& entry : counts)
+        if (!best || entry.second.addresses > best->second.addresses ||
+            (entry.second.addresses == best->second.addresses &&
+             entry.second.first < best->second.first))
+            best = &entry;
+    if (!best) return std::nullopt;
+    return BusiestNetwork{best->first,
+                          ag::describe_network(best->first, best->second.example, config),
+                          best->second.addresses};
+}
+
+void busiest_json(Json& j, const std::optional<BusiestNetwork>& busiest) {
+    j.key("busiest_wide_network");
+    if (!busiest) {
+        j.null();
+        return;
+    }
+    j.begin_object().key("network").value(busiest->key);
+    provider_name_json(j, busiest->key, busiest->label);
+    j.key("addresses").value(busiest->addresses).end_object();
+}
+
+// A lock's evidence in one line, for `locks`: each new network's name once,
+// with its number of addresses where there are several. Empty for evidence
+// that is none ("manual").
+std::string evidence_summary(const ag::Lock& lock, const ag::Config& config) {
+    auto networks = ag::parse_evidence(lock.evidence);
+    if (!networks) return {};
+    std::vector<std::pair<std::string, std::size_t>> named; // in the evidence's order
+    for (auto& n : *networks) {
+        std::string label = ag::evidence_network_label(n, config);
+        auto it = std::find_if(named.begin(), named.end(),
+                               [&](auto& entry) { return entry.first == label; });
+        if (it == named.end())
+            named.emplace_back(label, n.addresses.size());
+        else
+            it->second += n.addresses.size();
+    }
+    std::string out;
+    for (auto& [label, addresses] : named)
+        out += (out.empty() ? "" : ", ") + esc(label) +
+               (addresses > 1 ? " (" + std::to_string(addresses) + " addresses)" : "");
     return out;
 }
 
@@ -145,7 +197,7 @@ std::string lock_state(const std::optional<ag::Lock>& lock, std::int64_t now) {
     return lock->active(now) ? "locked" : "expired";
 }
 
-void lock_json(Json& j, const ag::Lock& lock, std::int64_t now) {
+void lock_json(Json& j, const ag::Lock& lock, std::int64_t now, const ag::Config& config) {
     j.begin_object();
     j.key("active").value(lock.active(now));
     j.time("since", lock.since);
@@ -153,10 +205,11 @@ void lock_json(Json& j, const ag::Lock& lock, std::int64_t now) {
     j.key("reason").value(lock.reason);
     j.key("evidence").value(lock.evidence);
     j.key("evidence_networks");
-    if (auto networks = parse_evidence(lock.evidence)) {
+    if (auto networks = ag::parse_evidence(lock.evidence)) {
         j.begin_array();
         for (auto& n : *networks) {
             j.begin_object().key("network").value(n.network).time("first", n.first);
+            provider_name_json(j, n.network, ag::evidence_network_label(n, config));
             j.key("addresses").begin_array();
             for (auto& a : n.addresses)
                 j.value(a);
@@ -281,6 +334,20 @@ int cmd_show(Context& ctx) {
             j.key("address").value(o->address);
             j.key("network").value(keys.net);
             j.key("wide_network").value(keys.wide);
+            // The provider counted as the wide network (asn-db), and the
+            // prefix that was counted before (and is where there is none).
+            auto provider = ag::provider_of(o->address, config);
+            j.key("provider");
+            if (provider)
+                j.value(provider->key);
+            else
+                j.null();
+            j.key("provider_name");
+            if (provider && !provider->name.empty())
+                j.value(provider->name);
+            else
+                j.null();
+            j.key("wide_prefix").value(keys.prefix);
             j.time("first", o->first);
             j.time("last", o->last);
             j.key("count").value(o->count);
@@ -310,7 +377,7 @@ int cmd_show(Context& ctx) {
         thresholds_json(j, t);
         j.key("lock");
         if (h.lock)
-            lock_json(j, *h.lock, now);
+            lock_json(j, *h.lock, now, config);
         else
             j.null();
         j.end_object();
@@ -331,14 +398,14 @@ int cmd_show(Context& ctx) {
         out << "  attempts:  " << l.attempts_after << " after the lock";
         if (l.attempts_after > 0) out << ", last " << utc(l.last_attempt);
         out << "\n";
-        if (auto networks = parse_evidence(l.evidence)) {
+        if (auto networks = ag::parse_evidence(l.evidence)) {
             out << "  evidence:  " << networks->size() << " new networks\n";
             Table table({"WIDE NETWORK", "FIRST SEEN", "ADDRESSES"}, {});
             for (auto& n : *networks) {
                 std::string list;
                 for (auto& a : n.addresses)
                     list += (list.empty() ? "" : " ") + esc(a);
-                table.row({esc(n.network), utc(n.first), list});
+                table.row({esc(ag::evidence_network_label(n, config)), utc(n.first), list});
             }
             table.print(out, "    ");
         } else {
@@ -379,7 +446,7 @@ int cmd_show(Context& ctx) {
             }
             table.row({kind, utc(o->first), utc(o->last), std::to_string(o->count),
                        o->fingerprint ? std::to_string(*o->fingerprint) : "-", esc(keys.net),
-                       esc(keys.wide), esc(o->address)});
+                       esc(ag::address_network_label(o->address, config)), esc(o->address)});
         }
         table.print(out, "  ");
         if (any_old)
@@ -408,7 +475,7 @@ int cmd_locks(Context& ctx) {
         j.begin_object().time("now", now).key("locks").begin_array();
         for (auto& [user, lock] : locks) {
             j.begin_object().key("user").value(user).key("lock");
-            lock_json(j, lock, now);
+            lock_json(j, lock, now, ctx.config());
             j.end_object();
         }
         j.end_array().end_object();
@@ -421,9 +488,19 @@ int cmd_locks(Context& ctx) {
     }
     Table table({"SINCE", "UNTIL", "STATE", "ATTEMPTS", "USER", "REASON"},
                 {false, false, false, true});
-    for (auto& [user, lock] : locks)
+    // With providers (asn-db) the new networks follow the reason: "AS17676"
+    // in the evidence says nothing to a person, and the reason names a
+    // provider only for the within-provider rule. Without a table the
+    // table is as it always was (show lists the evidence).
+    bool named = ctx.config().asn_table != nullptr;
+    for (auto& [user, lock] : locks) {
+        std::string reason = esc(lock.reason);
+        if (std::string networks = named ? evidence_summary(lock, ctx.config()) : "";
+            !networks.empty())
+            reason += "; new networks: " + networks;
         table.row({utc(lock.since), utc(lock.until), lock_state(lock, now),
-                   std::to_string(lock.attempts_after), esc(user), esc(lock.reason)});
+                   std::to_string(lock.attempts_after), esc(user), reason});
+    }
     table.print(std::cout);
     return exit_ok;
 }
@@ -463,7 +540,7 @@ int cmd_unlock(Context& ctx) {
         Json j;
         j.begin_object().key("user").value(user).key("unlocked").value(true);
         j.key("lock");
-        lock_json(j, lock, ctx.now());
+        lock_json(j, lock, ctx.now(), config);
         j.key("forget_since");
         if (keep)
             j.null();
@@ -518,7 +595,7 @@ int cmd_lock(Context& ctx) {
     }
 
     std::string failed =
-        ag::notify_lock(config, user, ag::lock_message(user, reason, "manual", now));
+        ag::notify_lock(config, user, ag::lock_message(config, user, reason, "manual", now));
     std::string line = "manual-lock user=" + ag::escape_for_log(user) +
                        " by=" + ag::escape_for_log(admin_name(), 64) +
                        " since=" + std::to_string(now) + " until=" + std::to_string(lock.until) +
@@ -537,7 +614,7 @@ int cmd_lock(Context& ctx) {
         Json j;
         j.begin_object().key("user").value(user).key("locked").value(true);
         j.key("lock");
-        lock_json(j, lock, now);
+        lock_json(j, lock, now, config);
         j.key("notify_failed");
         if (failed.empty())
             j.null();
@@ -565,13 +642,15 @@ int cmd_top(Context& ctx) {
         std::string user;
         ag::WindowCounts counts;
         std::optional<ag::Lock> lock;
+        std::optional<BusiestNetwork> busiest;
     };
     std::vector<Entry> entries;
     for (auto& user : store.users()) {
         ag::History h = store.load(user);
         ag::Signals s = signals_at(h, user, now, config);
         if (s.long_window.addresses == 0 && s.long_window.failing_addresses == 0) continue;
-        entries.push_back({user, s.long_window, h.lock});
+        entries.push_back({user, s.long_window, h.lock,
+                           busiest_network(h, now - config.window_long, now, config)});
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
         if (a.counts.wide_networks != b.counts.wide_networks)
@@ -595,6 +674,7 @@ int cmd_top(Context& ctx) {
             j.key("new_wide_networks").value(e.counts.new_wide_networks);
             j.key("failing_wide_networks").value(e.counts.failing_wide_networks);
             j.key("failures").value(e.counts.failures);
+            busiest_json(j, e.busiest);
             j.key("lock");
             if (e.lock)
                 j.value(lock_state(e.lock, now));
@@ -610,13 +690,29 @@ int cmd_top(Context& ctx) {
         std::cout << "no logins within " << duration_text(config.window_long) << "\n";
         return exit_ok;
     }
-    Table table({"WIDE", "NETS", "ADDRS", "NEW", "FAILING", "LOCK", "USER"},
-                {true, true, true, true, true});
-    for (auto& e : entries)
-        table.row({std::to_string(e.counts.wide_networks), std::to_string(e.counts.networks),
-                   std::to_string(e.counts.addresses), std::to_string(e.counts.new_wide_networks),
-                   std::to_string(e.counts.failing_wide_networks), lock_state(e.lock, now),
-                   esc(e.user)});
+    // With providers (asn-db), which one most logins come from: a phone's
+    // carrier (many addresses, one provider) is told from a botnet (one
+    // address per provider) at a glance. Without a table the columns are as
+    // they always were.
+    bool named = config.asn_table != nullptr;
+    std::vector<std::string> header{"WIDE", "NETS", "ADDRS", "NEW", "FAILING", "LOCK"};
+    if (named) header.push_back("BUSIEST WIDE NETWORK");
+    header.push_back("USER");
+    Table table(header, {true, true, true, true, true});
+    for (auto& e : entries) {
+        std::vector<std::string> row{std::to_string(e.counts.wide_networks),
+                                     std::to_string(e.counts.networks),
+                                     std::to_string(e.counts.addresses),
+                                     std::to_string(e.counts.new_wide_networks),
+                                     std::to_string(e.counts.failing_wide_networks),
+                                     lock_state(e.lock, now)};
+        if (named)
+            row.push_back(e.busiest
+                              ? esc(e.busiest->label) + ": " + std::to_string(e.busiest->addresses)
+                              : "-");
+        row.push_back(esc(e.user));
+        table.row(std::move(row));
+    }
     std::cout << "within " << duration_text(config.window_long) << " before " << utc(now) << "\n";
     table.print(std::cout);
     return exit_ok;

@@ -23,6 +23,7 @@
 #include "authguard/guard.hpp"
 #include "authguard/hash.hpp"
 #include "authguard/log.hpp"
+#include "authguard/network_names.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -584,8 +585,15 @@ class Follower {
             }
             if (refusals_.size() > 10000) refusals_.clear(); // a bound, not a record
         }
+        // With providers (asn-db), the address's provider, named: which
+        // carrier a login came from is what an admin asks first. Absent
+        // where the table has none, and without a table.
+        std::string provider;
+        if (ag::provider_of(event.address, config_))
+            provider =
+                " provider=\"" + esc(ag::address_network_label(event.address, config_)) + "\"";
         say(std::string(ag::to_string(d.verdict)) + " user=" + esc(event.user) +
-            " address=" + esc(event.address) + " time=" + std::to_string(event.time) +
+            " address=" + esc(event.address) + provider + " time=" + std::to_string(event.time) +
             (d.reason.empty() ? "" : " reason=\"" + esc(d.reason) + "\"") + left_out);
     }
 

@@ -250,7 +250,7 @@ const std::vector<CommandSpec>& commands() {
          no_options,
          cmd_gc},
         {"asn-db",
-         "asn-db build OUT INPUT... | lookup DB ADDRESS... | info DB",
+         "asn-db build|lookup|info ARG...",
          "the IP-to-AS table: build, look up, describe",
          "The table tells the provider (autonomous system) of an address, so that\n"
          "a phone's carrier counts as one network however many /16s it hops through.\n"
@@ -273,7 +273,7 @@ const std::vector<CommandSpec>& commands() {
          "\n"
          "DB is an own table or a MaxMind DB, told by its contents. A table that\n"
          "cannot be read exits 5.",
-         {"build|lookup|info", "ARG"},
+         {"build|lookup|info"}, // asn_command.cpp checks each one's own arguments
          no_options,
          cmd_asn_db,
          true},

@@ -13,6 +13,7 @@
 #include "authguard/address.hpp"
 #include "authguard/detector.hpp"
 #include "authguard/guard.hpp"
+#include "authguard/network_names.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace authguardctl {
@@ -234,7 +236,13 @@ std::string verdict_name(ag::Verdict v) {
     return std::string(ag::to_string(v == ag::Verdict::refuse_locked ? ag::Verdict::lock : v));
 }
 
-void user_section(std::ostream& out, const ReportUser& r) {
+// "wide networks (/16)", or with providers (asn-db) what is counted then.
+std::string wide_networks_text(const ag::Config& config) {
+    std::string prefix = "/" + std::to_string(config.ipv4_wide_prefix);
+    return config.asn_table ? "providers, else " + prefix : prefix;
+}
+
+void user_section(std::ostream& out, const ReportUser& r, const ag::Config& config) {
     const UserSummary& s = r.summary;
     std::string verdict = verdict_name(s.verdict);
     out << "<section class=\"user\">\n<h2>" << html(s.user) << " <span class=\"badge " << verdict << "\">"
@@ -266,8 +274,15 @@ void user_section(std::ostream& out, const ReportUser& r) {
             std::int64_t first = 0;
             for (char c : item.substr(at + 1, open - at - 1)) first = first * 10 + (c >= '0' && c <= '9' ? c - '0' : 0);
             std::string addresses(item.substr(open + 1, item.size() - open - 2));
+            // named by its addresses (a provider's key alone, "AS17676", says nothing)
+            ag::EvidenceNetwork network{std::string(item.substr(0, at)), first, {}};
+            for (std::string_view list = addresses; !list.empty();) {
+                auto comma = list.find(',');
+                network.addresses.emplace_back(list.substr(0, comma));
+                list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+            }
             std::replace(addresses.begin(), addresses.end(), ',', ' ');
-            out << " <span class=\"net\"><b>" << html(item.substr(0, at)) << "</b> "
+            out << " <span class=\"net\"><b>" << html(ag::evidence_network_label(network, config)) << "</b> "
                 << html(local_time(first).substr(11, 5)) << " (" << html(addresses) << ")</span>";
         }
         out << "</p>\n";
@@ -280,7 +295,7 @@ void user_section(std::ostream& out, const ReportUser& r) {
     figure("successful logins", std::to_string(s.logins));
     if (s.locked_at || s.logins_refused) figure("refused by authguard", std::to_string(s.logins_refused));
     figure("addresses", std::to_string(s.success_addresses));
-    figure("wide networks (/16)", std::to_string(s.success_wide_networks));
+    figure("wide networks (" + wide_networks_text(config) + ")", std::to_string(s.success_wide_networks));
     if (r.has_windows) figure("most addresses in an hour", std::to_string(s.max_addresses_1h));
     if (r.has_windows) figure("most in a day", std::to_string(s.max_addresses_24h));
     figure("failed logins", std::to_string(s.failures));
@@ -320,16 +335,26 @@ void user_section(std::ostream& out, const ReportUser& r) {
         << "</figure>\n";
 
     // networks, then every address
+    // A provider (asn-db) is named, and the address blocks it was seen in
+    // are listed beside it: it may span many, and a block is what a
+    // firewall rule or whois takes.
     struct Network {
         std::string name;
+        std::set<std::string> prefixes;
         std::size_t addresses = 0;
         std::uint64_t logins = 0, failures = 0;
         std::int64_t first = 0;
     };
     std::map<std::string, Network> networks;
+    bool providers = false;
     for (auto& a : r.addresses) {
         Network& w = networks[a.wide_network];
-        w.name = a.wide_network;
+        if (w.name.empty()) w.name = ag::describe_network(a.wide_network, a.address, config);
+        auto keys = ag::network_keys(a.address, config);
+        if (keys.prefix != a.wide_network) {
+            w.prefixes.insert(keys.prefix);
+            providers = true;
+        }
         ++w.addresses;
         w.logins += a.successes;
         w.failures += a.failures;
@@ -342,11 +367,24 @@ void user_section(std::ostream& out, const ReportUser& r) {
         return a.first < b.first;
     });
     auto network_rows = [&](std::size_t from, std::size_t to) {
-        out << "<table class=\"list\"><tr><th>wide network</th><th>addresses</th><th>logins</th>"
-               "<th>failures</th><th>first seen</th></tr>\n";
+        out << "<table class=\"list\"><tr><th>wide network</th>" << (providers ? "<th>blocks</th>" : "")
+            << "<th>addresses</th><th>logins</th><th>failures</th><th>first seen</th></tr>\n";
         for (std::size_t i = from; i < to; ++i) {
             const Network& w = by_size[i];
-            out << "<tr><td>" << html(w.name) << "</td><td class=\"n\">" << w.addresses
+            out << "<tr><td>" << html(w.name) << "</td>";
+            if (providers) {
+                std::string blocks;
+                std::size_t listed = 0;
+                for (auto& prefix : w.prefixes) {
+                    if (listed++ == 4) {
+                        blocks += " and " + std::to_string(w.prefixes.size() - 4) + " more";
+                        break;
+                    }
+                    blocks += (blocks.empty() ? "" : ", ") + prefix;
+                }
+                out << "<td>" << html(blocks) << "</td>";
+            }
+            out << "<td class=\"n\">" << w.addresses
                 << "</td><td class=\"n\">" << w.logins << "</td><td class=\"n\">" << w.failures << "</td><td>"
                 << html(local_time(w.first)) << "</td></tr>\n";
         }
@@ -371,7 +409,8 @@ void user_section(std::ostream& out, const ReportUser& r) {
     for (auto& a : r.addresses) {
         bool after_lock = s.locked_at && a.first >= s.locked_at;
         out << "<tr" << (after_lock ? " class=\"after\"" : "") << "><td>" << html(a.address) << "</td><td>"
-            << html(a.network) << "</td><td>" << html(a.wide_network) << "</td><td class=\"n\">" << a.successes
+            << html(a.network) << "</td><td>" << html(ag::address_network_label(a.address, config))
+            << "</td><td class=\"n\">" << a.successes
             << "</td><td class=\"n\">" << a.failures << "</td><td>" << html(local_time(a.first, true))
             << "</td><td>" << html(local_time(a.last, true)) << "</td></tr>\n";
     }
@@ -408,7 +447,7 @@ details summary { cursor: pointer; color: #2f6fb3; margin: 6px 0; }
 )css";
 
 void write_html(std::ostream& out, const std::string& source, const std::vector<ReportUser>& users,
-                const std::string& note) {
+                const std::string& note, const ag::Config& config) {
     std::int64_t from = 0, to = 0;
     for (auto& r : users) {
         if (from == 0 || (r.summary.first_seen && r.summary.first_seen < from)) from = r.summary.first_seen;
@@ -437,9 +476,14 @@ void write_html(std::ostream& out, const std::string& source, const std::vector<
         }
         out << "</table>\n";
     }
-    for (auto& r : users) user_section(out, r);
+    for (auto& r : users) user_section(out, r, config);
+    std::string net = "/" + std::to_string(config.ipv4_net_prefix),
+                wide = "/" + std::to_string(config.ipv4_wide_prefix);
     out << "<p class=\"note\">" << html(note)
-        << " Networks: /24 and wide /16 for IPv4 (as configured). Times are the server's local time."
+        << (config.asn_table ? " Networks: " + net + " for IPv4; wide networks are providers (autonomous "
+                                                     "systems, from asn-db), else the " + wide + " (as configured)."
+                             : " Networks: " + net + " and wide " + wide + " for IPv4 (as configured).")
+        << " Times are the server's local time."
            " A new address is one the account had not logged in from before in this report's data."
            "</p>\n</body></html>\n";
 }
@@ -593,7 +637,7 @@ int cmd_report(Context& ctx) {
                "and no messages; a report from the mail logs (--scan) shows more.";
     }
     std::ostringstream text;
-    write_html(text, source, users, note);
+    write_html(text, source, users, note, ctx.config());
     write_file(path, text.str());
     if (ctx.json) {
         Json j;

@@ -7,6 +7,7 @@
 #include "flat_map.hpp"
 
 #include "authguard/address.hpp"
+#include "authguard/asn/table.hpp"
 #include "authguard/guard.hpp"
 #include "authguard/memory_store.hpp"
 #include "authguard/replay.hpp"
@@ -405,6 +406,7 @@ struct LogScan::Impl {
     std::vector<std::uint64_t> network_keys;
     StringMap<std::uint32_t> other_network_ids;
     std::vector<std::string> other_networks;
+    FlatMap<std::uint32_t> provider_networks; // AS number -> dense network id ("AS17676")
 
     StringMap<std::uint32_t> user_ids;
     // Names as logged -> user id, or bad_name / unwanted / none (no such
@@ -489,6 +491,31 @@ struct LogScan::Impl {
         return dense_network(it->second);
     }
 
+    std::uint32_t provider_network(std::uint32_t number) {
+        if (std::uint32_t* id = provider_networks.find(number)) return *id;
+        std::uint32_t id = other_network("AS" + std::to_string(number));
+        provider_networks.try_emplace(number, id);
+        return id;
+    }
+
+    // The wide network of an IPv4 address, exactly as network_keys() keys
+    // it: its provider where the table has one, else its wide prefix. The
+    // quiet-user shortcut (replay.hpp) bounds the detector's counts by the
+    // wide networks counted here, so the two must never differ. Looked up
+    // once per distinct address (address_id caches the answer).
+    std::uint32_t ipv4_wide(std::uint32_t value) {
+        if (config.asn_table) {
+            ag::Address address;
+            address.family = ag::Address::Family::v4;
+            for (int i = 0; i < 4; ++i)
+                address.bytes[static_cast<std::size_t>(i)] =
+                    static_cast<std::uint8_t>(value >> (24 - 8 * i));
+            if (auto provider = config.asn_table->lookup(address))
+                return provider_network(provider->number);
+        }
+        return ipv4_network(value, config.ipv4_wide_prefix);
+    }
+
     std::string network_name(std::uint32_t dense) const {
         std::uint64_t key = network_keys[dense];
         if (key >> 62 == 1)
@@ -542,10 +569,10 @@ struct LogScan::Impl {
                 info.text = dotted ? std::string(raw) : ipv4_network_text(*v4, 32);
                 if (!dotted) info.text.resize(info.text.size() - 3); // without "/32"
                 info.network = ipv4_network(*v4, config.ipv4_net_prefix);
-                info.wide = ipv4_network(*v4, config.ipv4_wide_prefix);
+                info.wide = ipv4_wide(*v4);
             } else {
                 info.text = canonical;
-                auto keys = ag::network_keys(canonical, config);
+                auto keys = ag::network_keys(canonical, config); // the provider, as for IPv4
                 info.network = other_network(keys.net);
                 info.wide = other_network(keys.wide);
             }
@@ -993,6 +1020,36 @@ struct LogScan::Impl {
         }
     }
 
+    // The wide network most of the user's successful addresses are in (the
+    // first seen among equals), named for people (network_names.hpp).
+    void busiest(const UserState& u, UserSummary& s) const {
+        struct Count {
+            std::uint32_t addresses = 0, order = 0, example = 0;
+        };
+        std::unordered_map<std::uint32_t, Count> counts; // by dense wide network
+        const Count* best = nullptr;
+        std::uint32_t best_wide = 0;
+        for (auto index : u.address_slots) { // first seen first
+            const AddressSlot& slot = pairs[index];
+            if (slot.successes == 0) continue;
+            std::uint32_t wide = addresses[slot.address].wide;
+            auto [it, fresh] = counts.try_emplace(
+                wide, Count{0, static_cast<std::uint32_t>(counts.size()), slot.address});
+            Count& c = it->second;
+            ++c.addresses;
+            if (!best || c.addresses > best->addresses ||
+                (c.addresses == best->addresses && c.order < best->order)) {
+                best = &c; // (unordered_map keeps its elements in place)
+                best_wide = wide;
+            }
+        }
+        if (!best) return;
+        s.busiest_wide_network = network_name(best_wide);
+        s.busiest_wide_network_label =
+            ag::describe_network(s.busiest_wide_network, addresses[best->example].text, config);
+        s.busiest_wide_addresses = best->addresses;
+    }
+
     void on_mail(const ls::Line& line) {
         const ls::MessageRecord& m = line.message;
         switch (line.kind) {
@@ -1084,6 +1141,7 @@ std::vector<UserSummary> LogScan::users() const {
         s.max_addresses_24h = u.address_windows.max_day();
         s.max_networks_1h = u.wide_windows.max_hour();
         s.max_networks_24h = u.wide_windows.max_day();
+        impl_->busiest(u, s);
         out.push_back(std::move(s));
     }
     std::sort(out.begin(), out.end(), [](const UserSummary& a, const UserSummary& b) {

@@ -43,7 +43,7 @@ struct UserSummary {
     std::uint64_t tempfails = 0;  // the password checker could not decide
     std::int64_t success_addresses = 0;
     std::int64_t success_networks = 0;      // distinct networks (/24, /64)
-    std::int64_t success_wide_networks = 0; // distinct wide networks (/16, /32)
+    std::int64_t success_wide_networks = 0; // distinct wide networks (providers, else /16, /28)
     std::int64_t failing_addresses = 0;
     std::int64_t failing_wide_networks = 0;
     std::int64_t first_seen = 0, last_seen = 0;
@@ -52,6 +52,11 @@ struct UserSummary {
     std::int64_t max_addresses_1h = 0, max_addresses_24h = 0; // in any sliding window
     std::int64_t max_networks_1h = 0, max_networks_24h = 0;   // wide networks, likewise
     std::uint64_t messages = 0, recipients = 0;
+    // The wide network with the most successful addresses: the detector's
+    // key ("AS17676", "126.0.0.0/16"), for people ("AS17676 SoftBank
+    // Corp.", else the key; not escaped), and how many. Empty without logins.
+    std::string busiest_wide_network, busiest_wide_network_label;
+    std::int64_t busiest_wide_addresses = 0;
     std::string user;
     std::vector<std::string> services;
 

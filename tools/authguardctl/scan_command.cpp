@@ -4,6 +4,7 @@
 #include "logs_cli.hpp"
 
 #include "authguard/guard.hpp"
+#include "authguard/network_names.hpp"
 
 #include <iostream>
 
@@ -13,9 +14,9 @@ namespace ag = authguard;
 
 namespace {
 
-// Columns separated by two spaces, numbers right-aligned, the last column
-// (the user name, escaped) never padded.
-void print_table(const std::vector<std::vector<std::string>>& rows, std::size_t left_aligned) {
+// Columns separated by two spaces, numbers right-aligned (the text columns
+// flagged in `left`), the last column (the user name, escaped) never padded.
+void print_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& left) {
     std::vector<std::size_t> width;
     for (auto& r : rows)
         for (std::size_t i = 0; i < r.size(); ++i) {
@@ -27,7 +28,9 @@ void print_table(const std::vector<std::vector<std::string>>& rows, std::size_t 
         for (std::size_t i = 0; i < r.size(); ++i) {
             if (i) line += "  ";
             bool last = i + 1 == r.size();
-            line += last ? r[i] : i < left_aligned ? pad(r[i], width[i]) : rpad(r[i], width[i]);
+            line += last                         ? r[i]
+                    : i < left.size() && left[i] ? pad(r[i], width[i])
+                                                 : rpad(r[i], width[i]);
         }
         std::cout << line << "\n";
     }
@@ -139,6 +142,20 @@ void user_json(Json& j, const UserSummary& s) {
     j.key("failures").value(static_cast<std::int64_t>(s.failures));
     j.key("failing_addresses").value(s.failing_addresses);
     j.key("failing_networks").value(s.failing_wide_networks);
+    // as authguardctl top --json has it
+    j.key("busiest_wide_network");
+    if (s.busiest_wide_network.empty()) {
+        j.null();
+    } else {
+        j.begin_object().key("network").value(s.busiest_wide_network);
+        auto name = ag::label_name(s.busiest_wide_network, s.busiest_wide_network_label);
+        j.key("provider_name");
+        if (name.empty())
+            j.null();
+        else
+            j.value(name);
+        j.key("addresses").value(s.busiest_wide_addresses).end_object();
+    }
     j.key("tempfails").value(static_cast<std::int64_t>(s.tempfails));
     j.key("messages").value(static_cast<std::int64_t>(s.messages));
     j.key("recipients").value(static_cast<std::int64_t>(s.recipients));
@@ -172,19 +189,36 @@ int cmd_scan(Context& ctx) {
     } else if (users.empty()) {
         std::cout << "no logins found\n";
     } else {
-        std::vector<std::vector<std::string>> rows{{"VERDICT", "LOCKED AT", "LOGINS", "ADDRS", "NETS",
-                                                    "WIDE", "MAX 1H", "MAX 24H", "FAILS", "F-ADDRS",
-                                                    "MSGS", "RCPTS", "USER"}};
+        // With providers (asn-db), the one most of a user's addresses are in,
+        // as in top; without a table the columns are as they always were.
+        bool named = ctx.config().asn_table != nullptr;
+        std::vector<std::vector<std::string>> rows{{"VERDICT", "LOCKED AT", "LOGINS", "ADDRS",
+                                                    "NETS", "WIDE", "MAX 1H", "MAX 24H", "FAILS",
+                                                    "F-ADDRS", "MSGS", "RCPTS"}};
+        std::vector<bool> left{true, true};
+        if (named) {
+            rows[0].push_back("BUSIEST WIDE NETWORK");
+            left.resize(rows[0].size(), false);
+            left.back() = true;
+        }
+        rows[0].push_back("USER");
         for (auto& s : users) {
             auto verdict = s.verdict == ag::Verdict::refuse_locked ? ag::Verdict::lock : s.verdict;
-            rows.push_back({std::string(ag::to_string(verdict)), utc(s.locked_at), std::to_string(s.logins),
-                            std::to_string(s.success_addresses), std::to_string(s.success_networks),
-                            std::to_string(s.success_wide_networks), std::to_string(s.max_addresses_1h),
-                            std::to_string(s.max_addresses_24h), std::to_string(s.failures),
-                            std::to_string(s.failing_addresses), std::to_string(s.messages),
-                            std::to_string(s.recipients), esc(s.user)});
+            rows.push_back({std::string(ag::to_string(verdict)), utc(s.locked_at),
+                            std::to_string(s.logins), std::to_string(s.success_addresses),
+                            std::to_string(s.success_networks),
+                            std::to_string(s.success_wide_networks),
+                            std::to_string(s.max_addresses_1h), std::to_string(s.max_addresses_24h),
+                            std::to_string(s.failures), std::to_string(s.failing_addresses),
+                            std::to_string(s.messages), std::to_string(s.recipients)});
+            if (named)
+                rows.back().push_back(s.busiest_wide_network.empty()
+                                          ? "-"
+                                          : esc(s.busiest_wide_network_label) + ": " +
+                                                std::to_string(s.busiest_wide_addresses));
+            rows.back().push_back(esc(s.user));
         }
-        print_table(rows, 2);
+        print_table(rows, left);
     }
     std::cout.flush();
     std::cerr << "authguardctl: scan: " << summary_text(totals) << "\n";
