@@ -28,7 +28,7 @@ const std::vector<std::pair<std::string_view, ThresholdField>>& threshold_fields
     static const std::vector<std::pair<std::string_view, ThresholdField>> fields{
         {"lock-new-networks-short", &Thresholds::lock_new_networks_short},
         {"lock-new-networks-long", &Thresholds::lock_new_networks_long},
-        {"lock-provider-new-networks-short", &Thresholds::lock_provider_new_networks_short},
+        {"lock-provider-new-prefixes-short", &Thresholds::lock_provider_new_prefixes_short},
         {"alert-new-networks-long", &Thresholds::alert_new_networks_long},
         {"alert-addresses-long", &Thresholds::alert_addresses_long},
         {"alert-failing-networks-long", &Thresholds::alert_failing_networks_long},

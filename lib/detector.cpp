@@ -62,7 +62,7 @@ struct Keyed {
 struct Analysis {
     std::vector<Keyed> successes, failures;
     // When each key first had a success, over known-period.
-    std::unordered_map<std::string, std::int64_t> wide_first_seen, prefix_first_seen, net_first_seen;
+    std::unordered_map<std::string, std::int64_t> wide_first_seen, prefix_first_seen;
 
     Analysis(const History& history, std::int64_t now, const Config& config) {
         auto earliest = [](auto& map, const std::string& key, std::int64_t t) {
@@ -75,7 +75,6 @@ struct Analysis {
             if (o.kind == Observation::Kind::success) {
                 earliest(wide_first_seen, k.keys.wide, o.first);
                 earliest(prefix_first_seen, k.keys.prefix, o.first);
-                earliest(net_first_seen, k.keys.net, o.first);
                 successes.push_back(std::move(k));
             } else {
                 failures.push_back(std::move(k));
@@ -94,15 +93,15 @@ struct Analysis {
 
 void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     std::set<std::string_view> nets, wides, new_wides, failing_wides;
-    std::map<std::string_view, std::set<std::string_view>> new_nets_by_provider;
+    std::map<std::string_view, std::set<std::string_view>> new_prefixes_by_provider;
     for (auto& k : a.successes) {
         if (k.observation->last < since) continue;
         ++out.addresses;
         nets.insert(k.keys.net);
         wides.insert(k.keys.wide);
         if (a.new_since(k) >= since) new_wides.insert(k.keys.wide);
-        if (a.net_first_seen.at(k.keys.net) >= since)
-            new_nets_by_provider[k.keys.wide].insert(k.keys.net);
+        if (a.prefix_first_seen.at(k.keys.prefix) >= since && k.keys.prefix != k.keys.wide)
+            new_prefixes_by_provider[k.keys.wide].insert(k.keys.prefix);
     }
     for (auto& k : a.failures) {
         if (k.observation->last < since) continue;
@@ -114,16 +113,16 @@ void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     out.wide_networks = static_cast<int>(wides.size());
     out.new_wide_networks = static_cast<int>(new_wides.size());
     out.failing_wide_networks = static_cast<int>(failing_wides.size());
-    for (auto& [provider, new_nets] : new_nets_by_provider) {
-        if (static_cast<int>(new_nets.size()) <= out.provider_new_networks) continue;
-        out.provider_new_networks = static_cast<int>(new_nets.size());
+    for (auto& [provider, new_prefixes] : new_prefixes_by_provider) {
+        if (static_cast<int>(new_prefixes.size()) <= out.provider_new_prefixes) continue;
+        out.provider_new_prefixes = static_cast<int>(new_prefixes.size());
         out.busiest_provider = std::string(provider);
     }
 }
 
 // The new wide networks, oldest first, each with its addresses:
 // "<wide>@<first seen>[<address>,...] ...". With `provider` set, only the
-// new networks (/24, /64) inside that provider, keyed by the provider.
+// new prefixes (/16, /28) inside that provider, keyed by the provider.
 std::string lock_evidence(const Analysis& a, std::int64_t since, const std::string& provider = {}) {
     std::map<std::pair<std::int64_t, std::string>, std::vector<std::string>> by_network;
     for (auto& k : a.successes) {
@@ -134,7 +133,7 @@ std::string lock_evidence(const Analysis& a, std::int64_t since, const std::stri
             by_network[{a.wide_first_seen.at(k.keys.wide), k.keys.wide}].push_back(
                 k.observation->address);
         } else {
-            auto first = a.net_first_seen.at(k.keys.net);
+            auto first = a.prefix_first_seen.at(k.keys.prefix);
             if (k.keys.wide != provider || first < since) continue;
             by_network[{first, k.keys.wide}].push_back(k.observation->address);
         }
@@ -215,12 +214,12 @@ Decision decide(const History& history, const Event& event, const Config& config
                        " new networks within " + std::to_string(config.window_long) +
                        "s (lock-new-networks-long=" + std::to_string(t.lock_new_networks_long) + ")";
             since = event.time - config.window_long;
-        } else if (over(s.short_window.provider_new_networks, t.lock_provider_new_networks_short)) {
+        } else if (over(s.short_window.provider_new_prefixes, t.lock_provider_new_prefixes_short)) {
             provider = s.short_window.busiest_provider;
-            d.reason = std::to_string(s.short_window.provider_new_networks) +
-                       " new networks of " + describe_network(provider, event.address, config) + " within " +
-                       std::to_string(config.window_short) + "s (lock-provider-new-networks-short=" +
-                       std::to_string(t.lock_provider_new_networks_short) + ")";
+            d.reason = std::to_string(s.short_window.provider_new_prefixes) +
+                       " new blocks of " + describe_network(provider, event.address, config) + " within " +
+                       std::to_string(config.window_short) + "s (lock-provider-new-prefixes-short=" +
+                       std::to_string(t.lock_provider_new_prefixes_short) + ")";
             since = event.time - config.window_short;
         }
         bool event_brought_it = !s.event_network_known ||
@@ -233,7 +232,7 @@ Decision decide(const History& history, const Event& event, const Config& config
             d.notify = event_brought_it &&
                        (s.short_window.new_wide_networks == t.lock_new_networks_short ||
                         s.long_window.new_wide_networks == t.lock_new_networks_long ||
-                        s.short_window.provider_new_networks == t.lock_provider_new_networks_short);
+                        s.short_window.provider_new_prefixes == t.lock_provider_new_prefixes_short);
             return d;
         }
         if (!d.reason.empty()) {

@@ -196,7 +196,7 @@ void Guard::log_decision(const Event& event, const Decision& d, std::string_view
                        " nets_long=" + std::to_string(s.long_window.wide_networks) +
                        " new_nets_short=" + std::to_string(s.short_window.new_wide_networks) +
                        " new_nets_long=" + std::to_string(s.long_window.new_wide_networks) +
-                       " provider_new_nets_short=" + std::to_string(s.short_window.provider_new_networks) +
+                       " provider_new_prefixes_short=" + std::to_string(s.short_window.provider_new_prefixes) +
                        " addresses_long=" + std::to_string(s.long_window.addresses) +
                        " failing_nets_long=" + std::to_string(s.long_window.failing_wide_networks) +
                        " replay_nets=" + std::to_string(s.replay_networks);

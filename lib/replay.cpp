@@ -13,7 +13,7 @@ QuietLimits quiet_limits(const Thresholds& t) {
     q.success_wide_networks =
         std::min({t.lock_new_networks_short, t.lock_new_networks_long, t.alert_new_networks_long});
     // Networks new within one provider are never more than the addresses.
-    q.success_addresses = std::min(t.alert_addresses_long, t.lock_provider_new_networks_short);
+    q.success_addresses = std::min(t.alert_addresses_long, t.lock_provider_new_prefixes_short);
     q.failing_wide_networks = std::min(t.tempfail_failing_networks_short, t.alert_failing_networks_long);
     return q;
 }

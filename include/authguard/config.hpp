@@ -31,9 +31,9 @@ struct Thresholds {
     // lock: networks never seen for this user before, within the window
     int lock_new_networks_short = 6;
     int lock_new_networks_long = 8;
-    // lock: networks (/24, /64) never seen before within one provider,
+    // lock: wide prefixes (/16, /28) never seen before within one provider,
     // within window-short: a botnet inside one ISP (doc/defaults.md)
-    int lock_provider_new_networks_short = 10;
+    int lock_provider_new_prefixes_short = 10;
     // alert (log, notify, still allow)
     int alert_new_networks_long = 5;
     int alert_addresses_long = 40;

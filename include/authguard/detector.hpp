@@ -12,10 +12,11 @@
 //   never a reason to lock: carrier-grade NAT and mail providers' pools
 //   show dozens a day, and a phone's carrier spans hundreds of /16s.
 // - A botnet inside one national ISP brings one new provider and then none.
-//   What no person does is bring new /24s (/64s) of one provider at a
-//   botnet's rate: a phone gets a new one per session, a few an hour at
-//   most. So many new networks within one provider within the short window
-//   lock too.
+//   What no person does is bring new /16s of one provider at a botnet's
+//   rate: a phone gets one per session, a few an hour at most, and a mail
+//   provider's pool (a Gmail fetcher polling every few minutes) spans a
+//   handful of /16s however many /24s it uses. So many new /16s (/28s)
+//   within one provider within the short window lock too.
 // - Failures can be caused by anyone, so they never lock, and never refuse a
 //   login from a network the user has succeeded from within known-period.
 //   Under failure pressure (guessing from many networks, or one stolen
@@ -56,9 +57,9 @@ struct WindowCounts {
     int networks = 0;          // /24, /64
     int wide_networks = 0;     // providers (AS), or /16, /28 where the table has none
     int new_wide_networks = 0; // wide networks first seen within the window
-    // Most networks (/24, /64) first seen within the window inside one
-    // provider, and that provider's key.
-    int provider_new_networks = 0;
+    // Most wide prefixes (/16, /28) first seen within the window inside one
+    // provider, and that provider's key (0 and "" without providers).
+    int provider_new_prefixes = 0;
     std::string busiest_provider;
     int failing_addresses = 0;
     int failing_wide_networks = 0;

@@ -302,11 +302,11 @@ check "the lock notification: each evidence line with its provider, escaped" wai
     '  AS64502@1700000060[198.19.1.1]  AS64502 <b>\xc3\x89vil & "Net"</b>'
 check "... a prefix's line as before" wait_for_line "$NOTIFIED" '  10.1.0.0/16@1700000060[10.1.0.5]'
 
-# henry: ten new /24s of the carrier within the hour lock him (the reason names it)
+# henry: ten new /16s of the carrier within the hour lock him (the reason names it)
 plogin henry@example.com 198.18.7.7 $((N - 2 * 86400)) >/dev/null
-for i in $(seq 1 10); do plogin henry@example.com 100.70.$i.1 $((N + 60 * i)) >/dev/null; done
+for i in $(seq 1 10); do plogin henry@example.com 100.$((69 + i)).$i.1 $((N + 60 * i)) >/dev/null; done
 check "locks: the within-provider rule, one provider with its addresses" contains "$(pctl locks)" \
-    "10 new networks of AS64500 Some Carrier within 3600s (lock-provider-new-networks-short=10); new networks: AS64500 Some Carrier (10 addresses)"
+    "10 new blocks of AS64500 Some Carrier within 3600s (lock-provider-new-prefixes-short=10); new networks: AS64500 Some Carrier (10 addresses)"
 pctl report --html "$AG_TMP/ctl-asn.html" >/dev/null 2>&1
 html=$(cat "$AG_TMP/ctl-asn.html")
 check "report: providers named in the evidence, the networks and the addresses" contains "$html" \

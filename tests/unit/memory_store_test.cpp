@@ -331,8 +331,8 @@ TEST_CASE("replay: below_every_threshold is an upper bound of every rule") {
     Thresholds t;
     CHECK(below_every_threshold(t, 4, 9, 9));
     CHECK(!below_every_threshold(t, 5, 1, 0));  // alert-new-networks-long
-    CHECK(!below_every_threshold(t, 1, 10, 0)); // lock-provider-new-networks-short
-    t.lock_provider_new_networks_short = 100;
+    CHECK(!below_every_threshold(t, 1, 10, 0)); // lock-provider-new-prefixes-short
+    t.lock_provider_new_prefixes_short = 100;
     CHECK(below_every_threshold(t, 1, 39, 0));
     CHECK(!below_every_threshold(t, 1, 40, 0)); // alert-addresses-long
     CHECK(!below_every_threshold(t, 1, 1, 10)); // failing networks

@@ -116,10 +116,10 @@ TEST_CASE("notifications name the providers of the evidence, escaped") {
 
     // The within-provider rule's reason names the provider; a name from the
     // file never reaches the mail unescaped.
-    std::string provider_reason = "10 new networks of AS64502 Ev\x1bil \xc3\xa9 <b> within 3600s "
-                                  "(lock-provider-new-networks-short=10)";
+    std::string provider_reason = "10 new blocks of AS64502 Ev\x1bil \xc3\xa9 <b> within 3600s "
+                                  "(lock-provider-new-prefixes-short=10)";
     CHECK(lock_message(with, "carol@example.com", provider_reason, evidence, t0)
-              .find("Reason: 10 new networks of AS64502 Ev\\x1bil \\xc3\\xa9 <b> within") !=
+              .find("Reason: 10 new blocks of AS64502 Ev\\x1bil \\xc3\\xa9 <b> within") !=
           std::string::npos);
 
     // An alert-only "would lock" lists the evidence; other alerts do not.

@@ -123,7 +123,7 @@ TEST_CASE("a botnet inside one national ISP is locked by its new networks there"
     CHECK(d.verdict == Verdict::lock);
     CHECK(let_in <= 20);
     CHECK(d.reason.find("AS64502 National ISP") != std::string::npos);
-    CHECK(d.reason.find("lock-provider-new-networks-short") != std::string::npos);
+    CHECK(d.reason.find("lock-provider-new-prefixes-short") != std::string::npos);
     CHECK(d.evidence.find("AS64502@") == 0);
 }
 
