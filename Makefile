@@ -31,7 +31,7 @@ TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B
 
 SPP_SECTIONS = $(foreach s,auth mail rcpt data,$(B)/authguard-spp-$(s))
 
-.PHONY: all deps check unit integration demo bench clean format
+.PHONY: all deps check unit integration demo bench clean format asn-data
 all: deps $(PROGRAMS) $(SPP_SECTIONS) $(TEST_PROGRAMS)
 
 # qmail-spp runs a plugin by path alone: the section is told by the name.
@@ -88,7 +88,14 @@ check: all
 unit: all
 	$(B)/unit-tests
 
-demo: all
+# The real IP-to-AS table (@ip-location-db/asn, RouteViews and DB-IP, CC BY
+# 4.0), fetched into a cache outside the tree by tools/fetch-asn-data and
+# built here, for the demo and the benchmarks. Plain `make` never fetches it.
+asn-data: $(B)/asn.db
+$(B)/asn.db: | $(B)/authguardctl
+	dir=$$(tools/fetch-asn-data) && $(B)/authguardctl asn-db build $@ $$dir/asn-ipv4.csv $$dir/asn-ipv6.csv
+
+demo: all $(B)/asn.db
 	demo/run
 
 bench: deps $(B)/authguard-checkpw $(B)/vchkpw-standin
