@@ -91,9 +91,13 @@ struct Analysis {
     }
 };
 
+bool is_ipv6(std::string_view key) { return key.find(':') != std::string_view::npos; }
+
 void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     std::set<std::string_view> nets, wides, new_wides, failing_wides;
-    std::map<std::string_view, std::set<std::string_view>> new_prefixes_by_provider;
+    // By provider and address family: an IPv4 /16 and an IPv6 /28 are not
+    // the same unit, and a provider's pool mixing both must not add them.
+    std::map<std::pair<std::string_view, bool>, std::set<std::string_view>> new_prefixes_by_provider;
     for (auto& k : a.successes) {
         if (k.observation->last < since) continue;
         ++out.addresses;
@@ -101,7 +105,7 @@ void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
         wides.insert(k.keys.wide);
         if (a.new_since(k) >= since) new_wides.insert(k.keys.wide);
         if (a.prefix_first_seen.at(k.keys.prefix) >= since && k.keys.prefix != k.keys.wide)
-            new_prefixes_by_provider[k.keys.wide].insert(k.keys.prefix);
+            new_prefixes_by_provider[{k.keys.wide, is_ipv6(k.keys.prefix)}].insert(k.keys.prefix);
     }
     for (auto& k : a.failures) {
         if (k.observation->last < since) continue;
@@ -116,7 +120,7 @@ void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     for (auto& [provider, new_prefixes] : new_prefixes_by_provider) {
         if (static_cast<int>(new_prefixes.size()) <= out.provider_new_prefixes) continue;
         out.provider_new_prefixes = static_cast<int>(new_prefixes.size());
-        out.busiest_provider = std::string(provider);
+        out.busiest_provider = std::string(provider.first);
     }
 }
 

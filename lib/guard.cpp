@@ -92,7 +92,8 @@ Decision Guard::check(Event event, const CheckOptions& how) {
     }
 
     std::string note;
-    if (count && event.outcome == Outcome::success && refuses_login(decision.verdict)) {
+    if (count && !how.already_let_in && event.outcome == Outcome::success &&
+        refuses_login(decision.verdict)) {
         try {
             store_.take_back_success(event.user, event.address);
         } catch (const StoreError& e) {

@@ -39,7 +39,7 @@ Decision replay_check(const Config& config, MemoryStore& store, const Event& eve
 
     Event judged = event;
     judged.time = now;
-    bool take_back = options.count && event.outcome == Outcome::success;
+    bool take_back = options.count && !hints.already_let_in && event.outcome == Outcome::success;
     if (history.lock && history.lock->active(now)) {
         // decide() answers this before looking at anything else
         decision.verdict = Verdict::refuse_locked;

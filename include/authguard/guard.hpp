@@ -37,6 +37,10 @@ struct CheckOptions {
     // mark after a crash): it is only judged again, so that a lock its
     // first check had no time to store is stored now.
     bool recorded = false;
+    // The server has let the login in already (a log follower reads it
+    // afterwards): it is judged and counted as it happened, and a refusing
+    // verdict cannot take it back (see Store::take_back_success).
+    bool already_let_in = false;
 };
 
 class Guard {

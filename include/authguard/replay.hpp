@@ -45,6 +45,11 @@ struct ReplayHints {
     bool quiet = false;
     // config.address_allowed(event.address), when already known.
     std::optional<bool> address_allowed;
+    // The server let the login in (a log of what happened: scan, as follow
+    // sees it live): a refusing verdict does not take it back. Left false,
+    // the replay is of the guard at AUTH, where a refused login never got
+    // in (traffic-gen --measure).
+    bool already_let_in = false;
 };
 
 // One event through the detector, as Guard::check would (see above). The

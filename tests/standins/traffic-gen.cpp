@@ -1788,7 +1788,9 @@ struct Peaks {
     std::set<std::string> kinds;
     int new_short = 0, new_long = 0, nets_long = 0, addresses_long = 0;
     Time locked = 0;
-    int bot_successes_before_lock = 0;
+    int bot_successes_before_lock = 0; // attackers' (bot, bot-isp, slow) logins let in
+    int provider_prefixes_short = 0;
+    int good_logins_refused = 0; // the right password, refused (locked or under pressure)
 };
 
 // Replays the logins through authguard::replay_check on a MemoryStore: the
@@ -1813,19 +1815,23 @@ int measure(const std::string& control) {
         Peaks& p = peaks[e.user];
         p.kinds.insert(l.kind);
         ag::Decision d = ag::replay_check(config, store, e);
+        if (ok && ag::refuses_login(d.verdict)) ++p.good_logins_refused;
         if (p.locked) continue;
         const ag::Signals& s = d.signals;
         p.new_short = std::max(p.new_short, s.short_window.new_wide_networks);
         p.new_long = std::max(p.new_long, s.long_window.new_wide_networks);
         p.nets_long = std::max(p.nets_long, s.long_window.wide_networks);
         p.addresses_long = std::max(p.addresses_long, s.long_window.addresses);
+        p.provider_prefixes_short =
+            std::max(p.provider_prefixes_short, s.short_window.provider_new_prefixes);
         if (d.verdict == ag::Verdict::lock)
             p.locked = e.time;
-        else if (ok && l.kind == "bot" && d.verdict != ag::Verdict::tempfail)
+        else if (ok && (l.kind.rfind("bot", 0) == 0 || l.kind == "slow") &&
+                 !ag::refuses_login(d.verdict))
             ++p.bot_successes_before_lock;
     }
     std::cout << "# user kinds new-nets-1h new-nets-24h nets-24h addresses-24h locked-at "
-                 "bot-logins-before-lock\n";
+                 "bot-logins-before-lock provider-new-prefixes-1h good-logins-refused\n";
     for (auto& [user, p] : peaks) {
         std::string kinds;
         for (auto& k : p.kinds)
@@ -1833,7 +1839,8 @@ int measure(const std::string& control) {
         std::cout << user << ' ' << kinds << ' ' << p.new_short << ' ' << p.new_long << ' '
                   << p.nets_long << ' ' << p.addresses_long << ' '
                   << (p.locked ? std::to_string(p.locked) : "-") << ' '
-                  << p.bot_successes_before_lock << '\n';
+                  << p.bot_successes_before_lock << ' ' << p.provider_prefixes_short << ' '
+                  << p.good_logins_refused << '\n';
     }
     return 0;
 }

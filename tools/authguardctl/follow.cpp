@@ -515,6 +515,7 @@ class Follower {
             bool fed = feed(f, place, line_end, &event, event.user, [&](const ag::FeedMark& mark) {
                 ag::CheckOptions options;
                 options.mark = mark;
+                options.already_let_in = true; // the server let it in; we only read the log
                 ag::Decision d = guard_.check(event, options);
                 if (unavailable(d)) return false;
                 ++logins_;
@@ -638,6 +639,7 @@ class Follower {
         if (!last_counted_) return;
         ag::CheckOptions options;
         options.recorded = true;
+        options.already_let_in = true;
         until_stored([&] {
             ag::Decision d = guard_.check(*last_counted_, options);
             if (unavailable(d)) return false;

@@ -953,6 +953,7 @@ struct LogScan::Impl {
         hints.quiet =
             u.quiet.below(wides_seen, addresses_seen, static_cast<int>(s.failing_wide_networks));
         hints.address_allowed = slot.allowlisted;
+        hints.already_let_in = true; // a log of what the server did, as follow reads it
 
         if (!u.in_store && !options.replay_all) {
             expire_stored(u, t);
