@@ -125,8 +125,9 @@ void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
 }
 
 // The new wide networks, oldest first, each with its addresses:
-// "<wide>@<first seen>[<address>,...] ...". With `provider` set, only the
-// new prefixes (/16, /28) inside that provider, keyed by the provider.
+// "<wide>@<first seen>[<address>,...] ...". With `provider` set, the new
+// prefixes (/16, /28) inside that provider instead, each keyed by itself:
+// the reason names the provider, the evidence its new blocks.
 std::string lock_evidence(const Analysis& a, std::int64_t since, const std::string& provider = {}) {
     std::map<std::pair<std::int64_t, std::string>, std::vector<std::string>> by_network;
     for (auto& k : a.successes) {
@@ -139,7 +140,7 @@ std::string lock_evidence(const Analysis& a, std::int64_t since, const std::stri
         } else {
             auto first = a.prefix_first_seen.at(k.keys.prefix);
             if (k.keys.wide != provider || first < since) continue;
-            by_network[{first, k.keys.wide}].push_back(k.observation->address);
+            by_network[{first, k.keys.prefix}].push_back(k.observation->address);
         }
     }
     std::string out;

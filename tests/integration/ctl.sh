@@ -307,8 +307,10 @@ check "... a prefix's line as before" wait_for_line "$NOTIFIED" '  10.1.0.0/16@1
 # henry: ten new /16s of the carrier within the hour lock him (the reason names it)
 plogin henry@example.com 198.18.7.7 $((N - 2 * 86400)) >/dev/null
 for i in $(seq 1 10); do plogin henry@example.com 100.$((69 + i)).$i.1 $((N + 60 * i)) >/dev/null; done
-check "locks: the within-provider rule, one provider with its addresses" contains "$(pctl locks)" \
-    "10 new blocks of AS64500 Some Carrier within 3600s (lock-provider-new-prefixes-short=10); new networks: AS64500 Some Carrier (10 addresses)"
+check "locks: the within-provider rule names the provider, the evidence its new /16s" contains "$(pctl locks)" \
+    "10 new blocks of AS64500 Some Carrier within 3600s (lock-provider-new-prefixes-short=10); new networks: 100.70.0.0/16, 100.71.0.0/16," "100.79.0.0/16"
+check_eq "show: the count behind the within-provider lock" "9 9" \
+    "$(NOW=$((N + 900)) pctl show henry@example.com --json | jget '"%d %d" % (d["windows"]["short"]["provider_new_prefixes"], d["windows"]["long"]["provider_new_prefixes"])')"
 pctl report --html "$AG_TMP/ctl-asn.html" >/dev/null 2>&1
 html=$(cat "$AG_TMP/ctl-asn.html")
 check "report: providers named in the evidence, the networks and the addresses" contains "$html" \

@@ -33,7 +33,13 @@ namespace ag = authguard;
 // --- Context ---
 
 const ag::Config& Context::config() {
-    if (!config_) config_ = std::make_unique<ag::Config>(ag::load_config(control_dir));
+    if (!config_) {
+        config_ = std::make_unique<ag::Config>(ag::load_config(control_dir));
+        // Every view counts networks: say when they are not the providers
+        // the control file asks for (or the table is old).
+        if (!config_->asn_db_problem.empty())
+            std::cerr << "authguardctl: warning: asn-db: " << esc(config_->asn_db_problem) << "\n";
+    }
     return *config_;
 }
 
@@ -316,6 +322,8 @@ int cmd_show(Context& ctx) {
         {"networks", &ag::WindowCounts::networks},
         {"wide_networks", &ag::WindowCounts::wide_networks},
         {"new_wide_networks", &ag::WindowCounts::new_wide_networks},
+        // the within-provider rule's count (lock-provider-new-prefixes-short)
+        {"provider_new_prefixes", &ag::WindowCounts::provider_new_prefixes},
         {"failing_addresses", &ag::WindowCounts::failing_addresses},
         {"failing_wide_networks", &ag::WindowCounts::failing_wide_networks},
         {"failures", &ag::WindowCounts::failures},
@@ -797,8 +805,8 @@ int cmd_check_config(Context& ctx) {
                       " blocks, and phones on large carriers (which span hundreds of /16s) may be "
                       "locked; build a table with 'authguardctl asn-db build' (authguard(5), asn-db)";
     else if (!c.asn_db_problem.empty())
-        asn_warning = c.asn_db_problem;
-    if (!asn_warning.empty()) std::cerr << "authguardctl: warning: " << esc(asn_warning) << "\n";
+        asn_warning = c.asn_db_problem; // on stderr already (Context::config)
+    if (c.asn_db.empty()) std::cerr << "authguardctl: warning: " << esc(asn_warning) << "\n";
     std::string asn_text = "none (prefixes)";
     if (c.asn_table) {
         auto info = c.asn_table->info();
