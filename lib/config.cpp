@@ -338,8 +338,8 @@ po::options_description known_keys() {
           "redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
           "command-timeout-ms", "on-store-failure", "clock", "window-short", "window-long",
           "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",
-          "ipv6-net-prefix", "ipv6-wide-prefix", "asn-db", "lowercase-users", "alert-only", "max-user-length",
-          "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
+          "ipv6-net-prefix", "ipv6-wide-prefix", "asn-db", "lowercase-users", "alert-only",
+          "max-user-length", "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
           "notify-mail", "mail-program", "log-file", "override", "next-queue",
           "rate-limit-action", "session-ttl", "trust-auth-env", "follow-state"})
         add(k);

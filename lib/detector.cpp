@@ -91,13 +91,16 @@ struct Analysis {
     }
 };
 
-bool is_ipv6(std::string_view key) { return key.find(':') != std::string_view::npos; }
+bool is_ipv6(std::string_view key) {
+    return key.find(':') != std::string_view::npos;
+}
 
 void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     std::set<std::string_view> nets, wides, new_wides, failing_wides;
     // By provider and address family: an IPv4 /16 and an IPv6 /28 are not
     // the same unit, and a provider's pool mixing both must not add them.
-    std::map<std::pair<std::string_view, bool>, std::set<std::string_view>> new_prefixes_by_provider;
+    std::map<std::pair<std::string_view, bool>, std::set<std::string_view>>
+        new_prefixes_by_provider;
     for (auto& k : a.successes) {
         if (k.observation->last < since) continue;
         ++out.addresses;
@@ -180,7 +183,8 @@ Signals signals_of(const Analysis& a, const Event& event, const Config& config) 
         s.event_new_failing_network = true;
         for (auto& k : a.failures) {
             bool this_event_only = k.observation->address == event.address && k.observation->count <= 1;
-            if (k.keys.wide == event_keys.wide && !this_event_only) s.event_new_failing_network = false;
+            if (k.keys.wide == event_keys.wide && !this_event_only)
+                s.event_new_failing_network = false;
         }
     }
     return s;
@@ -221,14 +225,16 @@ Decision decide(const History& history, const Event& event, const Config& config
             since = event.time - config.window_long;
         } else if (over(s.short_window.provider_new_prefixes, t.lock_provider_new_prefixes_short)) {
             provider = s.short_window.busiest_provider;
-            d.reason = std::to_string(s.short_window.provider_new_prefixes) +
-                       " new blocks of " + describe_network(provider, event.address, config) + " within " +
-                       std::to_string(config.window_short) + "s (lock-provider-new-prefixes-short=" +
+            d.reason = std::to_string(s.short_window.provider_new_prefixes) + " new blocks of " +
+                       describe_network(provider, event.address, config) + " within " +
+                       std::to_string(config.window_short) +
+                       "s (lock-provider-new-prefixes-short=" +
                        std::to_string(t.lock_provider_new_prefixes_short) + ")";
             since = event.time - config.window_short;
         }
-        bool event_brought_it = !s.event_network_known ||
-                                (!provider.empty() && network_keys(event.address, config).wide == provider);
+        bool event_brought_it =
+            !s.event_network_known ||
+            (!provider.empty() && network_keys(event.address, config).wide == provider);
         if (!d.reason.empty() && config.alert_only) {
             // Learning after installation: every network is new on day one.
             d.verdict = Verdict::alert;

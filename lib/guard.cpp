@@ -187,20 +187,20 @@ Decision Guard::judge_message(const std::string& sender, const MessageCheck& che
 
 void Guard::log_decision(const Event& event, const Decision& d, std::string_view note) {
     const Signals& s = d.signals;
-    std::string line = std::string(to_string(d.verdict)) +
-                       " user=" + escape_word_for_log(event.user) +
-                       " address=" + escape_word_for_log(event.address, 64) +
-                       " service=" + escape_word_for_log(event.service, 32) +
-                       " outcome=" + std::string(to_string(event.outcome)) +
-                       " time=" + std::to_string(event.time) +
-                       " nets_short=" + std::to_string(s.short_window.wide_networks) +
-                       " nets_long=" + std::to_string(s.long_window.wide_networks) +
-                       " new_nets_short=" + std::to_string(s.short_window.new_wide_networks) +
-                       " new_nets_long=" + std::to_string(s.long_window.new_wide_networks) +
-                       " provider_new_prefixes_short=" + std::to_string(s.short_window.provider_new_prefixes) +
-                       " addresses_long=" + std::to_string(s.long_window.addresses) +
-                       " failing_nets_long=" + std::to_string(s.long_window.failing_wide_networks) +
-                       " replay_nets=" + std::to_string(s.replay_networks);
+    std::string line =
+        std::string(to_string(d.verdict)) + " user=" + escape_word_for_log(event.user) +
+        " address=" + escape_word_for_log(event.address, 64) +
+        " service=" + escape_word_for_log(event.service, 32) +
+        " outcome=" + std::string(to_string(event.outcome)) +
+        " time=" + std::to_string(event.time) +
+        " nets_short=" + std::to_string(s.short_window.wide_networks) +
+        " nets_long=" + std::to_string(s.long_window.wide_networks) +
+        " new_nets_short=" + std::to_string(s.short_window.new_wide_networks) +
+        " new_nets_long=" + std::to_string(s.long_window.new_wide_networks) +
+        " provider_new_prefixes_short=" + std::to_string(s.short_window.provider_new_prefixes) +
+        " addresses_long=" + std::to_string(s.long_window.addresses) +
+        " failing_nets_long=" + std::to_string(s.long_window.failing_wide_networks) +
+        " replay_nets=" + std::to_string(s.replay_networks);
     if (!d.reason.empty()) line += " reason=\"" + escape_for_log(d.reason, 256) + "\"";
     if (!note.empty()) line += " note=\"" + escape_for_log(note, 256) + "\"";
     auto level = d.verdict == Verdict::allow && note.empty() ? Logger::Level::info

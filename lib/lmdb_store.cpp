@@ -818,8 +818,8 @@ void LmdbStore::take_back_success(const std::string& user, const std::string& ad
         if (!parsed || parsed->count <= 1) {
             obs->del(field);
         } else {
-            obs->set(field, std::to_string(parsed->first) + " " + std::to_string(parsed->last) + " " +
-                                std::to_string(parsed->count - 1));
+            obs->set(field, std::to_string(parsed->first) + " " + std::to_string(parsed->last) +
+                                " " + std::to_string(parsed->count - 1));
         }
         keys.put(ok, *obs);
         return true;

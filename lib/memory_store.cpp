@@ -213,8 +213,10 @@ void MemoryStore::take_back_success(const std::string& user, const std::string& 
         return o.kind == Observation::Kind::success && o.address == address;
     });
     if (it == observations.end()) return;
-    if (it->count <= 1) observations.erase(it);
-    else --it->count;
+    if (it->count <= 1)
+        observations.erase(it);
+    else
+        --it->count;
 }
 
 bool MemoryStore::clear_lock(const std::string& user, std::int64_t forget_since) {

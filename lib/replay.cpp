@@ -57,7 +57,8 @@ Decision replay_check(const Config& config, MemoryStore& store, const Event& eve
         decision.verdict = Verdict::allow;
         decision.reason = "allowlisted network";
     }
-    if (take_back && refuses_login(decision.verdict)) store.take_back_success(event.user, event.address);
+    if (take_back && refuses_login(decision.verdict))
+        store.take_back_success(event.user, event.address);
     if (decision.verdict == Verdict::lock) {
         Lock lock{now, config.lock_expiry ? now + config.lock_expiry : 0, decision.reason,
                   decision.evidence, 0, now};

@@ -44,8 +44,10 @@ struct Account {
         auto& obs = history.observations;
         for (auto it = obs.begin(); it != obs.end(); ++it) {
             if (it->kind != Observation::Kind::success || it->address != address) continue;
-            if (it->count <= 1) obs.erase(it);
-            else --it->count;
+            if (it->count <= 1)
+                obs.erase(it);
+            else
+                --it->count;
             return;
         }
     }
@@ -247,7 +249,8 @@ TEST_CASE("sending limits") {
 TEST_CASE("a login refused under failure pressure is not remembered: its retry is refused too") {
     Account a;
     a.login("203.0.113.5", t0 - 5 * day);
-    for (int i = 0; i < 12; ++i) a.login(bot_address(i), t0 + i * 60, false);
+    for (int i = 0; i < 12; ++i)
+        a.login(bot_address(i), t0 + i * 60, false);
     // A bot with the right password, from a network the owner never used,
     // retries as a mail client does: refused every time, never made known.
     for (int retry = 0; retry < 3; ++retry) {
@@ -255,7 +258,8 @@ TEST_CASE("a login refused under failure pressure is not remembered: its retry i
         CHECK(d.verdict == Verdict::tempfail);
         CHECK(!d.signals.event_network_known);
     }
-    for (auto& o : a.history.observations) CHECK(o.address != "198.18.0.1");
+    for (auto& o : a.history.observations)
+        CHECK(o.address != "198.18.0.1");
     // The owner at home is let in all along.
     CHECK(!refuses_login(a.login("203.0.113.5", t0 + 1000).verdict));
 }
@@ -267,8 +271,8 @@ TEST_CASE("logins refused while locked never become known networks") {
     CHECK(a.login("198.18.0.1", t0 + 20).verdict == Verdict::refuse_locked);
     CHECK(a.history.observations.empty());
     // After the lock expired the bot's network is still new to the user.
-    auto s = compute_signals(a.history, {a.user, "198.18.0.1", t0 + 2 * hour, Outcome::success, "", {}},
-                             a.config);
+    auto s = compute_signals(
+        a.history, {a.user, "198.18.0.1", t0 + 2 * hour, Outcome::success, "", {}}, a.config);
     CHECK(!s.event_network_known);
 }
 

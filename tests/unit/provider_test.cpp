@@ -50,8 +50,11 @@ struct Account {
                 found = true;
             }
         }
-        if (!found) history.observations.push_back({Observation::Kind::success, address, time, time, 1, {}});
-        Decision d = decide(history, {user, address, time, Outcome::success, "submission", {}}, config);
+        if (!found)
+            history.observations.push_back(
+                {Observation::Kind::success, address, time, time, 1, {}});
+        Decision d =
+            decide(history, {user, address, time, Outcome::success, "submission", {}}, config);
         if (d.verdict == Verdict::lock && !history.lock)
             history.lock = Lock{time, 0, d.reason, d.evidence, 0, time};
         return d;
@@ -66,8 +69,10 @@ int phone_refusals(Account& a, int days) {
         for (int i = 0; i < 20; ++i) {
             int n = d * 20 + i;
             std::string address = "100." + std::to_string(64 + (n * 37) % 64) + "." +
-                                  std::to_string((n * 11) % 256) + "." + std::to_string(1 + n % 250);
-            refused += refuses_login(a.login(address, t0 + d * day + 7 * hour + i * 40 * 60).verdict);
+                                  std::to_string((n * 11) % 256) + "." +
+                                  std::to_string(1 + n % 250);
+            refused +=
+                refuses_login(a.login(address, t0 + d * day + 7 * hour + i * 40 * 60).verdict);
         }
     return refused;
 }
@@ -139,7 +144,8 @@ TEST_CASE("turning asn-db on keeps every network known under prefixes") {
                              a.config);
     CHECK(s.event_network_known);
     a.login("203.0.113.200", t0);
-    s = compute_signals(a.history, {a.user, "203.0.113.200", t0, Outcome::success, "", {}}, a.config);
+    s = compute_signals(a.history, {a.user, "203.0.113.200", t0, Outcome::success, "", {}},
+                        a.config);
     CHECK(s.long_window.new_wide_networks == 0);
     CHECK(s.long_window.wide_networks == 1);
 }

@@ -800,10 +800,11 @@ int cmd_check_config(Context& ctx) {
     // Without providers a phone's carrier is hundreds of /16s, each new.
     std::string asn_warning;
     if (c.asn_db.empty())
-        asn_warning = "no asn-db: wide networks are /" + std::to_string(c.ipv4_wide_prefix) +
-                      " and /" + std::to_string(c.ipv6_wide_prefix) +
-                      " blocks, and phones on large carriers (which span hundreds of /16s) may be "
-                      "locked; build a table with 'authguardctl asn-db build' (authguard(5), asn-db)";
+        asn_warning =
+            "no asn-db: wide networks are /" + std::to_string(c.ipv4_wide_prefix) + " and /" +
+            std::to_string(c.ipv6_wide_prefix) +
+            " blocks, and phones on large carriers (which span hundreds of /16s) may be "
+            "locked; build a table with 'authguardctl asn-db build' (authguard(5), asn-db)";
     else if (!c.asn_db_problem.empty())
         asn_warning = c.asn_db_problem; // on stderr already (Context::config)
     if (c.asn_db.empty()) std::cerr << "authguardctl: warning: " << esc(asn_warning) << "\n";
