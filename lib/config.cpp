@@ -5,6 +5,7 @@
 #include "authguard/config.hpp"
 
 #include "authguard/asn/table.hpp"
+#include "authguard/event.hpp"
 #include "authguard/lmdb_store.hpp"
 
 #include <boost/program_options.hpp>
@@ -368,7 +369,13 @@ void load_main_file(Config& config, const std::filesystem::path& path) {
         try {
             parsed = po::parse_config_file(one, desc, false);
         } catch (const po::error& e) {
-            loader.fail(number, e.what());
+            // Never e.what(): Boost 1.74 substitutes %canonical_option% and
+            // the like in it in a loop that never ends when the key itself
+            // holds such a placeholder. The key is ours to name.
+            std::string key = trim(std::string_view(t).substr(0, t.find('=')));
+            bool unknown = dynamic_cast<const po::unknown_option*>(&e) != nullptr;
+            loader.fail(number, std::string(unknown ? "unknown key '" : "cannot read key '") +
+                                    escape_for_log(key, 64) + "'");
         }
         for (auto& opt : parsed.options) {
             std::string value = opt.value.empty() ? std::string() : trim(opt.value.front());

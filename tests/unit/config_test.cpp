@@ -131,3 +131,19 @@ TEST_CASE("durations") {
     CHECK(!parse_duration("1w"));
     CHECK(!parse_duration("99999999999d"));
 }
+
+TEST_CASE("a key holding Boost's placeholders is refused at once, not looped on") {
+    // Boost.Program_options 1.74's error text substitutes %canonical_option%
+    // in a loop that never ends when the option's own name holds it.
+    for (const char* key : {"x%canonical_option%y", "%original_token%", "a%prefix_option%b"}) {
+        testing::TempDir dir;
+        dir.write("authguard", std::string(key) + " = 1\n");
+        try {
+            load_config(dir.path());
+            FAIL("accepted " << key);
+        } catch (const ConfigError& e) {
+            std::string what = e.what();
+            CHECK(what.find(":1: unknown key '") != std::string::npos);
+        }
+    }
+}
