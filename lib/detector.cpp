@@ -3,6 +3,7 @@
 
 #include "authguard/address.hpp"
 #include "authguard/asn/table.hpp"
+#include "authguard/network_names.hpp"
 
 #include <algorithm>
 #include <map>
@@ -35,20 +36,16 @@ NetworkKeys network_keys(std::string_view address_text, const Config& config) {
                      network_key(*address, v4 ? config.ipv4_wide_prefix : config.ipv6_wide_prefix)};
     std::optional<asn::Provider> provider;
     if (config.asn_table) provider = config.asn_table->lookup(*address);
-    keys.wide = provider ? "AS" + std::to_string(provider->number) : keys.prefix;
+    keys.wide = provider ? asn::key_of(*provider) : keys.prefix;
     return keys;
 }
 
 std::string describe_network(std::string_view wide_key, std::string_view address_text,
                              const Config& config) {
-    std::string key(wide_key);
-    if (!config.asn_table || key.rfind("AS", 0) != 0) return key;
-    auto address = parse_address(address_text);
-    if (!address) return key;
-    auto provider = config.asn_table->lookup(*address);
-    if (!provider || "AS" + std::to_string(provider->number) != key || provider->name.empty())
-        return key;
-    return key + " " + std::string(provider->name);
+    auto provider = provider_of(address_text, config);
+    if (!provider || provider->key != wide_key || provider->name.empty())
+        return std::string(wide_key);
+    return provider->key + " " + provider->name;
 }
 
 namespace {

@@ -17,7 +17,7 @@ std::optional<ProviderOf> provider_of(std::string_view address_text, const Confi
     if (!provider) return std::nullopt;
     // The same key network_keys() gives, so that a view names exactly what
     // the detector counted.
-    return ProviderOf{"AS" + std::to_string(provider->number), std::string(provider->name)};
+    return ProviderOf{asn::key_of(*provider), std::string(provider->name)};
 }
 
 std::string_view label_name(std::string_view key, std::string_view label) {

@@ -488,8 +488,10 @@ TableInfo Table::info() const {
     return impl_ ? impl_->info() : TableInfo{};
 }
 
+std::string key_of(const Provider& provider) { return "AS" + std::to_string(provider.number); }
+
 std::string describe(const Provider& provider) {
-    std::string out = "AS" + std::to_string(provider.number);
+    std::string out = key_of(provider);
     if (!provider.name.empty()) {
         out += ' ';
         out += provider.name;

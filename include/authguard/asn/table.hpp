@@ -72,4 +72,7 @@ class Table {
 // "AS17676 SoftBank Corp." (or "AS17676" without a name), for people.
 std::string describe(const Provider& provider);
 
+// "AS17676": the provider as the detector keys its wide network.
+std::string key_of(const Provider& provider);
+
 } // namespace authguard::asn
