@@ -3,7 +3,12 @@
 #   make check    run every test (unit tests, then integration against real servers)
 #   make demo     the seed incident replayed against authguard-checkpw
 #   make bench    benchmarks; figures go to bench/RESULTS.md by hand
-# Missing Debian packages are installed first (as root), see tools/install-deps.
+#   make install  the programs, man pages, example control files and the
+#                 state directory (see "make install" below); make uninstall
+#   make deb      the Debian package (debian/), into $(B)/deb/
+# Plain `make` installs nothing: it checks the build dependencies and names
+# the missing ones (tools/check-build-deps). check, demo, bench and deb
+# first install the Debian packages they need (as root, tools/install-deps).
 
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
@@ -18,8 +23,10 @@ STATIC_LIBS  = -static -lhiredis -lboost_program_options -llmdb -lmaxminddb
 DYNAMIC_LIBS = -lhiredis -lboost_program_options -llmdb -lmaxminddb
 # authguardctl keeps glibc shared (its NSS resolves host and user names)
 # and takes the rest in: loading libstdc++ and Boost cost 1.3 ms a start.
-CTL_LIBS = -static-libstdc++ -static-libgcc -Wl,-Bstatic -lhiredis -lboost_program_options -llmdb -lmaxminddb -lz \
-           -Wl,-Bdynamic
+# zlib stays shared, as Debian wants it (lintian's embedded-library error):
+# its security fixes then reach authguardctl without a rebuild.
+CTL_LIBS = -static-libstdc++ -static-libgcc -Wl,-Bstatic -lhiredis -lboost_program_options -llmdb -lmaxminddb \
+           -Wl,-Bdynamic -lz
 
 LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp)
 LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
@@ -31,15 +38,30 @@ TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B
 
 SPP_SECTIONS = $(foreach s,auth mail rcpt data,$(B)/authguard-spp-$(s))
 
-.PHONY: all deps check unit integration demo bench clean format asn-data
-all: deps $(PROGRAMS) $(SPP_SECTIONS) $(TEST_PROGRAMS)
+.PHONY: all programs build-deps deps check unit integration demo bench clean format asn-data \
+        install uninstall install-programs deb
+all: programs $(TEST_PROGRAMS)
+programs: $(PROGRAMS) $(SPP_SECTIONS)
 
 # qmail-spp runs a plugin by path alone: the section is told by the name.
 $(SPP_SECTIONS): $(B)/authguard-spp
 	ln -sf authguard-spp $@
 
+# Every compile waits for the check, so that a missing -dev package is named
+# before the compiler fails on its header.
+build-deps:
+	@tools/check-build-deps
+
 deps:
 	@tools/install-deps
+
+# VERSION becomes a header, so that every program answers --version with it.
+$(B)/gen/authguard_version.hpp: VERSION
+	@mkdir -p $(@D)
+	v=$$(cat VERSION) && case "$$v" in ''|*[!0-9.]*) echo "VERSION: not a version: '$$v'" >&2; exit 1;; esac && \
+	  printf '#pragma once\ninline constexpr char authguard_version_text[] = "%s";\n' "$$v" > $@
+$(foreach d,plugins/checkpw plugins/queue plugins/spp tools/authguardctl,$(B)/obj/$(d)/main.o): \
+  $(B)/gen/authguard_version.hpp
 
 # Each Redis script becomes a header holding its text and the SHA1 that
 # EVALSHA names it by.
@@ -51,7 +73,7 @@ $(B)/gen/%_lua.hpp: lib/%.lua
 
 $(B)/obj/lib/redis_store.o: $(patsubst lib/%.lua,$(B)/gen/%_lua.hpp,$(wildcard lib/*.lua))
 
-$(B)/obj/%.o: %.cpp
+$(B)/obj/%.o: %.cpp | build-deps
 	@mkdir -p $(@D)
 	$(CXX) $(AG_FLAGS) $(CXXFLAGS) -c $< -o $@
 
@@ -82,8 +104,10 @@ $(B)/qmail-queue-standin: $(B)/obj/tests/standins/qmail-queue-standin.o
 $(B)/traffic-gen: $(B)/obj/tests/standins/traffic-gen.o $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS)
 
-check: all
-	tests/run-all
+# deps first, then the build (the recursive make keeps that order with -j).
+check: deps
+	$(MAKE) all
+	AG_BUILD=$(abspath $(B)) tests/run-all
 
 unit: all
 	$(B)/unit-tests
@@ -95,11 +119,57 @@ asn-data: $(B)/asn.db
 $(B)/asn.db: | $(B)/authguardctl
 	dir=$$(tools/fetch-asn-data) && $(B)/authguardctl asn-db build $@ $$dir/asn-ipv4.csv $$dir/asn-ipv6.csv
 
-demo: all $(B)/asn.db
+demo: deps
+	$(MAKE) all $(B)/asn.db
 	demo/run
 
-bench: deps $(B)/authguard-checkpw $(B)/vchkpw-standin
+bench: deps
+	$(MAKE) $(B)/authguard-checkpw $(B)/vchkpw-standin
 	bench/run
+
+# ---- make install, make uninstall -------------------------------------------
+# tools/install-tree does the work, with these variables (override any on the
+# command line; DESTDIR is put in front of every path, for a staging root):
+#   HOOKDIR    authguard-checkpw, authguard-queue, authguard-spp and its
+#              authguard-spp-{auth,mail,rcpt,data} links, beside qmail-smtpd,
+#              where contrib/netqmail-1.06's run scripts and smtpplugins name them
+#   SBINDIR    authguardctl, in root's PATH (and svscan's) for admins and cron
+#   MANDIR     authguard(5), authguard-*(8), authguardctl(8)
+#   CONTROLDIR the example control files, each only where none exists
+#   STATEDIR   the embedded store's directory (its default: beside the
+#              control directory), mode 0750, owned by AUTHGUARD_USER (the
+#              smtpd's -u user), created only when that user exists
+# Programs are installed stripped (INSTALL_STRIP= keeps the symbols).
+# QMAILHOME, PREFIX and AUTHGUARD_USER may also come from the environment
+# (authguardctl reads QMAILHOME and AUTHGUARD_USER there too).
+QMAILHOME      ?= /var/qmail
+PREFIX         ?= /usr/local
+HOOKDIR        = $(QMAILHOME)/bin
+SBINDIR        = $(PREFIX)/sbin
+MANDIR         = $(PREFIX)/share/man
+CONTROLDIR     = $(QMAILHOME)/control
+STATEDIR       = $(dir $(CONTROLDIR))authguard
+AUTHGUARD_USER ?= vpopmail
+INSTALL_STRIP  = -s
+INSTALL_VARS   = B='$(B)' DESTDIR='$(DESTDIR)' HOOKDIR='$(HOOKDIR)' SBINDIR='$(SBINDIR)' \
+                 MANDIR='$(MANDIR)' CONTROLDIR='$(CONTROLDIR)' STATEDIR='$(STATEDIR)' \
+                 AUTHGUARD_USER='$(AUTHGUARD_USER)' INSTALL_STRIP='$(INSTALL_STRIP)'
+
+install: programs
+	$(INSTALL_VARS) tools/install-tree install
+uninstall:
+	$(INSTALL_VARS) tools/install-tree uninstall
+# What the Debian package takes (debian/rules): no control files, no state.
+install-programs: programs
+	$(INSTALL_VARS) tools/install-tree install programs man
+
+# The Debian package, from the programs of $(B) (nothing is compiled again
+# when they are built); the .deb and lintian's verdict (errors fail) go to
+# $(B)/deb/. See tools/build-deb.
+deb:
+	tools/install-deps build package
+	$(MAKE) programs
+	tools/build-deb '$(B)'
 
 format:
 	clang-format -i $$(find include lib plugins tools tests bench -name '*.[ch]pp')

@@ -10,11 +10,14 @@
 
 #include <boost/program_options.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -72,10 +75,17 @@ std::optional<long long> parse_size(std::string_view text) {
     long long unit = 1;
     if (!text.empty()) {
         switch (std::tolower(static_cast<unsigned char>(text.back()))) {
-        case 'k': unit = 1LL << 10; break;
-        case 'm': unit = 1LL << 20; break;
-        case 'g': unit = 1LL << 30; break;
-        default: break;
+        case 'k':
+            unit = 1LL << 10;
+            break;
+        case 'm':
+            unit = 1LL << 20;
+            break;
+        case 'g':
+            unit = 1LL << 30;
+            break;
+        default:
+            break;
         }
         if (unit != 1) text.remove_suffix(1);
     }
@@ -93,7 +103,8 @@ std::optional<bool> parse_bool(std::string_view text) {
 std::vector<std::string> split_words(std::string_view text) {
     std::vector<std::string> out;
     std::istringstream in{std::string(text)};
-    for (std::string w; in >> w;) out.push_back(w);
+    for (std::string w; in >> w;)
+        out.push_back(w);
     return out;
 }
 
@@ -138,8 +149,8 @@ class Loader {
         auto duration = [&](std::int64_t lo) {
             auto d = parse_duration(v);
             if (!d || *d < lo)
-                fail(line.number, "'" + key + "' wants a duration such as 90s, 15m, 1h, 30d, not '" +
-                                      v + "'");
+                fail(line.number,
+                     "'" + key + "' wants a duration such as 90s, 15m, 1h, 30d, not '" + v + "'");
             return *d;
         };
         auto boolean = [&] {
@@ -149,12 +160,16 @@ class Loader {
         };
 
         if (key == "store") {
-            if (v == "lmdb") config_.store.kind = StoreConfig::Kind::lmdb;
-            else if (v == "redis") config_.store.kind = StoreConfig::Kind::redis;
-            else fail(line.number, "'store' wants redis or lmdb, not '" + v + "'");
+            if (v == "lmdb")
+                config_.store.kind = StoreConfig::Kind::lmdb;
+            else if (v == "redis")
+                config_.store.kind = StoreConfig::Kind::redis;
+            else
+                fail(line.number, "'store' wants redis or lmdb, not '" + v + "'");
             store_named_ = true;
         } else if (key == "lmdb-path") {
-            if (v.empty() || v.front() != '/') fail(line.number, "'lmdb-path' wants an absolute path");
+            if (v.empty() || v.front() != '/')
+                fail(line.number, "'lmdb-path' wants an absolute path");
             config_.store.lmdb_path = v;
         } else if (key == "lmdb-lock-timeout-ms") {
             config_.store.lmdb_lock_timeout_ms = integer(10, 60000);
@@ -170,7 +185,8 @@ class Loader {
                 item = trim(item);
                 auto colon = item.rfind(':');
                 if (colon == std::string::npos || colon == 0 || !parse_int(item.substr(colon + 1)))
-                    fail(line.number, "'sentinel' wants host:port,host:port,..., not '" + item + "'");
+                    fail(line.number,
+                         "'sentinel' wants host:port,host:port,..., not '" + item + "'");
                 config_.store.sentinels.push_back(item);
             }
             if (config_.store.sentinels.empty()) fail(line.number, "'sentinel' needs host:port");
@@ -198,13 +214,19 @@ class Loader {
         } else if (key == "command-timeout-ms") {
             config_.store.command_timeout_ms = integer(1, 10000);
         } else if (key == "on-store-failure") {
-            if (v == "allow") config_.on_store_failure = Config::StoreFailure::allow;
-            else if (v == "tempfail") config_.on_store_failure = Config::StoreFailure::tempfail;
-            else fail(line.number, "'on-store-failure' wants allow or tempfail, not '" + v + "'");
+            if (v == "allow")
+                config_.on_store_failure = Config::StoreFailure::allow;
+            else if (v == "tempfail")
+                config_.on_store_failure = Config::StoreFailure::tempfail;
+            else
+                fail(line.number, "'on-store-failure' wants allow or tempfail, not '" + v + "'");
         } else if (key == "clock") {
-            if (v == "store") config_.clock_from_store = true;
-            else if (v == "local") config_.clock_from_store = false;
-            else fail(line.number, "'clock' wants store or local, not '" + v + "'");
+            if (v == "store")
+                config_.clock_from_store = true;
+            else if (v == "local")
+                config_.clock_from_store = false;
+            else
+                fail(line.number, "'clock' wants store or local, not '" + v + "'");
         } else if (key == "window-short") {
             config_.window_short = duration(60);
         } else if (key == "window-long") {
@@ -236,7 +258,8 @@ class Loader {
         } else if (key == "max-entries") {
             config_.max_entries = integer(16, 1000);
         } else if (key == "fingerprint-secret") {
-            if (v.size() < 16) fail(line.number, "'fingerprint-secret' must be at least 16 characters");
+            if (v.size() < 16)
+                fail(line.number, "'fingerprint-secret' must be at least 16 characters");
             config_.fingerprint_secret = v;
         } else if (key == "fingerprint-bits") {
             config_.fingerprint_bits = integer(4, 16);
@@ -255,12 +278,16 @@ class Loader {
         } else if (key == "log-file") {
             config_.log_file = v;
         } else if (key == "next-queue") {
-            if (v.empty() || v.front() != '/') fail(line.number, "'next-queue' wants an absolute path");
+            if (v.empty() || v.front() != '/')
+                fail(line.number, "'next-queue' wants an absolute path");
             config_.next_queue = v;
         } else if (key == "rate-limit-action") {
-            if (v == "tempfail") config_.rate_action = Config::RateAction::tempfail;
-            else if (v == "reject") config_.rate_action = Config::RateAction::reject;
-            else fail(line.number, "'rate-limit-action' wants tempfail or reject, not '" + v + "'");
+            if (v == "tempfail")
+                config_.rate_action = Config::RateAction::tempfail;
+            else if (v == "reject")
+                config_.rate_action = Config::RateAction::reject;
+            else
+                fail(line.number, "'rate-limit-action' wants tempfail or reject, not '" + v + "'");
         } else if (key == "session-ttl") {
             config_.session_ttl = duration(60);
         } else if (key == "trust-auth-env") {
@@ -334,26 +361,58 @@ class Loader {
 po::options_description known_keys() {
     po::options_description desc;
     auto add = [&](const char* name) { desc.add_options()(name, po::value<std::string>()); };
-    for (const char* k :
-         {"store", "lmdb-path", "lmdb-map-size", "lmdb-lock-timeout-ms", "sentinel", "sentinel-master",
-          "redis", "redis-password", "redis-db", "key-prefix", "connect-timeout-ms",
-          "command-timeout-ms", "on-store-failure", "clock", "window-short", "window-long",
-          "known-period", "lock-expiry", "lock-retention", "ipv4-net-prefix", "ipv4-wide-prefix",
-          "ipv6-net-prefix", "ipv6-wide-prefix", "asn-db", "lowercase-users", "alert-only",
-          "max-user-length", "max-entries", "fingerprint-secret", "fingerprint-bits", "notify-command",
-          "notify-mail", "mail-program", "log-file", "override", "next-queue",
-          "rate-limit-action", "session-ttl", "trust-auth-env", "follow-state"})
+    for (const char* k : {"store",
+                          "lmdb-path",
+                          "lmdb-map-size",
+                          "lmdb-lock-timeout-ms",
+                          "sentinel",
+                          "sentinel-master",
+                          "redis",
+                          "redis-password",
+                          "redis-db",
+                          "key-prefix",
+                          "connect-timeout-ms",
+                          "command-timeout-ms",
+                          "on-store-failure",
+                          "clock",
+                          "window-short",
+                          "window-long",
+                          "known-period",
+                          "lock-expiry",
+                          "lock-retention",
+                          "ipv4-net-prefix",
+                          "ipv4-wide-prefix",
+                          "ipv6-net-prefix",
+                          "ipv6-wide-prefix",
+                          "asn-db",
+                          "lowercase-users",
+                          "alert-only",
+                          "max-user-length",
+                          "max-entries",
+                          "fingerprint-secret",
+                          "fingerprint-bits",
+                          "notify-command",
+                          "notify-mail",
+                          "mail-program",
+                          "log-file",
+                          "override",
+                          "next-queue",
+                          "rate-limit-action",
+                          "session-ttl",
+                          "trust-auth-env",
+                          "follow-state"})
         add(k);
-    for (auto& [k, field] : threshold_fields()) add(std::string(k).c_str());
+    for (auto& [k, field] : threshold_fields())
+        add(std::string(k).c_str());
     return desc;
 }
 
-void load_main_file(Config& config, const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in) {
-        if (errno == ENOENT) return; // all defaults
-        throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
-    }
+// control/authguard's text; `path` names it in errors. With check_mode,
+// a secret in a file others may read is an error (not for the saved copy,
+// which is 0600 whatever the file's mode was).
+void load_main_text(Config& config, const std::string& content, const std::filesystem::path& path,
+                    bool check_mode) {
+    std::istringstream in(content);
     Loader loader(config, path.string());
     static const po::options_description desc = known_keys();
     bool holds_secret = false;
@@ -391,7 +450,7 @@ void load_main_file(Config& config, const std::filesystem::path& path) {
     loader.finish_store();
     loader.check_consistency();
 
-    if (holds_secret) {
+    if (holds_secret && check_mode) {
         struct stat st {};
         if (::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH))
             loader.fail(secret_line, "holds a secret but is readable by others (chmod o-r " +
@@ -399,30 +458,61 @@ void load_main_file(Config& config, const std::filesystem::path& path) {
     }
 }
 
-void load_allow_file(Config& config, const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in) {
-        if (errno == ENOENT) return;
-        throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
-    }
+// An allow line is an address or network when it could only be meant as
+// one: it has a '/' or a ':', or it is digits and dots, or it starts with a
+// digit and has a dot (10.0.0.1x) - and no '@'. vpopmail's users are
+// "alice@example.com" or "alice": they have an '@' or a letter and no dot
+// after a leading digit.
+bool looks_like_network(std::string_view t) {
+    if (t.find('@') != std::string_view::npos) return false;
+    if (t.find_first_of("/:") != std::string_view::npos) return true;
+    if (t.find_first_not_of("0123456789.") == std::string_view::npos) return true;
+    return std::isdigit(static_cast<unsigned char>(t.front())) &&
+           t.find('.') != std::string_view::npos;
+}
+
+void load_allow_text(Config& config, const std::string& content,
+                     const std::filesystem::path& path) {
+    std::istringstream in(content);
     std::string text;
     for (int number = 1; std::getline(in, text); ++number) {
+        auto where = [&] { return path.string() + ":" + std::to_string(number) + ": "; };
         auto hash = text.find('#');
         std::string t = trim(std::string_view(text).substr(0, hash));
         if (t.empty()) continue;
         if (t.find_first_of(" \t") != std::string::npos)
-            throw ConfigError(path.string() + ":" + std::to_string(number) +
-                              ": one network or user per line, not '" + t + "'");
+            throw ConfigError(where() + "one network or user per line, not '" +
+                              escape_for_log(t, 80) + "'");
         if (auto cidr = parse_cidr(t)) {
             config.allow_networks.push_back(*cidr);
-        } else if (t.find_first_of("/:") != std::string::npos &&
-                   t.find('@') == std::string::npos) {
-            throw ConfigError(path.string() + ":" + std::to_string(number) +
-                              ": not a network: '" + t + "'");
+        } else if (looks_like_network(t)) {
+            throw ConfigError(where() + "'" + escape_for_log(t, 80) +
+                              "' is not an address or network (such as 192.0.2.10, "
+                              "192.0.2.0/24, 2001:db8::/32)");
+        } else if (std::none_of(t.begin(), t.end(),
+                                [](unsigned char c) { return std::isalpha(c) != 0; }) ||
+                   std::any_of(t.begin(), t.end(),
+                               [](unsigned char c) { return c < 0x20 || c == 0x7f; }) ||
+                   t.front() == '@' || t.back() == '@') {
+            throw ConfigError(where() + "'" + escape_for_log(t, 80) +
+                              "' is not a user name (such as alice@example.com or alice)");
         } else {
             config.allow_users.push_back(config.lowercase_users ? lower(t) : t);
         }
     }
+}
+
+// A control file's text; nullopt when it does not exist (the defaults).
+std::optional<std::string> read_text(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) return std::nullopt;
+        throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
+    return text.str();
 }
 
 // A table that cannot be used never stops mail: the prefixes are counted
@@ -456,11 +546,24 @@ std::optional<std::int64_t> parse_duration(std::string_view text) {
     if (text.empty()) return std::nullopt;
     std::int64_t unit = 1;
     switch (text.back()) {
-    case 's': unit = 1; text.remove_suffix(1); break;
-    case 'm': unit = 60; text.remove_suffix(1); break;
-    case 'h': unit = 3600; text.remove_suffix(1); break;
-    case 'd': unit = 86400; text.remove_suffix(1); break;
-    default: break;
+    case 's':
+        unit = 1;
+        text.remove_suffix(1);
+        break;
+    case 'm':
+        unit = 60;
+        text.remove_suffix(1);
+        break;
+    case 'h':
+        unit = 3600;
+        text.remove_suffix(1);
+        break;
+    case 'd':
+        unit = 86400;
+        text.remove_suffix(1);
+        break;
+    default:
+        break;
     }
     auto n = parse_int(text);
     if (!n || *n < 0 || *n > 3650LL * 86400 / unit) return std::nullopt;
@@ -488,6 +591,11 @@ bool Config::address_allowed(const std::string& address_text) const {
                        [&](const Cidr& c) { return c.contains(*address); });
 }
 
+std::string hooks_user() {
+    if (const char* user = std::getenv("AUTHGUARD_USER"); user && *user) return user;
+    return "vpopmail";
+}
+
 std::filesystem::path default_control_dir() {
     if (const char* dir = std::getenv("AUTHGUARD_CONTROL"); dir && *dir) return dir;
     if (const char* home = std::getenv("QMAILHOME"); home && *home)
@@ -502,16 +610,156 @@ std::filesystem::path beside_control_dir(const std::filesystem::path& control_di
     return dir.parent_path() / name;
 }
 
-Config load_config(const std::filesystem::path& control_dir) {
+namespace {
+
+// The two control files' texts (a missing file reads as empty: defaults).
+struct ControlTexts {
+    std::string main, allow;
+};
+
+ControlTexts read_control_texts(const std::filesystem::path& control_dir) {
+    return {read_text(control_dir / "authguard").value_or(""),
+            read_text(control_dir / "authguard-allow").value_or("")};
+}
+
+Config parse_control_texts(const std::filesystem::path& control_dir, const ControlTexts& texts,
+                           bool check_mode) {
     Config config;
     config.control_dir = control_dir;
-    load_main_file(config, control_dir / "authguard");
-    if (config.store.lmdb_path.empty()) config.store.lmdb_path = default_lmdb_path(control_dir).string();
+    load_main_text(config, texts.main, control_dir / "authguard", check_mode);
+    if (config.store.lmdb_path.empty())
+        config.store.lmdb_path = default_lmdb_path(control_dir).string();
     if (config.follow_state.empty())
         config.follow_state = beside_control_dir(control_dir, "authguard-follow.state").string();
-    load_allow_file(config, control_dir / "authguard-allow");
+    load_allow_text(config, texts.allow, control_dir / "authguard-allow");
     open_asn_table(config);
     return config;
+}
+
+// The saved copy: a header, then each file as "NAME LENGTH\n" and its bytes,
+// so that any byte of the files survives unchanged.
+constexpr std::string_view snapshot_magic = "authguard-last-valid 1\n";
+
+std::string snapshot_text(const ControlTexts& texts) {
+    std::string out(snapshot_magic);
+    for (auto [name, text] :
+         {std::pair<std::string_view, const std::string*>{"authguard", &texts.main},
+          {"authguard-allow", &texts.allow}}) {
+        out += std::string(name) + " " + std::to_string(text->size()) + "\n";
+        out += *text;
+        out += "\n";
+    }
+    return out;
+}
+
+std::optional<ControlTexts> parse_snapshot(std::string_view s) {
+    if (s.substr(0, snapshot_magic.size()) != snapshot_magic) return std::nullopt;
+    s.remove_prefix(snapshot_magic.size());
+    ControlTexts texts;
+    for (auto [name, text] : {std::pair<std::string_view, std::string*>{"authguard", &texts.main},
+                              {"authguard-allow", &texts.allow}}) {
+        auto eol = s.find('\n');
+        if (eol == std::string_view::npos) return std::nullopt;
+        std::string_view head = s.substr(0, eol);
+        if (head.substr(0, name.size() + 1) != std::string(name) + " ") return std::nullopt;
+        auto size = parse_int(head.substr(name.size() + 1));
+        s.remove_prefix(eol + 1);
+        if (!size || *size < 0 || static_cast<std::size_t>(*size) + 1 > s.size() ||
+            s[static_cast<std::size_t>(*size)] != '\n')
+            return std::nullopt;
+        *text = std::string(s.substr(0, static_cast<std::size_t>(*size)));
+        s.remove_prefix(static_cast<std::size_t>(*size) + 1);
+    }
+    return texts;
+}
+
+// Writes `text` to `file` atomically (a temporary file renamed over it),
+// mode 0600 (it may hold redis-password), owned by the directory's owner
+// when root writes it, so that the hooks' user can read it. Any failure is
+// silent: the copy is a convenience, and mail never waits for it.
+void save_snapshot(const std::filesystem::path& file, const std::string& text) {
+    std::filesystem::path dir = file.parent_path();
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) return;
+    std::filesystem::path tmp = dir / (".last-valid." + std::to_string(::getpid()));
+    ::unlink(tmp.c_str()); // left by a killed process with this pid
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    bool ok = true;
+    for (std::size_t done = 0; ok && done < text.size();) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        ok = n > 0;
+        if (ok) done += static_cast<std::size_t>(n);
+    }
+    if (ok && ::geteuid() == 0 && st.st_uid != 0) ok = ::fchown(fd, st.st_uid, st.st_gid) == 0;
+    ok = ok && ::fsync(fd) == 0;
+    ok = ::close(fd) == 0 && ok;
+    if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+std::string utc_text(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+} // namespace
+
+Config load_config(const std::filesystem::path& control_dir) {
+    return parse_control_texts(control_dir, read_control_texts(control_dir), true);
+}
+
+std::filesystem::path last_valid_path(const std::filesystem::path& control_dir) {
+    return default_lmdb_path(control_dir) / "control.last-valid";
+}
+
+std::string LoadedConfig::message() const {
+    if (problem.empty()) return "";
+    if (source == Source::last_valid)
+        return problem + "; using the last valid configuration (saved " + utc_text(saved) + ")";
+    return problem + "; using the defaults";
+}
+
+LoadedConfig load_config_or_last_valid(const std::filesystem::path& control_dir, bool save) {
+    LoadedConfig loaded;
+    const std::filesystem::path copy = last_valid_path(control_dir);
+    std::optional<std::string> saved;
+    try {
+        saved = read_text(copy);
+    } catch (const ConfigError&) {
+        // unreadable (another owner): as if there were none
+    }
+    try {
+        ControlTexts texts = read_control_texts(control_dir);
+        loaded.config = parse_control_texts(control_dir, texts, true);
+        if (save) {
+            std::string text = snapshot_text(texts);
+            if (saved != text) save_snapshot(copy, text); // one small read per call otherwise
+        }
+        return loaded;
+    } catch (const ConfigError& e) {
+        loaded.problem = e.what();
+    }
+    // It parsed when it was saved; should it no longer (a key this version
+    // does not know), the defaults, for this control directory.
+    if (auto texts = saved ? parse_snapshot(*saved) : std::nullopt) {
+        try {
+            loaded.config = parse_control_texts(control_dir, *texts, false);
+            loaded.source = LoadedConfig::Source::last_valid;
+            struct stat st {};
+            if (::stat(copy.c_str(), &st) == 0) loaded.saved = st.st_mtime;
+            return loaded;
+        } catch (const ConfigError&) {
+        }
+    }
+    loaded.config = parse_control_texts(control_dir, {}, false);
+    loaded.source = LoadedConfig::Source::defaults;
+    return loaded;
 }
 
 } // namespace authguard

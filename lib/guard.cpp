@@ -160,6 +160,7 @@ Decision Guard::judge_message(const std::string& sender, const MessageCheck& che
         counts.recipients_long += check.pending_recipients;
         counts.messages_short += check.pending_messages;
         decision = decide_message(counts, sender, config_);
+        decision.time = counts.now;
     } catch (const StoreError& e) {
         bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
         decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
@@ -183,6 +184,29 @@ Decision Guard::judge_message(const std::string& sender, const MessageCheck& che
                                                      : Logger::Level::error,
                   line);
     return decision;
+}
+
+void Guard::take_back_message(const std::string& sender, const Decision& counted, int messages,
+                              int recipients, std::string_view context, std::string_view why) {
+    // A store failure at the count (time 0) counted nothing to take back.
+    std::string line = "not-counted " + std::string(context) +
+                       " sender=" + escape_word_for_log(sender) +
+                       " recipients=" + std::to_string(recipients);
+    Logger::Level level = Logger::Level::warning;
+    if (counted.time > 0) {
+        try {
+            MessageCounts counts =
+                store_.take_back_message(sender, counted.time, messages, recipients);
+            line += " time=" + std::to_string(counted.time) +
+                    " messages_short=" + std::to_string(counts.messages_short) +
+                    " recipients_short=" + std::to_string(counts.recipients_short) +
+                    " recipients_long=" + std::to_string(counts.recipients_long);
+        } catch (const StoreError& e) {
+            line += " note=\"still counted: " + escape_for_log(e.what(), 256) + "\"";
+            level = Logger::Level::error;
+        }
+    }
+    logger_.write(level, line + " reason=\"" + escape_for_log(why, 512) + "\"");
 }
 
 void Guard::log_decision(const Event& event, const Decision& d, std::string_view note) {

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -349,9 +350,40 @@ void marks_of(const std::optional<Value>& hash,
         if (is_mark_field(field)) out.emplace_back(field.substr(2), value);
 }
 
-std::string describe(const MdbError& e) {
-    std::string text = std::string(e.what) + ": " + mdb_strerror(e.rc);
-    if (e.rc == MDB_MAP_FULL) text += " (raise lmdb-map-size, or run authguardctl gc)";
+// Less than this left after a write came short: the disk is full (the
+// write took what there was; a megabyte is nothing to a database that
+// writes up to 64 pages at once, and leaves room for others' writes).
+constexpr std::uint64_t short_write_slack = 1 << 20;
+
+// Free bytes on the file system holding `dir` for this process (root may
+// use the blocks reserved for it); nullopt when it cannot be told.
+std::optional<std::uint64_t> free_bytes(const std::filesystem::path& dir) {
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) != 0) return std::nullopt;
+    std::uint64_t blocks = ::geteuid() == 0 ? fs.f_bfree : fs.f_bavail;
+    return blocks * fs.f_frsize;
+}
+
+std::string describe(const MdbError& e, const std::filesystem::path& dir) {
+    int rc = e.rc;
+    // LMDB turns a short write into EIO ("short write, filesystem full?",
+    // mdb_page_flush and mdb_env_write_meta in 0.9): a full disk would be
+    // logged as "Input/output error", which sends an admin looking for a
+    // failing disk. A write that came short on a file system with (almost)
+    // nothing left is a full disk.
+    std::string full;
+    if (rc == EIO)
+        if (auto left = free_bytes(dir); left && *left < short_write_slack) {
+            rc = ENOSPC;
+            full = " (the file system holding " + dir.string() +
+                   " is full: " + std::to_string(*left) + " bytes free)";
+        }
+    if (rc == ENOSPC && full.empty())
+        full = " (the file system holding " + dir.string() + " is full)";
+    std::string text = std::string(e.what) + ": " + mdb_strerror(rc) + full;
+    if (rc == MDB_MAP_FULL)
+        text += " (the database reached its map size, lmdb-map-size: raise it, or run "
+                "authguardctl gc)";
     if (e.rc == ENOMEM)
         text += " (the address space limit, softlimit -m or ulimit -v, leaves no room for the "
                 "database: raise it by lmdb-map-size)";
@@ -537,7 +569,7 @@ LmdbStore::Env& LmdbStore::env() {
         // transactions, not threads.
         check(mdb_env_open(raw, path_.c_str(), MDB_NOTLS | MDB_NOMETASYNC, 0660), "open");
     } catch (const MdbError& e) {
-        throw StoreError(where + ": " + describe(e) + (e.rc == EACCES ? hint : ""));
+        throw StoreError(where + ": " + describe(e, path_) + (e.rc == EACCES ? hint : ""));
     }
     fresh->max_key = static_cast<std::size_t>(mdb_env_get_maxkeysize(raw));
     int lock_fd = ::open((path_ / "writer.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660);
@@ -591,7 +623,7 @@ template <typename F> auto LmdbStore::run(bool write, F&& body) {
                 mdb_reader_check(e.env.get(), &dead);
                 continue;
             }
-            throw StoreError("lmdb " + path_.string() + ": " + describe(err));
+            throw StoreError("lmdb " + path_.string() + ": " + describe(err, path_));
         }
     }
 }
@@ -732,6 +764,22 @@ MessageCounts LmdbStore::count_message(const std::string& sender, std::int64_t t
             if (mark) rate->set(mark_field(mark->follower), mark->token);
             rate->expire_at = clock + long_window + long_step;
             changed = true;
+        } else if (rate && (messages < 0 || recipients < 0)) {
+            // Takes back a message counted at `now` that was then not
+            // queued (message.lua): never below 0, an emptied bucket goes.
+            std::string s = std::to_string(now / short_step), l = std::to_string(now / long_step);
+            for (auto [field, by] :
+                 {std::pair{"s" + s + "m", messages}, std::pair{"s" + s + "r", recipients},
+                  std::pair{"l" + l + "r", recipients}}) {
+                const std::string* old = rate->get(field);
+                if (!old) continue;
+                std::int64_t left = to_int_or_zero(old) + by;
+                if (left > 0)
+                    rate->set(field, std::to_string(left));
+                else
+                    rate->del(field);
+                changed = true;
+            }
         }
         MessageCounts counts;
         counts.now = now;
@@ -826,17 +874,14 @@ void LmdbStore::take_back_success(const std::string& user, const std::string& ad
     });
 }
 
-bool LmdbStore::clear_lock(const std::string& user, std::int64_t forget_since) {
+bool LmdbStore::clear_lock(const std::string& user, const std::vector<std::string>& forget) {
     return run(true, [&](Keys& keys) {
         const std::string lk = lock_key(user), ok = observations_key(user);
         bool had = keys.get(lk).has_value() && keys.erase(lk);
-        if (std::optional<Value> obs = keys.get(ok)) {
+        if (std::optional<Value> obs = keys.get(ok); obs && !forget.empty()) {
             auto before = obs->fields.size();
-            std::erase_if(obs->fields, [&](const auto& fv) {
-                if (fv.first.rfind("s|", 0) != 0) return false;
-                auto first = to_int(std::string_view(fv.second).substr(0, fv.second.find(' ')));
-                return first && *first >= forget_since;
-            });
+            for (auto& address : forget)
+                obs->del(observation_field(Observation::Kind::success, address));
             if (obs->fields.size() != before) keys.put(ok, *obs);
         }
         return had;
@@ -1029,7 +1074,7 @@ LmdbStore::GcResult LmdbStore::gc() {
             }
             txn.commit();
         } catch (const MdbError& err) {
-            throw StoreError("lmdb " + path_.string() + ": gc: " + describe(err));
+            throw StoreError("lmdb " + path_.string() + ": gc: " + describe(err, path_));
         }
     }
     return result;

@@ -1,4 +1,12 @@
-// log.cpp - syslog plus an optional appended copy.
+// log.cpp - syslog plus an optional appended copy, time-stamped.
+//
+// The copy's stamp is TAI64N, multilog's "@4000000051ed0d3e24a8d5b4 ":
+// it is what a qmail admin's tools already read (tai64nlocal turns it into
+// local time, and the logs of every other qmail service under daemontools
+// look the same), it names one instant whatever the time zone or a DST
+// change, its fixed width sorts lines from several files by plain sort,
+// and authguardctl scan and follow read it like a multilog file. (RFC 3339
+// would be readable without tai64nlocal, but is no qmail admin's habit.)
 #include "authguard/log.hpp"
 
 #include "authguard/event.hpp"
@@ -8,8 +16,24 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 
 namespace authguard {
+
+std::string tai64n_stamp(std::int64_t unix_seconds, long nanoseconds) {
+    // TAI64 label: 2^62 + 10 + the Unix time (leap seconds are not counted,
+    // as in daemontools' tai64n and tai64nlocal's reading of it).
+    static constexpr char hex[] = "0123456789abcdef";
+    auto label = static_cast<std::uint64_t>(4611686018427387914LL + unix_seconds);
+    auto nano = static_cast<std::uint32_t>(nanoseconds);
+    std::string out(26, ' ');
+    out[0] = '@';
+    for (int i = 16; i >= 1; --i, label >>= 4)
+        out[static_cast<std::size_t>(i)] = hex[label & 15];
+    for (int i = 24; i >= 17; --i, nano >>= 4)
+        out[static_cast<std::size_t>(i)] = hex[nano & 15];
+    return out;
+}
 
 Logger::Logger(std::string copy_path) : copy_path_(std::move(copy_path)) {
     if (copy_path_.empty())
@@ -29,9 +53,20 @@ void Logger::write(Level level, std::string_view line) {
     if (copy_path_.empty()) return;
     int fd = ::open(copy_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) return;
-    safe += '\n';
+    // The clock the decisions use: $AUTHGUARD_NOW in replays and tests (the
+    // demo's log then reads as the incident's day), else the real one.
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    if (const char* given = std::getenv("AUTHGUARD_NOW"); given && *given) {
+        char* end = nullptr;
+        long long t = std::strtoll(given, &end, 10);
+        if (end && *end == '\0' && t > 0) now = timespec{static_cast<std::time_t>(t), 0};
+    }
+    std::string stamped = tai64n_stamp(now.tv_sec, now.tv_nsec);
+    stamped += safe;
+    stamped += '\n';
     // O_APPEND with one write keeps concurrent processes' lines whole.
-    [[maybe_unused]] auto n = ::write(fd, safe.data(), safe.size());
+    [[maybe_unused]] auto n = ::write(fd, stamped.data(), stamped.size());
     ::close(fd);
 }
 

@@ -300,12 +300,23 @@ void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
     set_auth(l, Source::vchkpw, user, address, outcome, service);
 }
 
+bool is_verdict(sv word) {
+    return equals(word, "allow") || equals(word, "alert") || equals(word, "tempfail") ||
+           equals(word, "reject") || equals(word, "lock") || equals(word, "refuse-locked");
+}
+
+// A line of the hooks' log-file copy written before it was stamped
+// ("lock user=... time=1374486777 ..."): its time is its time= field.
+bool bare_authguard_time(sv text, std::int64_t& time) {
+    if (!is_verdict(first_word(text)) || text.find(" user=") == sv::npos) return false;
+    sv value;
+    return field(text, "time=", value) && parse_number(value, time) && time > 0;
+}
+
 void authguard_line(Line& l, sv body, std::string& scratch_user, std::string& scratch_address,
                     std::string& scratch_service) {
     sv verdict = first_word(body);
-    if (!equals(verdict, "allow") && !equals(verdict, "alert") && !equals(verdict, "tempfail") &&
-        !equals(verdict, "reject") && !equals(verdict, "lock") && !equals(verdict, "refuse-locked"))
-        return;
+    if (!is_verdict(verdict)) return;
     sv user, address, service, outcome_text;
     if (!field(body, "user=", user)) return; // a message decision (sender=)
     if (!field(body, "address=", address) || !field(body, "outcome=", outcome_text))
@@ -695,7 +706,7 @@ bool Parser::split(std::string_view line, Line& l, Head& head) {
         text.remove_prefix(16);
     } else if (std::size_t stamp_length = parse_time(text, time)) {
         text.remove_prefix(stamp_length);
-    } else {
+    } else if (!bare_authguard_time(text, time)) {
         set_skip(l, SkipReason::unknown_format);
         return false;
     }
@@ -818,6 +829,12 @@ void Parser::parse_body(const Head& head, Line& l) {
         [[fallthrough]];
     default:
     other:
+        // The hooks' own log-file copy: "[@stamp ]lock user=U ..." with no
+        // tag (a user name ending in ':' can look like one).
+        if ((tag.empty() || starts_with(tag, "user=")) && is_verdict(first_word(text))) {
+            authguard_line(l, text, scratch_user_, scratch_address_, scratch_service_);
+            break;
+        }
         if (ends_with(tag, "-login")) {
             dovecot_line(l, tag.substr(0, tag.size() - 6), body);
             break;

@@ -143,6 +143,18 @@ MessageCounts MemoryStore::count_message(const std::string& sender, std::int64_t
         r.buckets["l" + l + "r"] += recipients;
         if (mark) r.marks[mark->follower] = mark->token;
         r.expire = std::max(r.expire, now + long_window + long_step);
+    } else if (it != rates_.end() && (messages < 0 || recipients < 0)) {
+        // Takes back a message counted at `now` that was then not queued
+        // (message.lua): never below 0, an emptied bucket goes.
+        Rate& r = it->second;
+        std::string s = std::to_string(now / short_step), l = std::to_string(now / long_step);
+        for (auto [field, by] :
+             {std::pair{"s" + s + "m", messages}, std::pair{"s" + s + "r", recipients},
+              std::pair{"l" + l + "r", recipients}}) {
+            auto b = r.buckets.find(field);
+            if (b == r.buckets.end()) continue;
+            if ((b->second += by) <= 0) r.buckets.erase(b);
+        }
     }
     if (it != rates_.end()) {
         Rate& r = it->second;
@@ -219,14 +231,15 @@ void MemoryStore::take_back_success(const std::string& user, const std::string& 
         --it->count;
 }
 
-bool MemoryStore::clear_lock(const std::string& user, std::int64_t forget_since) {
+bool MemoryStore::clear_lock(const std::string& user, const std::vector<std::string>& forget) {
     UserState* u = find_user(user, now());
     if (!u) return false;
     bool had = u->history.lock.has_value();
     u->history.lock.reset();
     u->lock_expire = 0;
     std::erase_if(u->history.observations, [&](const Observation& o) {
-        return o.kind == Observation::Kind::success && o.first >= forget_since;
+        return o.kind == Observation::Kind::success &&
+               std::find(forget.begin(), forget.end(), o.address) != forget.end();
     });
     if (u->history.observations.empty() && u->history.dropped == 0 && u->marks.empty())
         u->observations_expire = 0;

@@ -1,6 +1,7 @@
 -- message.lua - one submitted message (or only a look), one round trip (see redis_store.cpp).
 -- KEYS[1] rate hash, KEYS[2] lock hash; both carry the sender's hash tag.
--- ARGV: now ('' = server TIME), messages to add (0 = only look), recipients to add,
+-- ARGV: now ('' = server TIME), messages to add (0 = only look; below 0: take
+--       back, see below), recipients to add,
 --       short window, long window (seconds); only from a log follower
 --       (authguardctl follow): its mark's field ('q|<follower>') and token, set
 --       with counts that are added (the bucket pattern below skips the field).
@@ -21,6 +22,19 @@ if messages > 0 or recipients > 0 then
   redis.call('HINCRBY', rate, 'l' .. l .. 'r', recipients)
   if ARGV[6] then redis.call('HSET', rate, ARGV[6], ARGV[7]) end
   redis.call('EXPIRE', rate, long + long_step)
+elseif messages < 0 or recipients < 0 then
+  -- Takes back a message counted at this time (ARGV[1]) that was then not
+  -- queued: the same buckets, never below 0; a bucket that reaches 0 goes.
+  local s, l = math.floor(now / short_step), math.floor(now / long_step)
+  for _, change in ipairs({{'s' .. s .. 'm', messages}, {'s' .. s .. 'r', recipients},
+                           {'l' .. l .. 'r', recipients}}) do
+    local old = tonumber(redis.call('HGET', rate, change[1]))
+    if old then
+      local left = old + change[2]
+      if left > 0 then redis.call('HSET', rate, change[1], left)
+      else redis.call('HDEL', rate, change[1]) end
+    end
+  end
 end
 
 local short_messages, short_recipients, long_recipients = 0, 0, 0

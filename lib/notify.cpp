@@ -59,19 +59,11 @@ bool spawn_detached(const std::vector<std::string>& argv, const std::string& inp
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-std::string utc(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    ::gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
-}
-
 // The evidence, one network a line as the detector wrote it (scripts read
 // these lines), followed by the provider's name where the key is one:
-// "AS17676" alone tells an admin nothing. "manual" and any other text that
-// is not evidence are printed as they are.
+// "AS17676" alone tells an admin nothing; then, on the next line, when the
+// network was first seen (the detector's unix seconds tell nobody
+// anything). Any text that is not evidence is printed as it is.
 std::string evidence_lines(const Config& config, std::string_view evidence) {
     auto networks = parse_evidence(evidence); // the same items, in this order, when it parses
     std::string text;
@@ -87,6 +79,9 @@ std::string evidence_lines(const Config& config, std::string_view evidence) {
             const EvidenceNetwork& n = (*networks)[index++];
             std::string label = evidence_network_label(n, config);
             if (label != n.network) text += "  " + escape_for_log(label, 1024);
+            // On a line of its own, indented deeper: the network's line
+            // stays as scripts have always matched it.
+            text += "\n    first seen " + time_for_people(n.first);
         }
         text += "\n";
     }
@@ -95,12 +90,48 @@ std::string evidence_lines(const Config& config, std::string_view evidence) {
 
 } // namespace
 
+std::string time_for_people(std::int64_t unix_seconds) {
+    std::time_t tt = static_cast<std::time_t>(unix_seconds);
+    std::tm utc{}, local{};
+    char buf[64];
+    if (!::gmtime_r(&tt, &utc)) return std::to_string(unix_seconds);
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &utc);
+    std::string text = buf;
+    ::tzset(); // localtime_r need not read TZ itself
+    if (!::localtime_r(&tt, &local)) return text;
+    std::string zone = local.tm_zone ? local.tm_zone : "";
+    if (local.tm_gmtoff == 0 && (zone.empty() || zone == "UTC" || zone == "GMT" || zone == "UCT"))
+        return text;
+    // A zone without an abbreviation (TZ=Etc/GMT-9 says "+09") is still clear.
+    std::strftime(buf, sizeof buf, zone.empty() ? "%Y-%m-%d %H:%M:%S %z" : "%Y-%m-%d %H:%M:%S %Z",
+                  &local);
+    return text + " (" + buf + ")";
+}
+
+std::string manual_lock_message(const std::string& user, const std::string& reason,
+                                const std::string& by, std::int64_t since, std::int64_t until) {
+    std::string who =
+        by.empty() ? "An administrator" : "The administrator " + escape_for_log(by, 64);
+    std::string text = who + " locked the account " + escape_for_log(user, 256) +
+                       " by hand (manual lock, authguardctl lock) at " + time_for_people(since) +
+                       ".\n\nReason: " + escape_for_log(reason, 4096) + "\n\n" +
+                       (until > 0    ? "The lock ends at " + time_for_people(until) + ".\n"
+                        : until == 0 ? "The lock lasts until it is removed.\n"
+                                     : "");
+    text += "\nauthguard did not detect an attack on this account: the lock is the "
+            "administrator's decision. To remove it, run:\n  authguardctl unlock " +
+            escape_for_log(user, 256) + "\n";
+    return text;
+}
+
 std::string lock_message(const Config& config, const std::string& user, const std::string& reason,
                          const std::string& evidence, std::int64_t since) {
+    // authguardctl lock stores the evidence "manual": no networks, no leak.
+    if (evidence == "manual") return manual_lock_message(user, reason, "", since, -1);
     // The reason is escaped as the log line escapes it: it may hold a
     // provider's name, which comes from a file.
     std::string text = "authguard locked the account " + escape_for_log(user, 256) + " at " +
-                       utc(since) + ".\n\nReason: " + escape_for_log(reason, 4096) +
+                       time_for_people(since) + ".\n\nReason: " + escape_for_log(reason, 4096) +
                        "\n\nNew networks (network@first-seen[addresses]):\n" +
                        evidence_lines(config, evidence);
     text += "\nThe password has probably leaked. Change it, then run:\n  authguardctl unlock " +
@@ -111,7 +142,8 @@ std::string lock_message(const Config& config, const std::string& user, const st
 std::string alert_message(const Config& config, const std::string& user, const std::string& reason,
                           const std::string& evidence, std::int64_t when) {
     std::string text = "authguard alert for the account " + escape_for_log(user, 256) + " at " +
-                       utc(when) + ".\n\nReason: " + escape_for_log(reason, 4096) + "\n";
+                       time_for_people(when) + ".\n\nReason: " + escape_for_log(reason, 4096) +
+                       "\n";
     // An alert-only installation's "would lock" carries the lock's evidence.
     if (!evidence.empty())
         text +=

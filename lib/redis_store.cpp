@@ -357,17 +357,17 @@ bool RedisStore::set_lock(const std::string& user, const Lock& lock) {
     return as_int(reply.get()) == 1;
 }
 
-bool RedisStore::clear_lock(const std::string& user, std::int64_t forget_since) {
+bool RedisStore::clear_lock(const std::string& user, const std::vector<std::string>& forget) {
+    // One script: the lock and the evidence's logins go together. ARGV are
+    // the success fields ("s|<address>"), one HDEL each (no unpack limit).
     static constexpr const char* script =
         "local had = redis.call('DEL', KEYS[2]) "
-        "local all = redis.call('HGETALL', KEYS[1]) "
-        "for i = 1, #all, 2 do "
-        "  local first = tonumber(string.match(all[i + 1], '^(%d+) ')) "
-        "  if string.sub(all[i], 1, 2) == 's|' and first and first >= tonumber(ARGV[1]) then "
-        "    redis.call('HDEL', KEYS[1], all[i]) end "
-        "end return had";
-    Reply reply = command({"EVAL", script, "2", observations_key(user), lock_key(user),
-                           std::to_string(forget_since)});
+        "for i = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end "
+        "return had";
+    std::vector<std::string> args{"EVAL", script, "2", observations_key(user), lock_key(user)};
+    for (auto& address : forget)
+        args.push_back(observation_field(Observation::Kind::success, address));
+    Reply reply = command(args);
     return as_int(reply.get()) == 1;
 }
 

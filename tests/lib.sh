@@ -185,3 +185,68 @@ expect() {
     check_eq "$1: nothing written to fd 1 or fd 2" "" \
         "$(cat "$AG_CP_DIR/fd1" "$AG_CP_DIR/fd2" | od -An -c | head -5)"
 }
+
+# start_qpsmtpd DIR CHECKPROGRAM RUN_AS NET: a real qpsmtpd-forkserver on
+# 127.0.0.1 (its files in DIR), running CHECKPROGRAM as auth_checkpassword's
+# checkpassword chain, as user RUN_AS. Its DNS is a stand-in that answers
+# NXDOMAIN on a random address of 127.NET.0.0/16 (mounted over
+# /etc/resolv.conf in a private mount namespace), so no lookup leaves the
+# machine. Sets `port`; registers both processes with on_exit. Returns 1
+# (after `not_ok`) when either cannot start.
+start_qpsmtpd() {
+    local dir=$1 checkprogram=$2 run_as=$3 net=$4 ip p dns_pid qp_pid
+    cat >"$dir/nxdns.pl" <<'EOF_PL'
+use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => 53, Proto => 'udp', ReuseAddr => 1)
+    or die "bind: $!\n";
+open(my $ready, '>', $ARGV[1]); close($ready);
+while (1) {
+    my $peer = $s->recv(my $q, 4096);
+    next unless defined $peer && length($q) >= 12;
+    my $i = 12;
+    while ($i < length($q)) { my $l = ord(substr($q, $i, 1)); last if $l == 0; $i += $l + 1 }
+    my $r = substr($q, 0, 2) . chr(0x80 | (ord(substr($q, 2, 1)) & 1)) . chr(0x83) .
+        substr($q, 4, 2) . ("\0" x 6) . substr($q, 12, $i + 5 - 12);
+    $s->send($r, 0, $peer);
+}
+EOF_PL
+    local dns_ip=
+    for _ in 1 2 3 4 5; do
+        ip=127.$net.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+        rm -f "$dir/dns.ready"
+        perl "$dir/nxdns.pl" "$ip" "$dir/dns.ready" </dev/null >/dev/null 2>&1 &
+        dns_pid=$!
+        for _ in $(seq 30); do [ -e "$dir/dns.ready" ] && break; kill -0 $dns_pid 2>/dev/null || break; sleep 0.1; done
+        if [ -e "$dir/dns.ready" ]; then dns_ip=$ip; on_exit "kill $dns_pid"; break; fi
+        kill $dns_pid 2>/dev/null
+    done
+    [ -n "$dns_ip" ] || { not_ok "DNS stand-in starts on a 127/8 address"; return 1; }
+    echo "nameserver $dns_ip" >"$dir/resolv.conf"
+
+    local q=$dir/qp
+    mkdir -p "$q"
+    echo /usr/share/qpsmtpd/plugins >"$q/plugin_dirs"
+    echo 'logging/warn LOGINFO' >"$q/logging"
+    echo 6 >"$q/loglevel"
+    echo "auth/auth_checkpassword checkpw $checkprogram true /bin/true" >"$q/plugins"
+    echo mx.test.example >"$q/me"
+    echo example.com >"$q/rcpthosts"
+    echo "$dir/spool" >"$q/spool_dir"
+    port=
+    for _ in 1 2 3; do
+        p=$(free_port)
+        env -i PATH=/usr/bin:/bin QPSMTPD_CONFIG="$q" \
+            unshare -m --propagation private \
+            bash -c 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' _ "$dir/resolv.conf" \
+            qpsmtpd-forkserver -l 127.0.0.1 -p "$p" -u "$run_as" </dev/null >"$dir/qpsmtpd.log" 2>&1 &
+        qp_pid=$!
+        for _ in $(seq 100); do
+            ss -Hltn "sport = :$p" | grep -q . && break
+            kill -0 $qp_pid 2>/dev/null || break
+            sleep 0.1
+        done
+        if ss -Hltn "sport = :$p" | grep -q .; then port=$p; on_exit "kill_wait TERM $qp_pid"; break; fi
+        kill $qp_pid 2>/dev/null
+    done
+    [ -n "$port" ] || { not_ok "qpsmtpd-forkserver starts ($(tail -3 "$dir/qpsmtpd.log" | tr '\n' ' '))"; return 1; }
+}

@@ -2,8 +2,9 @@
 //
 // Everything the detector and the stores may be tuned with lives here, with
 // the defaults documented in doc/defaults.md. Loading validates every value;
-// a bad file is refused with "file:line: reason" so that a typo never
-// silently weakens the guard.
+// a bad file is reported as "file:line: reason" so that a typo never
+// silently weakens the guard: authguardctl refuses it, and the hooks keep
+// the last valid configuration (load_config_or_last_valid) and log it.
 #pragma once
 
 #include "authguard/address.hpp"
@@ -43,9 +44,9 @@ struct Thresholds {
     int tempfail_failing_networks_short = 10;
     int tempfail_replay_networks = 5; // one password fingerprint from this many networks
     // sending limits of an authenticated user (authguard-queue, authguard-spp)
-    int max_messages_short = 200;    // messages per short window (1 h)
-    int max_recipients_short = 500;  // envelope recipients per short window
-    int max_recipients_long = 2000;  // envelope recipients per long window (24 h)
+    int max_messages_short = 200;   // messages per short window (1 h)
+    int max_recipients_short = 500; // envelope recipients per short window
+    int max_recipients_long = 2000; // envelope recipients per long window (24 h)
     // the same for unauthenticated relaying clients, per address (0: not counted)
     int relay_max_messages_short = 0;
     int relay_max_recipients_short = 0;
@@ -57,12 +58,12 @@ struct StoreConfig {
     // "store = redis|lmdb"; without that key: redis when a redis or sentinel
     // key is given, else the embedded LMDB store.
     enum class Kind { lmdb, redis } kind = Kind::lmdb;
-    std::string lmdb_path; // empty: "authguard" beside the control directory
+    std::string lmdb_path;                    // empty: "authguard" beside the control directory
     std::int64_t lmdb_map_size = 256LL << 20; // bytes the database may grow to
-    int lmdb_lock_timeout_ms = 2000; // a write waits this long for another writer
-    std::vector<std::string> sentinels; // host:port of each Redis Sentinel
-    std::string sentinel_master;        // the name the sentinels monitor the primary as
-    std::string redis = "127.0.0.1:6379"; // host:port, [v6]:port or unix:/path
+    int lmdb_lock_timeout_ms = 2000;          // a write waits this long for another writer
+    std::vector<std::string> sentinels;       // host:port of each Redis Sentinel
+    std::string sentinel_master;              // the name the sentinels monitor the primary as
+    std::string redis = "127.0.0.1:6379";     // host:port, [v6]:port or unix:/path
     std::string redis_password;
     int redis_db = 0;
     std::string key_prefix = "ag:";
@@ -160,6 +161,36 @@ std::filesystem::path beside_control_dir(const std::filesystem::path& control_di
 // Reads control_dir/authguard (missing: all defaults) and
 // control_dir/authguard-allow (optional). Throws ConfigError.
 Config load_config(const std::filesystem::path& control_dir);
+
+// What the hooks run on. A control file that does not parse must never
+// refuse a login or a message: they keep the last configuration that
+// parsed (or the defaults, if none ever did) and log the problem on every
+// decision until it is fixed.
+struct LoadedConfig {
+    Config config;
+    enum class Source { files, last_valid, defaults } source = Source::files;
+    std::string problem;    // "FILE:LINE: REASON" when the files did not parse
+    std::int64_t saved = 0; // when the last valid copy was saved (unix time)
+    // "FILE:LINE: REASON; using the last valid configuration (saved
+    // 2024-05-01 12:00:00 UTC)" or "...; using the defaults"; empty when fine.
+    std::string message() const;
+};
+
+// The copy of the last control files that parsed: control.last-valid in the
+// state directory ("authguard" beside the control directory, the default
+// lmdb-path), which is the smtpd's user's.
+std::filesystem::path last_valid_path(const std::filesystem::path& control_dir);
+
+// load_config, but on a ConfigError the last valid copy (else the
+// defaults) with the error in `problem`; never throws ConfigError. When the
+// files parse and differ from the copy, and `save`, the copy is replaced
+// (atomically, mode 0600; silently not when the state directory is missing
+// or not writable).
+LoadedConfig load_config_or_last_valid(const std::filesystem::path& control_dir, bool save = true);
+
+// The user qmail-smtpd (and so the hooks) runs as: $AUTHGUARD_USER, else
+// "vpopmail". The state directory must be writable by it.
+std::string hooks_user();
 
 // Parses "90", "90s", "15m", "1h", "30d" into seconds; nullopt when bad.
 std::optional<std::int64_t> parse_duration(std::string_view text);

@@ -83,6 +83,9 @@ struct Decision {
     // Tell the admin: a lock, or an alert threshold reached by this very
     // event (not every later login while the count stays there).
     bool notify = false;
+    // The clock the store used for a message (Guard::check_message): where
+    // Guard::take_back_message finds the counts it added. 0 otherwise.
+    std::int64_t time = 0;
 };
 
 // The networks an address belongs to: its network (ipv4-net-prefix,

@@ -65,6 +65,12 @@ class Guard {
                            std::string_view context, int pending_recipients = 0,
                            int pending_messages = 0);
 
+    // Takes back a message that check_message counted (`counted` is its
+    // decision) and that was then not queued: the next queue program could
+    // not run, or refused it (`why`). A store failure is logged, not thrown.
+    void take_back_message(const std::string& sender, const Decision& counted, int messages,
+                           int recipients, std::string_view context, std::string_view why);
+
     // A message (or recipients of one) read from a mail log, counted at the
     // log's `time` with the follower's mark (authguardctl follow). Logged
     // as check_message's, with the context "follow".

@@ -3,13 +3,19 @@
 // Never to stderr: a checkpassword program's fd 2 can be the SMTP
 // connection (qmail-smtpd-auth 0.31), so anything written there reaches the
 // client. An optional copy goes to a file (control key log-file, or
-// $AUTHGUARD_LOG_FILE) for tests and the demo.
+// $AUTHGUARD_LOG_FILE), each line stamped in TAI64N as multilog stamps
+// them ("@4000000051ed0d3e24a8d5b4 allow user=..."; see log.cpp for why).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace authguard {
+
+// "@" + the TAI64N label of a Unix time + " ", as multilog writes it
+// (26 bytes); tai64nlocal turns it into local time.
+std::string tai64n_stamp(std::int64_t unix_seconds, long nanoseconds);
 
 class Logger {
   public:

@@ -13,6 +13,9 @@
 //                     "smtp access denied u@d:IP", "system password fail u:IP"
 //   authguard         its own decision lines (lib/guard.cpp log_decision):
 //                     "<verdict> user=U address=A service=S outcome=O ..."
+//                     in syslog, and in the log-file copy without a tag:
+//                     "@<TAI64N> <verdict> user=..." (lib/log.cpp), or bare
+//                     (written before the stamp: the time= field is its time)
 //   qmail-smtpd       Erwin Hoffmann's AUTH logging (qmail-authentication,
 //                     s/qmail, aQmail; see aqmail/aQmail smtpdlog.c,
 //                     smtp_loga / smtp_logb): "qmail-smtpd: pid N

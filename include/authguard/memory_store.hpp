@@ -36,7 +36,7 @@ class MemoryStore final : public Store {
                                             std::int64_t ttl) override;
     void take_back_success(const std::string& user, const std::string& address) override;
     bool set_lock(const std::string& user, const Lock& lock) override;
-    bool clear_lock(const std::string& user, std::int64_t forget_since) override;
+    bool clear_lock(const std::string& user, const std::vector<std::string>& forget) override;
     History load(const std::string& user) override;
     std::vector<std::string> users() override;
     std::int64_t now() override;

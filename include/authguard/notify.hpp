@@ -8,15 +8,30 @@
 
 #include "authguard/config.hpp"
 
+#include <cstdint>
 #include <string>
 
 namespace authguard {
 
+// A time for people, in UTC and in the server's local time (TZ):
+// "2026-12-03 19:58:09 UTC (2026-12-04 04:58:09 JST)". The brackets are left
+// out where the local time is UTC itself. An admin reads the mail in either.
+std::string time_for_people(std::int64_t unix_seconds);
+
 // The text handed to the notify command and mailed. `config` names the
 // providers in the evidence (asn-db); without a table the text is the
-// evidence alone.
+// evidence alone. Each evidence line keeps the detector's text (scripts
+// read it); an indented line under it gives its first-seen time for people. The evidence "manual"
+// (a lock set by authguardctl) gives manual_lock_message's text.
 std::string lock_message(const Config& config, const std::string& user, const std::string& reason,
                          const std::string& evidence, std::int64_t since);
+
+// The text of a lock an administrator set by hand (authguardctl lock): who
+// set it (`by`, e.g. "root"; "" when unknown) and why, until when (`until`
+// 0: until unlocked, below 0: not known). It lists no networks and does not say that the
+// password leaked: authguard saw no attack, a person decided.
+std::string manual_lock_message(const std::string& user, const std::string& reason,
+                                const std::string& by, std::int64_t since, std::int64_t until);
 
 // The text of an alert: the login was allowed, but a threshold was reached.
 // `evidence` is a would-be lock's (alert-only), else empty.

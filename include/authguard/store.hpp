@@ -92,15 +92,25 @@ class Store {
     }
 
     // Adds a message with its recipients to a sender's counts (messages == 0
-    // and recipients == 0: only reads) and returns them with the sender's
-    // lock. `sender` is a user, or "relay:<address>" for an unauthenticated
-    // relaying client. time == 0: the store's clock. `mark` (a log
-    // follower's, or null) is kept with the counts when they change.
+    // and recipients == 0: only reads; below 0: take_back_message) and
+    // returns them with the sender's lock. `sender` is a user, or
+    // "relay:<address>" for an unauthenticated relaying client. time == 0:
+    // the store's clock. `mark` (a log follower's, or null) is kept with the
+    // counts when they change.
     virtual MessageCounts count_message(const std::string& sender, std::int64_t time,
                                         int messages, int recipients, const FeedMark* mark) = 0;
     MessageCounts count_message(const std::string& sender, std::int64_t time, int messages,
                                 int recipients) {
         return count_message(sender, time, messages, recipients, nullptr);
+    }
+    // Takes back a message that count_message() counted at `time` (its
+    // MessageCounts::now) and that was then not queued: the next queue
+    // program could not be started, or refused it. A message that never
+    // left must not bring its sender closer to a sending limit. The same
+    // buckets lose what they got (never below 0); returns the counts after.
+    MessageCounts take_back_message(const std::string& sender, std::int64_t time, int messages,
+                                    int recipients) {
+        return count_message(sender, time, -messages, -recipients, nullptr);
     }
 
     // The token of the last event `follower` fed for `user` (see FeedMark),
@@ -122,10 +132,12 @@ class Store {
 
     // Sets the lock unless one is already there; true when this call set it.
     virtual bool set_lock(const std::string& user, const Lock& lock) = 0;
-    // Removes the lock and forgets successes first seen at or after
-    // `forget_since` (the evidence must not become "known networks").
-    // True when there was a lock.
-    virtual bool clear_lock(const std::string& user, std::int64_t forget_since) = 0;
+    // Removes the lock and forgets the successful logins from the addresses
+    // in `forget`: the caller (authguardctl unlock) names those of the
+    // networks the lock's evidence calls new, which must not become "known
+    // networks"; every other observation stays, the owner's own networks
+    // above all, however recently first seen. True when there was a lock.
+    virtual bool clear_lock(const std::string& user, const std::vector<std::string>& forget) = 0;
 
     virtual History load(const std::string& user) = 0;
     virtual std::vector<std::string> users() = 0;

@@ -27,6 +27,7 @@
 #include "authguard/identity.hpp"
 #include "authguard/log.hpp"
 #include "authguard/store.hpp"
+#include "authguard/version.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -110,15 +111,14 @@ int guard_stage(int argc, char** argv) {
         return cp::exit_misuse;
     }
 
-    ag::Config config;
-    try {
-        config = ag::load_config(ag::default_control_dir());
-    } catch (const ag::ConfigError& e) {
-        logger.write(ag::Logger::Level::error, std::string("refusing to start: ") + e.what());
-        return cp::exit_temp;
-    }
+    // A control file that does not parse never refuses a login (qmail-smtpd
+    // turns any exit but 0 into 535): the last valid one is used, and the
+    // error logged with every login until it is fixed.
+    ag::LoadedConfig loaded = ag::load_config_or_last_valid(ag::default_control_dir());
+    ag::Config config = std::move(loaded.config);
     if (!config.log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
         logger.set_copy_path(config.log_file);
+    if (!loaded.problem.empty()) logger.write(ag::Logger::Level::error, loaded.message());
 
     Secret input;
     if (int rc = cp::read_input(3, input.bytes); rc != 0) {
@@ -253,6 +253,7 @@ int guard_stage(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+    if (ag::version_asked(argc, argv)) return ag::print_version("authguard-checkpw");
     if (argc >= 2 && std::strcmp(argv[1], authenticated_flag) == 0)
         return authenticated_stage(argc, argv);
     return guard_stage(argc, argv);

@@ -11,17 +11,22 @@
 // the message was handed on; 31 (554) for a locked sender, or a sending
 // limit with rate-limit-action = reject; 71 (451) for a sending limit with
 // tempfail, or a store failure with on-store-failure = tempfail; 81 (451 qq
-// internal bug) for our own trouble (bad control file, a loop, no fork).
+// internal bug) for our own trouble (bad control file, a loop, no fork);
+// 120 (451 unable to exec qq) when the next queue program cannot be run,
+// logged with its path and the reason. A message counts against the
+// sending limits only when the next queue program accepted it (exit 0).
 #include "authguard/config.hpp"
 #include "authguard/fd.hpp"
 #include "authguard/guard.hpp"
 #include "authguard/identity.hpp"
 #include "authguard/log.hpp"
 #include "authguard/store.hpp"
+#include "authguard/version.hpp"
 
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -34,6 +39,7 @@ namespace {
 constexpr int exit_reject = 31;   // 554 mail server permanently rejected message
 constexpr int exit_tempfail = 71; // 451 mail server temporarily rejected message
 constexpr int exit_internal = 81; // 451 qq internal bug
+constexpr int exit_no_exec = 120; // 451 unable to exec qq: temporary, the client retries
 
 // Set for the next queue program: if it (or a wrapper after it) starts us
 // again, the chain loops, and we stop it instead of running forever.
@@ -62,6 +68,51 @@ bool same_file(const std::string& a, const char* b) {
            sa.st_ino == sb.st_ino;
 }
 
+// Why `path` cannot be run as the next queue program ("" when it can): the
+// strerror text an admin needs, checked before anything is read or counted.
+std::string cannot_run(const std::string& path) {
+    if (path.empty()) return "no next-queue configured";
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+    if (S_ISDIR(st.st_mode)) return std::strerror(EISDIR);
+    if (::access(path.c_str(), X_OK) != 0) return std::strerror(errno);
+    return "";
+}
+
+void log_cannot_run(ag::Logger& logger, const std::string& next, const std::string& why) {
+    logger.write(ag::Logger::Level::error,
+                 "queue: cannot run the next queue program " + ag::escape_for_log(next) + ": " +
+                     ag::escape_for_log(why, 256) +
+                     " (set next-queue to the real qmail-queue); the message is not queued and "
+                     "not counted, the client gets 451 and retries");
+}
+
+// The reply qmail-smtpd gives for a queue program's exit code (for the log).
+const char* reply_for_exit(int code) {
+    switch (code) {
+    case 11:
+        return "554 envelope address too long";
+    case 31:
+        return "554 permanently rejected";
+    case 51:
+        return "451 out of memory";
+    case 52:
+        return "451 timeout";
+    case 53:
+        return "451 write error";
+    case 54:
+        return "451 read error";
+    case 71:
+        return "451 temporarily rejected";
+    case 81:
+    case 91:
+        return "451 qq internal bug";
+    case 120:
+        return "451 unable to exec qq";
+    }
+    return code >= 12 && code <= 40 ? "554 qq permanent problem" : "451 qq temporary problem";
+}
+
 int exit_for(ag::Verdict verdict, int otherwise) {
     switch (verdict) {
     case ag::Verdict::refuse_locked:
@@ -76,17 +127,17 @@ int exit_for(ag::Verdict verdict, int otherwise) {
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (ag::version_asked(argc, argv)) return ag::print_version("authguard-queue");
     ag::Logger logger;
-    ag::Config config;
-    try {
-        config = ag::load_config(ag::default_control_dir());
-    } catch (const ag::ConfigError& e) {
-        logger.write(ag::Logger::Level::error, std::string("queue: refusing to start: ") + e.what());
-        return exit_internal;
-    }
+    // A control file that does not parse never refuses a message: the last
+    // valid one is used, and the error logged with every message.
+    ag::LoadedConfig loaded = ag::load_config_or_last_valid(ag::default_control_dir());
+    ag::Config config = std::move(loaded.config);
     if (!config.log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
         logger.set_copy_path(config.log_file);
+    if (!loaded.problem.empty())
+        logger.write(ag::Logger::Level::error, "queue: " + loaded.message());
 
     const char* from_env = std::getenv("AUTHGUARD_QUEUE");
     std::string next = from_env && *from_env ? from_env : config.next_queue;
@@ -95,6 +146,14 @@ int main() {
                      "queue: next queue program " + ag::escape_for_log(next) +
                          " is authguard-queue itself (set next-queue to the real qmail-queue)");
         return exit_internal;
+    }
+
+    // Without a program to hand the message to, nothing is queued: say which
+    // program and why, and answer 451 (unable to exec qq) before the store
+    // counts a message that will never leave.
+    if (std::string why = cannot_run(next); !why.empty()) {
+        log_cannot_run(logger, next, why);
+        return exit_no_exec;
     }
 
     std::unique_ptr<ag::Store> store = ag::open_store(config);
@@ -129,8 +188,8 @@ int main() {
             return exit_for(early.verdict, exit_internal);
     }
 
-    ag::Pipe envelope_pipe;
-    if (!envelope_pipe.open()) {
+    ag::Pipe envelope_pipe, exec_error; // exec_error: the child's errno if execl fails
+    if (!envelope_pipe.open() || !exec_error.open()) {
         logger.write(ag::Logger::Level::error, std::string("queue: pipe: ") + std::strerror(errno));
         return exit_internal;
     }
@@ -143,11 +202,28 @@ int main() {
         if (::dup2(envelope_pipe.read.get(), 1) < 0) ::_exit(exit_internal);
         ::setenv(nested_marker, "1", 1);
         ::execl(next.c_str(), next.c_str(), static_cast<char*>(nullptr));
-        ::_exit(120); // qmail-smtpd: 451 unable to exec qq
+        int failed = errno; // close-on-exec: the parent reads EOF when execl worked
+        ag::write_all(exec_error.write.get(), reinterpret_cast<const char*>(&failed),
+                      sizeof failed);
+        ::_exit(exit_no_exec); // qmail-smtpd: 451 unable to exec qq
     }
     ::signal(SIGPIPE, SIG_IGN);
     ::close(0); // the message is the next queue program's alone
     envelope_pipe.read.reset();
+    exec_error.write.reset();
+    {
+        // The program passed cannot_run() but may still fail to start (gone
+        // since, a bad interpreter line, not a valid executable).
+        std::string failed;
+        if (ag::read_all(exec_error.read.get(), failed, 64) == 1 && failed.size() == sizeof(int)) {
+            int error = 0;
+            std::memcpy(&error, failed.data(), sizeof error);
+            envelope_pipe.write.reset();
+            ag::wait_exit_code(pid, exit_internal);
+            log_cannot_run(logger, next, std::strerror(error));
+            return exit_no_exec;
+        }
+    }
 
     std::string envelope;
     int read = ag::read_all(1, envelope, envelope_limit);
@@ -159,16 +235,31 @@ int main() {
         return read == 0 ? 11 : 54; // 554 envelope too long / 451 read error
     }
 
+    // Counted before the hand-on, in the same round trip as the limit check,
+    // so that parallel sessions cannot all slip under a limit; taken back
+    // below when the message is not queued after all.
+    std::optional<ag::Decision> counted;
+    const int recipients = count_recipients(envelope);
     if (!sender.empty()) {
-        ag::Decision d = guard.check_message(sender, 1, count_recipients(envelope), "queue");
+        ag::Decision d = guard.check_message(sender, 1, recipients, "queue");
         int refused = exit_for(d.verdict, 0);
         if (refused != 0) {
             envelope_pipe.write.reset();
             ag::wait_exit_code(pid, exit_internal);
             return refused;
         }
+        counted = std::move(d);
     }
     ag::write_all(envelope_pipe.write.get(), envelope.data(), envelope.size());
     envelope_pipe.write.reset();
-    return ag::wait_exit_code(pid, exit_internal);
+    int code = ag::wait_exit_code(pid, exit_internal);
+    if (code != 0) {
+        std::string why = "the next queue program " + next + " exited " + std::to_string(code) +
+                          " (" + reply_for_exit(code) + "): the message was not queued";
+        if (counted)
+            guard.take_back_message(sender, *counted, 1, recipients, "queue", why);
+        else
+            logger.write(ag::Logger::Level::warning, "queue: " + ag::escape_for_log(why, 512));
+    }
+    return code;
 }

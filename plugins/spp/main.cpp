@@ -15,7 +15,11 @@
 //   [rcpt]  the same, also counting this transaction's recipients so far
 //           plus this one (SMTPRCPTCOUNT + 1) as pending.
 //   [data]  counts the message; use it only where authguard-queue does not
-//           run, or messages count twice.
+//           run, or messages count twice. It counts when DATA comes, before
+//           the message is queued, and qmail-spp runs nothing after the
+//           queue: a message that is then not queued (client gone, a later
+//           plugin refusing it, a failing queue program) still counts.
+//           authguard-queue counts only what the next queue accepted.
 // qmail-spp has no timeout: every store call is bounded by the store
 // timeouts, and on any failure the plugin prints nothing and exits 0. It
 // never prints O (that would skip qmail-smtpd's rcpthosts check). Every
@@ -27,6 +31,7 @@
 #include "authguard/identity.hpp"
 #include "authguard/log.hpp"
 #include "authguard/store.hpp"
+#include "authguard/version.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -180,15 +185,13 @@ int run(int argc, char** argv, ag::Logger& logger) {
                      "or with the section as argument");
         return 0;
     }
-    ag::Config config;
-    try {
-        config = ag::load_config(ag::default_control_dir());
-    } catch (const ag::ConfigError& e) {
-        logger.write(ag::Logger::Level::error, std::string("spp: refusing to act: ") + e.what());
-        return 0;
-    }
+    // A control file that does not parse: the last valid one is used (the
+    // guard keeps guarding), and the error logged with every command.
+    ag::LoadedConfig loaded = ag::load_config_or_last_valid(ag::default_control_dir());
+    ag::Config config = std::move(loaded.config);
     if (!config.log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
         logger.set_copy_path(config.log_file);
+    if (!loaded.problem.empty()) logger.write(ag::Logger::Level::error, "spp: " + loaded.message());
     auto store = ag::open_store(config);
     if (section == Section::auth) return auth_section(config, *store, logger);
     return transaction_section(section, config, *store, logger);
@@ -197,6 +200,7 @@ int run(int argc, char** argv, ag::Logger& logger) {
 } // namespace
 
 int main(int argc, char** argv) {
+    if (ag::version_asked(argc, argv)) return ag::print_version("authguard-spp");
     ag::Logger logger;
     // Whatever goes wrong, the session goes on: a crash would be answered
     // "451 qmail-spp failure" for every command of every client.

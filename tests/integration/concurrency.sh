@@ -76,7 +76,7 @@ check_eq "$N concurrent good logins: no lock" 0 "$(redis exists "$KEY:lock")"
 check_eq "$N concurrent good logins: one log line each" $N \
     "$(grep -c ' user=crowd@example.com .*outcome=success ' "$AG_TMP/control-conc/authguard.log")"
 check_eq "$N concurrent good logins: every log line whole" 0 \
-    "$(grep -v -c -E '^(allow|alert) user=crowd@example.com address=10\.99\.[0-9]+\.[0-9]+ service=submission outcome=success time=[0-9]+ .*replay_nets=[0-9]+' "$AG_TMP/control-conc/authguard.log")"
+    "$(grep -v -c -E '^@[0-9a-f]{24} (allow|alert) user=crowd@example.com address=10\.99\.[0-9]+\.[0-9]+ service=submission outcome=success time=[0-9]+ .*replay_nets=[0-9]+' "$AG_TMP/control-conc/authguard.log")"
 
 # The same again with every other password wrong: both kinds counted exactly.
 burst mixed "$C" mixed@example.com odd_bad $N

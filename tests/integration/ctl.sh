@@ -4,6 +4,7 @@
 # user logs in, the attack's networks are forgotten), manual locks with
 # notification, and hostile user names in tables and JSON.
 source "$AG_ROOT/tests/lib.sh"
+trap_cleanup # start_redis
 
 CTL=$AG_BUILD/authguardctl
 N=1700000000 # the test clock, AUTHGUARD_NOW
@@ -82,9 +83,9 @@ check_eq "check-config prints ok first" ok "$(printf '%s\n' "$out" | head -1)"
 check "check-config shows the thresholds" contains "$out" "lock-new-networks-short=6"
 one_json "check-config --json is one JSON line" ctl check-config --json
 check_eq "check-config --json: domain override" 20 \
-    "$(ctl check-config --json | jget 'd["domain_thresholds"]["override.example"]["lock-new-networks-long"]')"
+    "$(ctl check-config --json 2>/dev/null | jget 'd["domain_thresholds"]["override.example"]["lock-new-networks-long"]')"
 check_eq "check-config --json: allowlist" "['192.0.2.0/24'] ['vip@example.com']" \
-    "$(ctl check-config --json | jget 'd["allow_networks"], d["allow_users"]' | tr -d '(),' )"
+    "$(ctl check-config --json 2>/dev/null | jget 'd["allow_networks"], d["allow_users"]' | tr -d '(),' )"
 
 BAD=$AG_TMP/control-ctl-bad
 mkdir -p "$BAD"
@@ -105,7 +106,9 @@ for cmd in "show alice" "locks" "unlock alice" "lock alice --reason x" "top" "st
 done
 err=$("$CTL" --control "$DOWN" stats 2>&1 >/dev/null)
 check "store error on stderr" contains "$err" "authguardctl: redis unix:$AG_TMP/no-such-dir/redis.sock: cannot connect"
-check_eq "check-config does not need Redis" 0 "$(rc "$CTL" --control "$DOWN" check-config)"
+err=$("$CTL" --control "$DOWN" check-config 2>&1 >/dev/null); code=$?
+check_eq "check-config with the store unreachable: exit 4 (it used to pass)" 4 "$code"
+check "... saying so" contains "$err" "authguardctl: error: the store cannot be used: redis unix:$AG_TMP/no-such-dir/redis.sock"
 
 # --- unknown users ---
 check_eq "show of an unknown user exits 1" 1 "$(rc ctl show nobody@example.com)"
@@ -326,3 +329,102 @@ check "without asn-db: top as before (no provider column)" contains "$(AUTHGUARD
 check "without asn-db: show's wide network is the prefix" contains \
     "$(AUTHGUARD_NOW=$((N + 900)) "$CTL" --control "$NC" show frank@example.com)" "100.64.0.0/24  100.64.0.0/16  100.64.0.9"
 unset NOW
+
+# --- check-config: every key in effect, and what the hooks need ---
+KC=$(new_control ctl-keys <<EOF
+alert-only = yes
+next-queue = /bin/true
+rate-limit-action = reject
+session-ttl = 2h
+trust-auth-env = yes
+EOF
+)
+out=$("$CTL" --control "$KC" check-config 2>/dev/null); code=$?
+check_eq "check-config: every key in effect (exit 0)" 0 "$code"
+check "check-config shows alert-only, next-queue, rate-limit-action, session-ttl, trust-auth-env" \
+    contains "$out" "alert only         yes" "next queue         /bin/true" "rate limit action  reject" \
+    "session ttl        2h" "trust auth env     yes"
+check_eq "check-config --json shows them too" "True /bin/true reject 7200 True" \
+    "$("$CTL" --control "$KC" --json check-config 2>/dev/null |
+        jget '" ".join(str(d[k]) for k in ["alert_only", "next_queue", "rate_limit_action", "session_ttl", "trust_auth_env"])')"
+keys=$(python3 - "$AG_ROOT/lib/config.cpp" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+block = src[src.index("po::options_description known_keys()"):]
+block = block[:block.index("return desc;")]
+print("\n".join(re.findall(r'"([a-z0-9-]+)"', block)))
+PY
+)
+json=$("$CTL" --control "$KC" --json check-config 2>/dev/null)
+missing=
+for k in $keys; do
+    case $k in
+    override) f=user_thresholds ;;
+    fingerprint-secret) f=fingerprints ;;
+    redis-password) f=redis_password_set ;;
+    sentinel) f=sentinels ;;
+    *) f=${k//-/_} ;;
+    esac
+    grep -q "\"$f\":" <<<"$json" || missing+=" $k"
+done
+check_eq "check-config --json: no key of known_keys() left out" "" "$missing"
+
+# next-queue that cannot run
+NQ=$(new_control ctl-nq <<<"next-queue = $AG_TMP/no-such-qmail-queue")
+err=$("$CTL" --control "$NQ" check-config 2>&1 >/dev/null); code=$?
+check_eq "check-config: a next-queue that does not exist is an error (exit 3)" 3 "$code"
+check "... naming it" contains "$err" "error: next-queue $AG_TMP/no-such-qmail-queue: No such file or directory"
+printf 'x' >"$AG_TMP/ctl-noexec"
+chmod 644 "$AG_TMP/ctl-noexec"
+NQ2=$(new_control ctl-nq2 <<<"next-queue = $AG_TMP/ctl-noexec")
+check "check-config: a next-queue that is not executable is an error" contains \
+    "$("$CTL" --control "$NQ2" check-config 2>&1)" "next-queue $AG_TMP/ctl-noexec: not executable"
+
+# a wrong redis-password: the store cannot be authenticated
+start_redis ctl-auth --requirepass right-password-123
+PW=$(new_control ctl-pw <<EOF
+redis = unix:$AG_TMP/ctl-auth.sock
+redis-password = wrong-password-456
+EOF
+)
+err=$("$CTL" --control "$PW" check-config 2>&1 >/dev/null); code=$?
+check_eq "check-config: a wrong redis-password is an error (exit 4; it used to pass)" 4 "$code"
+check "... saying the store cannot be used" contains "$err" "error: the store cannot be used: redis unix:$AG_TMP/ctl-auth.sock"
+sed -i 's/wrong-password-456/right-password-123/' "$PW/authguard"
+check_eq "... the right one passes" 0 "$(rc "$CTL" --control "$PW" check-config)"
+
+# the state directory must be writable by the user the hooks run as
+SD=$(new_control ctl-sd </dev/null)
+mkdir -m 755 "$AG_TMP/authguard-sd"
+printf 'store = lmdb\nlmdb-path = %s\n' "$AG_TMP/authguard-sd" >"$SD/authguard"
+err=$(AUTHGUARD_USER=nobody "$CTL" --control "$SD" check-config 2>&1 >/dev/null); code=$?
+check_eq "check-config: a store directory the hooks' user cannot write is an error (exit 3)" 3 "$code"
+check "... naming the directory and the user" contains "$err" "$AG_TMP/authguard-sd (the store) is not writable by nobody"
+chown nobody "$AG_TMP/authguard-sd"
+check_eq "... once it is theirs, no error" 0 "$(AUTHGUARD_USER=nobody rc "$CTL" --control "$SD" check-config)"
+check "an unknown hooks' user (AUTHGUARD_USER) is a warning" contains \
+    "$(AUTHGUARD_USER=no-such-user-x "$CTL" --control "$SD" check-config 2>&1)" \
+    "warning: there is no user 'no-such-user-x' (AUTHGUARD_USER"
+rm -rf "$AG_TMP/authguard-sd"
+
+# a parse error: file:line, and what the hooks do meanwhile
+printf 'redis = unix:%s\nwindow-short = banana\n' "$AG_REDIS_SOCK" >"$BAD/authguard"
+err=$("$CTL" --control "$BAD" check-config 2>&1 >/dev/null)
+check "check-config on a bad file says what the hooks run on meanwhile" contains "$err" \
+    "authguardctl: $BAD/authguard:2: " "meanwhile the hooks run on the "
+
+# --- a wrong control directory ---
+err=$(env -u AUTHGUARD_CONTROL QMAILHOME="$AG_TMP/no-qmail" "$CTL" stats 2>&1); code=$?
+check_eq "a control directory that does not exist: exit 3 (not 'cannot create the directory')" 3 "$code"
+check "... naming the directory read, and how to give another" contains "$err" \
+    "the control directory $AG_TMP/no-qmail/control (\$QMAILHOME/control) does not exist" "--control DIR or AUTHGUARD_CONTROL=DIR"
+mkdir -p "$AG_TMP/ctl-empty"
+err=$(AUTHGUARD_CONTROL=$AG_TMP/ctl-empty "$CTL" check-config 2>&1 >/dev/null)
+check "a control directory without an authguard file: said so" contains "$err" \
+    "the control directory $AG_TMP/ctl-empty (\$AUTHGUARD_CONTROL) has no authguard file"
+
+# --- absolute paths, whatever --control was ---
+check_eq "stats --json with a relative --control: lmdb_path is absolute" "$AG_TMP/authguard" \
+    "$(cd "$AG_TMP" && "$CTL" --control control-ctl stats --json | jget 'd["lmdb_path"]')"
+check_eq "check-config --json with a relative --control: control_dir is absolute" "$AG_TMP/control-ctl" \
+    "$(cd "$AG_TMP" && "$CTL" --control ./control-ctl/ check-config --json 2>/dev/null | jget 'd["control_dir"]')"

@@ -41,10 +41,10 @@ spread=$(lock_at spread "$MX1" "$MX2")
 check_eq "one host: the botnet is locked at its 6th login" 6 "$solo"
 check_eq "two hosts taken in turn: locked at the same login" "$solo" "$spread"
 check_eq "the lock was set by the host that saw the 6th login (mx2)" 1 \
-    "$(grep -c '^lock user=spread ' "$MX2/authguard.log")"
+    "$(grep -c '^@[0-9a-f]\{24\} lock user=spread ' "$MX2/authguard.log")"
 check_eq "mx1 refuses the next login at once" 1 "$(login 7 spread "$MX1")"
 check_eq "... logged there as refuse-locked" 1 \
-    "$(tail -1 "$MX1/authguard.log" | grep -c '^refuse-locked user=spread ')"
+    "$(tail -1 "$MX1/authguard.log" | grep -c '^@[0-9a-f]\{24\} refuse-locked user=spread ')"
 check_eq "every later login is refused on both hosts" "1 1" \
     "$(login 1 spread "$MX1") $(login 1 spread "$MX2")"
 

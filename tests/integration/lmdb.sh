@@ -15,6 +15,7 @@ PUB=$(mktemp -d /tmp/authguard-lmdb.XXXXXX)
 chmod 755 "$PUB"
 on_exit "rm -rf '$PUB'"
 CTL=$AG_BUILD/authguardctl
+contains() { [[ "$1" == *"$2"* ]]; }
 
 # host NAME [key = value lines on stdin]: PUB/NAME/control, no Redis, a
 # world-writable log file; prints the control dir.
@@ -80,7 +81,7 @@ ms=$(($(ms_now) - t0))
 check_eq "unwritable store directory: the login fails open (exit 0)" 0 "$rc"
 check "... at once (${ms} ms)" test "$ms" -lt 1000
 line=$(grep 'user=carol' "$PUB/ro/authguard.log" | tail -1)
-check_eq "... logged as store unavailable, fail-open" 1 "$(echo "$line" | grep -c '^allow .*reason="store unavailable, fail-open"')"
+check_eq "... logged as store unavailable, fail-open" 1 "$(echo "$line" | grep -c '^@[0-9a-f]\{24\} allow .*reason="store unavailable, fail-open"')"
 check_eq "... saying which directory, and which user cannot write it" 1 \
     "$(echo "$line" | grep -c "lmdb $PUB/ro/authguard: directory not writable by uid 65534 (nobody)")"
 echo "on-store-failure = tempfail" >>"$RO/authguard"
@@ -126,11 +127,63 @@ check_eq "the hook then writes as nobody" "0 0" \
     "$(as_nobody "$OWN" dave 192.0.2.4) $(as_nobody "$OWN" dave 192.0.2.4)"
 check_eq "... and counts" '"count":2' "$("$CTL" --control "$OWN" export dave | grep -o '"count":[0-9]*')"
 
+# --- a full disk says so ------------------------------------------------------------
+# LMDB reports a write that came short (the disk filled up during it) as EIO:
+# the log said "Input/output error", sending the admin after a failing disk.
+# On a tiny tmpfs: filled to the last byte (the write fails at once, ENOSPC),
+# then with a few pages left (a write comes short).
+FULL=$PUB/full
+mkdir -p "$FULL"
+if mount -t tmpfs -o size=2m,mode=755 authguard-test-full "$FULL" 2>/dev/null; then
+    on_exit "umount -l '$FULL'"
+    DISK=$(host disk <<<"lmdb-path = $FULL/authguard")
+    mkdir -m 770 "$FULL/authguard"
+    "$CTL" --control "$DISK" lock seed --reason test >/dev/null # the database exists, then the disk fills
+    # full_disk_write FREE_PAGES: fills the disk up to FREE_PAGES pages, then
+    # writes (manual locks) until one fails; prints what it said.
+    full_disk_write() {
+        rm -f "$FULL/fill"
+        dd if=/dev/zero of="$FULL/fill" bs=4k status=none 2>/dev/null
+        [ "$1" -gt 0 ] && truncate -s "-$(($1 * 4096))" "$FULL/fill"
+        local i err
+        for i in $(seq 400); do
+            if ! err=$("$CTL" --control "$DISK" lock "full-$1-$i-$(printf '%0200d' 0)" --reason test 2>&1 >/dev/null); then
+                echo "$err"
+                return
+            fi
+        done
+        echo "no write failed"
+    }
+    out=$(full_disk_write 0)
+    check "full disk (LMDB write failing with ENOSPC): authguardctl says No space left on device" \
+        contains "$out" "No space left on device (the file system holding $FULL/authguard is full"
+    # A write that comes short (some pages fit) is LMDB's EIO: 1 and 8 pages
+    # left hit it here; every failure must say the disk is full.
+    outs=$(for pages in 1 2 8; do full_disk_write "$pages"; done)
+    check_eq "full disk (LMDB's short write, EIO): No space left on device, never Input/output error" "3 0" \
+        "$(grep -c 'No space left on device (the file system holding .* is full' <<<"$outs") $(grep -c 'Input/output error' <<<"$outs")"
+    check "... the short write seen, with the bytes left" grep -q "is full: [0-9]* bytes free)" <<<"$outs"
+    rm -f "$FULL/fill"
+    dd if=/dev/zero of="$FULL/fill" bs=4k status=none 2>/dev/null
+    for i in $(seq 100); do
+        checkpw "$DISK" "login-$i" secret "192.0.2.$i" >/dev/null
+        grep -q "user=login-$i .*store unavailable" "$PUB/disk/authguard.log" && break
+    done
+    check "full disk: the hook fails open and logs No space left on device" \
+        grep -q "user=login-$i .*store unavailable, fail-open.*No space left on device" "$PUB/disk/authguard.log"
+    check "... never Input/output error" test "$(grep -c 'Input/output error' "$PUB/disk/authguard.log")" = 0
+    rm -f "$FULL/fill"
+    umount -l "$FULL"
+else
+    echo "# skipped: the full-disk checks need root to mount a tmpfs"
+fi
+
 # --- export / import: Redis -> LMDB -> Redis ---------------------------------------
 REDIS_C=$(new_control lmdb-from <<<"fingerprint-secret = 0123456789abcdef0123")
 REDIS_C2=$(new_control lmdb-back </dev/null)
 LM=$(host lm <<<"fingerprint-secret = 0123456789abcdef0123")
 chmod 640 "$LM/authguard"
+mkdir -m 770 "$PUB/lm/authguard" # authguardctl, run as root, does not create the store
 for i in $(seq 6); do checkpw "$REDIS_C" victim secret "$((50 + i)).1.2.3" >/dev/null; done
 checkpw "$REDIS_C" victim wrong 198.51.100.7 >/dev/null # a failure, with a fingerprint
 for i in 1 2 3; do checkpw "$REDIS_C" carol secret 192.0.2.5 >/dev/null; done

@@ -570,6 +570,8 @@ lock-provider-new-prefixes-short = 100000'
 for store in lmdb redis; do
     if [ "$store" = lmdb ]; then
         KC=$(printf 'store = lmdb\nlmdb-path = %s\n%s\n' "$W/kill.lmdb" "$long_windows" | new_control kill-lmdb)
+        mkdir -p "$W/kill.lmdb" # as make install makes it: authguardctl as root makes none
+        mkdir -p "$W/kill.lmdb" # authguardctl, run as root, does not create the store
     else
         KC=$(new_control kill-redis <<<"$long_windows")
     fi
@@ -676,3 +678,120 @@ for _ in $(seq 100); do [ -s "$Q/authguard-follow.state" ] && grep -q " $(stat -
 kill -TERM "$SVC"; wait "$SVC"
 check "contrib/authguard-follow/run: follows, keeps its state beside the control directory, stops on TERM" \
     contains_all "$(cat "$W/svc.out")" "following $W/svc.log from byte 0" "stopped after 2 logins"
+
+# --- the log-file copy: stamped as multilog stamps (tai64n), read by scan ---
+# (issue 12: the copy had no time stamp, and scan skipped every line of it)
+TC=$(new_control stamped)
+t0=$(date +%s)
+for i in $(seq 6); do checkpw "$TC" stamped@example.com secret "$((60 + i)).1.2.3" >/dev/null; done
+t1=$(date +%s)
+check "log-file without time stamps: every line now begins with a tai64n stamp, as multilog's" \
+    test -s "$TC/authguard.log" -a "$(grep -c -v -E '^@[0-9a-f]{24} ' "$TC/authguard.log")" = 0
+# a line written before the stamps (its time is its time= field)
+echo "allow user=old@example.com address=192.0.2.77 service=submission outcome=success time=1374486777 nets_short=1" \
+    >> "$TC/authguard.log"
+"$CTL" --control "$TC" scan --json "$TC/authguard.log" > "$W/stamped.json" 2> "$W/stamped.err"
+users_json "$W/stamped.users" < "$W/stamped.json"
+check_eq "scan reads the log-file: the locked account, and a line from before the stamps" "lock 1374486777" \
+    "$(pyq "$W/stamped.users" 'u["stamped@example.com"]["verdict"] + " " + str(u["old@example.com"]["first_seen"])')"
+check "scan: a stamped line's time is its stamp" \
+    test "$(pyq "$W/stamped.users" "$t0 <= u['stamped@example.com']['first_seen'] <= $t1")" = True
+if command -v tai64nlocal >/dev/null; then
+    check "tai64nlocal reads the log-file" test "$(tai64nlocal < "$TC/authguard.log" |
+        grep -c -E '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ lock user=stamped@example.com ')" = 1
+fi
+
+# --- a reader that closes the pipe ends the command, quietly ---
+# (issue 12: `follow ... | head` ended with "cannot write the output: Broken pipe")
+"$CTL" --control "$C" scan --year 2013 --json "$W/maillog" 2> "$W/pipe-scan.err" | head -1 > /dev/null
+rc=${PIPESTATUS[0]}
+check_eq "scan | head -1 (Broken pipe): exit 0, no write error" "0 0" \
+    "$rc $(grep -c -i -e 'cannot write' -e 'broken pipe' "$W/pipe-scan.err")"
+"$CTL" --control "$C" scan --year 2013 --json "$W/maillog" 2> "$W/pipe-scan.err" | true
+rc=${PIPESTATUS[0]}
+check_eq "scan | true (Broken pipe): exit 0, no write error" "0 0" \
+    "$rc $(grep -c -i -e 'cannot write' -e 'broken pipe' "$W/pipe-scan.err")"
+"$CTL" --control "$FC" export 2> "$W/pipe-export.err" | head -c 10 > /dev/null
+rc=${PIPESTATUS[0]}
+check_eq "export | head -c 10 (Broken pipe): exit 0, stderr empty" "0 " "$rc $(cat "$W/pipe-export.err")"
+PIPE_C=$(new_control pipe)
+timeout 30 "$CTL" --control "$PIPE_C" follow --from-start --state "$W/pipe.state" "$W/maillog" \
+    2> "$W/pipe-follow.err" | head -1 > "$W/pipe-follow.out"
+rc=${PIPESTATUS[0]}
+check_eq "follow | head -1 (Broken pipe): follow ends, exit 0, stderr empty" "0 " "$rc $(cat "$W/pipe-follow.err")"
+check "... its position saved" test -s "$W/pipe.state"
+: > "$W/quiet.log"
+timeout 30 "$CTL" --control "$PIPE_C" follow --state "$W/quiet.state" "$W/quiet.log" \
+    2> "$W/pipe-follow.err" | head -1 > /dev/null
+rc=${PIPESTATUS[0]}
+check_eq "follow of a quiet file | head -1: ends too, exit 0, stderr empty" "0 " "$rc $(cat "$W/pipe-follow.err")"
+
+# --- copytruncate between two looks: every line counted exactly once ---
+# (issue 12: the lines written since follow's last look, 250 ms, and the
+# copytruncate were never read: 41 of 127,836 logins missed.) Bursts of
+# lines, each followed at once by a copy and a truncation (logrotate's
+# copytruncate: maillog.1 after shifting the old one to maillog.2, .0,
+# -YYYYMMDD, a name unlike the log's, a copy keeping the mtime), one of them
+# while follow is stopped.
+CT=$W/ct
+mkdir -p "$CT"
+"$GEN" --no-incident --users 20 --days 1 --seed 11 > "$W/ct.all"
+CC=$(new_control copytruncate)
+S=$W/ct.state
+ct_start() {
+    "$CTL" --control "$CC" follow --state "$S" "$CT/maillog" >> "$W/ct.out" 2>&1 &
+    FOLLOWER=$!
+    on_exit "kill $FOLLOWER"
+}
+ct_lines() { # FROM TO: lines FROM..TO of ct.all appended one write each, as syslog does
+    local line
+    sed -n "$1,$2p" "$W/ct.all" | while IFS= read -r line; do printf '%s\n' "$line" >> "$CT/maillog"; done
+}
+: > "$CT/maillog"
+ct_start
+sleep 0.5
+copies=(maillog.1 maillog.1 maillog.0 maillog-20130722 stopped copied-by-hand maillog.1 keep-mtime)
+total=$(wc -l < "$W/ct.all")
+per=$(( total / (${#copies[@]} + 1) ))
+at=1
+for copy in "${copies[@]}"; do
+    ct_lines "$at" $((at + per / 2 - 1))
+    sleep 0.3 # follow has read these, and waits for its next look
+    [ "$copy" = stopped ] && { kill -TERM "$FOLLOWER"; wait "$FOLLOWER"; copy=maillog.1; stopped=1; } || stopped=
+    ct_lines $((at + per / 2)) $((at + per - 1))
+    case $copy in
+    maillog.1) [ -e "$CT/maillog.1" ] && mv "$CT/maillog.1" "$CT/maillog.2"; cp "$CT/maillog" "$CT/maillog.1" ;;
+    keep-mtime) cp -p "$CT/maillog" "$CT/$copy" ;;
+    *) cp "$CT/maillog" "$CT/$copy" ;;
+    esac
+    truncate -s 0 "$CT/maillog"
+    [ -n "$stopped" ] && ct_start
+    at=$((at + per))
+done
+ct_lines "$at" "$total"
+for _ in $(seq 300); do
+    grep -q "^v2 [0-9]* $(stat -c %i "$CT/maillog") $(stat -c %s "$CT/maillog") " "$S" 2>/dev/null && break
+    sleep 0.05
+done
+kill -TERM "$FOLLOWER"; wait "$FOLLOWER"
+scan --json "$W/ct.all" 2>/dev/null | users_json "$W/ct.users"
+check_eq "follow, copytruncate between two looks: every login counted exactly once (none missed, none twice)" "[]" \
+    "$(store_vs_scan "$CC" "$W/ct.users")"
+check_eq "... the rest read from each copy (7 live, 1 while stopped)" "7 1" \
+    "$(grep -c 'was truncated: the rest of its copy' "$W/ct.out") $(grep -c 'was truncated while stopped: the rest of its copy' "$W/ct.out")"
+check "... by any name: .1, .0, -YYYYMMDD, another" contains_all "$(cat "$W/ct.out")" "copy $CT/maillog.1 " \
+    "copy $CT/maillog.0 " "copy $CT/maillog-20130722 " "copy $CT/copied-by-hand " "copy $CT/keep-mtime "
+# No copy (truncated, not rotated): a warning naming where the loss begins.
+mkdir -p "$W/nocopy"
+printf '%s\n' "$(sed -n 1,20p "$W/ct.all")" > "$W/nocopy/maillog"
+"$CTL" --control "$CC" follow --state "$W/nocopy.state" "$W/nocopy/maillog" > "$W/nocopy.out" 2>&1 &
+FOLLOWER=$!
+on_exit "kill $FOLLOWER"
+sleep 0.5
+size=$(stat -c %s "$W/nocopy/maillog")
+sed -n 21,30p "$W/ct.all" >> "$W/nocopy/maillog"
+truncate -s 0 "$W/nocopy/maillog"
+sleep 0.6
+kill -TERM "$FOLLOWER"; wait "$FOLLOWER"
+check "follow, truncated with no copy: says so, and from which byte lines may be lost" \
+    grep -q "was truncated and no copy of it was found beside it .*after byte $size and before the truncation is lost" "$W/nocopy.out"

@@ -14,6 +14,8 @@
 #   g. identity from the session binding authguard-checkpw writes, both run
 #      as children of one process (as both are children of qmail-smtpd)
 #   h. spoofed TCPREMOTEINFO / SMTPAUTHUSER never make a session the victim
+#   i. a next queue program missing, unable to start or refusing: 451 (or its
+#      own code), logged with the path and strerror, and never counted
 source "$AG_ROOT/tests/lib.sh"
 trap_cleanup
 
@@ -378,6 +380,58 @@ check_eq "spoof: ... and SMTP_AUTH_USER (31)" 31 "$(field exit)"
 ENVS=(TCPREMOTEINFO=victim@example.com)
 drive "$C" "$q" --message "$M/1k"
 check_eq "spoof: TCPREMOTEINFO is still no proof with trust-auth-env = yes" 0 "$(field exit)"
+ENVS=()
+
+# ---------------------------------------------------------------- i. next queue missing
+# The next queue program is not there (or cannot start, or refuses): the
+# client gets a temporary failure, the log names the program and why, and
+# the message, never queued, does not count against the sending limits.
+C=$(new_control queue-missing <<EOF
+next-queue = $W/no-such-dir/qmail-queue
+trust-auth-env = yes
+EOF
+)
+q=$W/q-missing
+ENVS=(SMTPAUTHUSER=writer@example.com)
+drive "$C" "$q" --message "$M/1k" --to a@example.org --to b@example.org
+check_eq "missing next queue: exit 120, 451 unable to exec qq (temporary, retried)" \
+    "120 451 unable to exec qq (#4.3.0)" "$(field exit) $(field reply)"
+check "missing next queue: the log names the program and why" \
+    grep -q "cannot run the next queue program $W/no-such-dir/qmail-queue: No such file or directory" "$C/authguard.log"
+check "missing next queue: no ordinary allow line for it" \
+    bash -c "! grep -q 'allow queue sender=writer@example.com' '$C/authguard.log'"
+check_eq "missing next queue: the message is not counted" 0 "$(sent queue-missing writer@example.com)"
+# The same user through a working next queue: counted once.
+ENVS=(SMTPAUTHUSER=writer@example.com "AUTHGUARD_QUEUE=$QQ")
+drive "$C" "$q" --message "$M/1k" --to a@example.org
+check_eq "missing next queue: a queued message counts (1)" "0 1" "$(field exit) $(sent queue-missing writer@example.com)"
+# Present but cannot start (a script whose interpreter is missing): exec fails.
+printf '#!/no/such/interpreter\n' > "$W/bad-interpreter-queue"
+chmod +x "$W/bad-interpreter-queue"
+ENVS=(SMTPAUTHUSER=writer@example.com "AUTHGUARD_QUEUE=$W/bad-interpreter-queue")
+drive "$C" "$q" --message "$M/1k" --to a@example.org
+check_eq "next queue that cannot start: exit 120" 120 "$(field exit)"
+check "next queue that cannot start: logged with the path and the reason" \
+    grep -q "cannot run the next queue program $W/bad-interpreter-queue: No such file or directory" "$C/authguard.log"
+check_eq "next queue that cannot start: not counted (still 1)" 1 "$(sent queue-missing writer@example.com)"
+# Not executable.
+printf '#!/bin/sh\nexit 0\n' > "$W/not-executable-queue"
+chmod 644 "$W/not-executable-queue"
+ENVS=(SMTPAUTHUSER=writer@example.com "AUTHGUARD_QUEUE=$W/not-executable-queue")
+drive "$C" "$q" --message "$M/1k" --to a@example.org
+check_eq "next queue not executable: exit 120, not counted" "120 1" "$(field exit) $(sent queue-missing writer@example.com)"
+check "next queue not executable: logged as Permission denied" \
+    grep -q "cannot run the next queue program $W/not-executable-queue: Permission denied" "$C/authguard.log"
+# The next queue program refuses (53: write error, disk full; 31; 71): its
+# code goes back to qmail-smtpd, and the message is taken back from the counts.
+for code in 53 31 71; do
+    ENVS=(SMTPAUTHUSER=writer@example.com "AUTHGUARD_QUEUE=$QQ" AG_QQ_EXIT=$code)
+    drive "$C" "$q" --message "$M/1k" --to a@example.org --to b@example.org
+    check_eq "next queue exits $code: passed through, the message not counted (still 1)" \
+        "$code 1" "$(field exit) $(sent queue-missing writer@example.com)"
+done
+check "next queue exits 53: logged as not counted, with the exit code" \
+    grep -q "not-counted queue sender=writer@example.com recipients=2 .*messages_short=1 .*exited 53 (451 write error)" "$C/authguard.log"
 ENVS=()
 
 if [ -s "$W/stderr" ]; then

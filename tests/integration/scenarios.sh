@@ -54,7 +54,7 @@ check_never_locked() {
     users=$(cut -d' ' -f2 "$r" | sort -u | wc -l)
     check_eq "$name: none of $logins good logins ($users users) refused or tempfailed" 0 \
         "$(awk '$4 == 1 && $6 != 0' "$r" | wc -l)"
-    check_eq "$name: nobody locked (log)" 0 "$(grep -c '^lock ' "$control/authguard.log")"
+    check_eq "$name: nobody locked (log)" 0 "$(grep -c '^@[0-9a-f]\{24\} lock ' "$control/authguard.log")"
     check_eq "$name: nobody locked (store)" "" \
         "$(redis --scan --pattern "t-scen-$name:*:lock" | head -1)"
 }
@@ -77,7 +77,7 @@ check "seed-day: hello@example.com is locked" [ -n "$lock_at" ]
 bots_in=$(awk -v t="${lock_at:-0}" '$5 == "bot" && $4 == 1 && $6 == 0 && $1 < t' "$r" | wc -l)
 check "seed-day: locked after at most 10 bot logins (let in: $bots_in)" [ "$bots_in" -le 10 ]
 check_eq "seed-day: lock recorded in the log" 1 \
-    "$(grep -c '^lock user=hello@example.com ' "$(control_of seed-day)/authguard.log")"
+    "$(grep -c '^@[0-9a-f]\{24\} lock user=hello@example.com ' "$(control_of seed-day)/authguard.log")"
 check_eq "seed-day: no bot login let in after the lock" 0 \
     "$(awk -v t="${lock_at:-0}" '$5 == "bot" && $6 == 0 && $1 >= t' "$r" | wc -l)"
 check "seed-day: the old password's retries are all refused" \

@@ -213,7 +213,7 @@ check_eq "counting goes on on the new primary: $before + the $answered logins it
 check_eq "the lock set before the failover is honoured after it" 1 \
     "$(checkpw "$C" mallory secret 61.7.8.9)"
 check_eq "the refusal is logged as refuse-locked" 1 \
-    "$(tail -1 "$C/authguard.log" | grep -c '^refuse-locked user=mallory')"
+    "$(tail -1 "$C/authguard.log" | grep -c '^@[0-9a-f]\{24\} refuse-locked user=mallory')"
 
 # --- a long-lived store across a second failover ------------------------------
 start_tcp_redis primary "$P1" --replicaof 127.0.0.1 "$P2" ||

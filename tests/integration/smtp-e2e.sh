@@ -62,64 +62,8 @@ AUTHGUARD_CONTROL='$PUB/control' AG_STANDIN_PASSWORD=secret \\
 EOF
 chmod 755 "$PUB/checkpw"
 
-# A DNS stand-in that answers NXDOMAIN to everything, on a 127/8 address.
-cat >"$PUB/nxdns.pl" <<'EOF'
-use IO::Socket::INET;
-my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => 53, Proto => 'udp', ReuseAddr => 1)
-    or die "bind: $!\n";
-open(my $ready, '>', $ARGV[1]); close($ready);
-while (1) {
-    my $peer = $s->recv(my $q, 4096);
-    next unless defined $peer && length($q) >= 12;
-    my $i = 12;
-    while ($i < length($q)) { my $l = ord(substr($q, $i, 1)); last if $l == 0; $i += $l + 1 }
-    my $r = substr($q, 0, 2) . chr(0x80 | (ord(substr($q, 2, 1)) & 1)) . chr(0x83) .
-        substr($q, 4, 2) . ("\0" x 6) . substr($q, 12, $i + 5 - 12);
-    $s->send($r, 0, $peer);
-}
-EOF
-dns_ip=
-for _ in 1 2 3 4 5; do
-    ip=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-    rm -f "$PUB/dns.ready"
-    perl "$PUB/nxdns.pl" "$ip" "$PUB/dns.ready" </dev/null >/dev/null 2>&1 &
-    dns_pid=$!
-    for _ in $(seq 30); do [ -e "$PUB/dns.ready" ] && break; kill -0 $dns_pid 2>/dev/null || break; sleep 0.1; done
-    if [ -e "$PUB/dns.ready" ]; then dns_ip=$ip; on_exit "kill $dns_pid"; break; fi
-    kill $dns_pid 2>/dev/null
-done
-[ -n "$dns_ip" ] || { not_ok "DNS stand-in starts on a 127/8 address"; exit 1; }
-echo "nameserver $dns_ip" >"$PUB/resolv.conf"
-
-# qpsmtpd's configuration.
-Q=$PUB/qp
-mkdir "$Q"
-echo /usr/share/qpsmtpd/plugins >"$Q/plugin_dirs"
-echo 'logging/warn LOGINFO' >"$Q/logging"
-echo 6 >"$Q/loglevel"
-echo "auth/auth_checkpassword checkpw $PUB/checkpw true /bin/true" >"$Q/plugins"
-echo mx.test.example >"$Q/me"
-echo example.com >"$Q/rcpthosts"
-echo "$PUB/spool" >"$Q/spool_dir"
-
+start_qpsmtpd "$PUB" "$PUB/checkpw" "$RUN_AS" 53 || exit 1
 QP_LOG=$PUB/qpsmtpd.log
-port=
-for _ in 1 2 3; do
-    p=$(free_port)
-    env -i PATH=/usr/bin:/bin QPSMTPD_CONFIG="$Q" \
-        unshare -m --propagation private \
-        bash -c 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' _ "$PUB/resolv.conf" \
-        qpsmtpd-forkserver -l 127.0.0.1 -p "$p" -u "$RUN_AS" </dev/null >"$QP_LOG" 2>&1 &
-    qp_pid=$!
-    for _ in $(seq 100); do
-        ss -Hltn "sport = :$p" | grep -q . && break
-        kill -0 $qp_pid 2>/dev/null || break
-        sleep 0.1
-    done
-    if ss -Hltn "sport = :$p" | grep -q .; then port=$p; on_exit "kill_wait TERM $qp_pid"; break; fi
-    kill $qp_pid 2>/dev/null
-done
-[ -n "$port" ] || { not_ok "qpsmtpd-forkserver starts ($(tail -3 "$QP_LOG" | tr '\n' ' '))"; exit 1; }
 ok "qpsmtpd-forkserver listens on 127.0.0.1:$port as $RUN_AS"
 
 # smtp_auth SOURCE USER PASSWORD [MECHANISM]: prints the final reply code to
@@ -147,7 +91,7 @@ check_eq "qpsmtpd passes no TCPLOCALPORT" "" "$(grep '^TCPLOCALPORT=' "$envfile"
 check_eq "the login is counted under the client's address" 1 \
     "$(R hget 't-e2e:{alice@example.com}' 's|127.1.0.1' | awk '{print $3}')"
 check "logged as allow (service unknown: no TCPLOCALPORT)" \
-    grep -q '^allow user=alice@example.com address=127.1.0.1 service=unknown outcome=success ' "$LOG"
+    grep -q '^@[0-9a-f]\{24\} allow user=alice@example.com address=127.1.0.1 service=unknown outcome=success ' "$LOG"
 
 check_eq "AUTH PLAIN, wrong password: 535" 535 "$(smtp_auth 127.1.0.1 alice@example.com wrong)"
 fails=$(R hget 't-e2e:{alice@example.com}' 'f|127.1.0.1' | awk '{print $3}')
@@ -158,7 +102,7 @@ codes=
 for net in 2 3 4 5; do codes+="$(smtp_auth 127.$net.0.1 alice@example.com secret) "; done
 check_eq "right password from 4 more new networks: 235 each" "235 235 235 235 " "$codes"
 check_eq "the 6th new network within the hour: 535 (locked)" 535 "$(smtp_auth 127.6.0.1 alice@example.com secret)"
-check "the lock is logged" grep -q '^lock user=alice@example.com address=127.6.0.1 ' "$LOG"
+check "the lock is logged" grep -q '^@[0-9a-f]\{24\} lock user=alice@example.com address=127.6.0.1 ' "$LOG"
 check_eq "the lock is stored" 1 "$(R exists 't-e2e:{alice@example.com}:lock')"
 check_eq "locked: right password from a known network: 535" 535 "$(smtp_auth 127.1.0.1 alice@example.com secret)"
 check_eq "locked: AUTH LOGIN too: 535" 535 "$(smtp_auth 127.2.0.1 alice@example.com secret LOGIN)"
@@ -202,7 +146,7 @@ check_eq "tcpserver sets TCPREMOTEIP and TCPLOCALPORT" "TCPLOCALPORT=$tport TCPR
 check_eq "tcpserver: TCPREMOTEIP is what authguard counted" 1 \
     "$(R hget 't-e2e:{carol@example.com}' 's|127.9.0.1' | awk '{print $3}')"
 check "tcpserver: TCPLOCALPORT gives the service" \
-    grep -q "^allow user=carol@example.com address=127.9.0.1 service=port-$tport outcome=success " "$LOG"
+    grep -q "^@[0-9a-f]\{24\} allow user=carol@example.com address=127.9.0.1 service=port-$tport outcome=success " "$LOG"
 check_eq "tcpserver: wrong password" "rc=3 " "$(tcp_login 127.9.0.1 carol@example.com nope)"
 check_eq "tcpserver: the failure counted" 1 \
     "$(R hget 't-e2e:{carol@example.com}' 'f|127.9.0.1' | awk '{print $3}')"

@@ -387,7 +387,7 @@ EOF
     export AUTHGUARD_LOG_FILE=$W/bad.log
     spp mail
     check "bad control file: logged with file:line" \
-        grep -q "spp: refusing to act: $C/authguard:4: 'max-recipients-short'" "$W/bad.log"
+        grep -q "spp: $C/authguard:4: 'max-recipients-short'.*; using the " "$W/bad.log"
 )
 
 (

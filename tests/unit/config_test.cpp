@@ -103,7 +103,8 @@ TEST_CASE("errors name file:line and the reason") {
 TEST_CASE("allow file errors") {
     TempDir dir;
     dir.write("authguard-allow", "192.0.2.0/24\n10.0.0.0/99\n");
-    CHECK(error_of(dir).find("authguard-allow:2: not a network") != std::string::npos);
+    CHECK(error_of(dir).find("authguard-allow:2: '10.0.0.0/99' is not an address or network") !=
+          std::string::npos);
     dir.write("authguard-allow", "192.0.2.0/24 extra\n");
     CHECK(error_of(dir).find("authguard-allow:1:") != std::string::npos);
 }
@@ -146,4 +147,138 @@ TEST_CASE("a key holding Boost's placeholders is refused at once, not looped on"
             CHECK(what.find(":1: unknown key '") != std::string::npos);
         }
     }
+}
+
+namespace {
+// A control directory with the state directory beside it, as
+// /var/qmail/control and /var/qmail/authguard.
+struct Site {
+    TempDir root;
+    std::filesystem::path control = root.path() / "control";
+    std::filesystem::path state = root.path() / "authguard";
+    Site(bool with_state = true) {
+        std::filesystem::create_directory(control);
+        if (with_state) std::filesystem::create_directory(state);
+    }
+    void write(const std::string& name, const std::string& text) const {
+        std::ofstream(control / name) << text;
+    }
+};
+} // namespace
+
+TEST_CASE("a typo in control/authguard: the hooks keep the last valid configuration") {
+    Site site;
+    site.write("authguard", "lock-new-networks-short = 4\nredis-db = 2\n");
+    site.write("authguard-allow", "192.0.2.10\nvip@example.com\n");
+    LoadedConfig good = load_config_or_last_valid(site.control);
+    CHECK(good.source == LoadedConfig::Source::files);
+    CHECK(good.problem.empty());
+    CHECK(good.message().empty());
+    REQUIRE(std::filesystem::exists(last_valid_path(site.control)));
+    CHECK(last_valid_path(site.control).parent_path() == site.state);
+    struct stat st {};
+    REQUIRE(::stat(last_valid_path(site.control).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600); // it may hold redis-password
+
+    site.write("authguard", "lock-new-networks-short = 4\nlock-new-networks-shrt = 6\n");
+    LoadedConfig bad = load_config_or_last_valid(site.control);
+    CHECK(bad.source == LoadedConfig::Source::last_valid);
+    CHECK(bad.problem ==
+          (site.control / "authguard").string() + ":2: unknown key 'lock-new-networks-shrt'");
+    CHECK(bad.message().find(":2: unknown key 'lock-new-networks-shrt'; using the last valid "
+                             "configuration (saved ") != std::string::npos);
+    CHECK(bad.message().find(" UTC)") != std::string::npos);
+    CHECK(bad.config.defaults.lock_new_networks_short == 4);
+    CHECK(bad.config.store.redis_db == 2);
+    CHECK(bad.config.user_allowed("vip@example.com"));
+    CHECK(bad.config.control_dir == site.control);
+    // the bad files are never saved over the good copy
+    CHECK(load_config_or_last_valid(site.control).config.store.redis_db == 2);
+}
+
+TEST_CASE("a bad authguard-allow line, or a secret readable by others: the last valid copy too") {
+    Site site;
+    site.write("authguard", "redis-db = 3\n");
+    load_config_or_last_valid(site.control);
+    site.write("authguard-allow", "192.0.2.300\n");
+    LoadedConfig bad = load_config_or_last_valid(site.control);
+    CHECK(bad.source == LoadedConfig::Source::last_valid);
+    CHECK(bad.problem.find("authguard-allow:1: ") != std::string::npos);
+    CHECK(bad.config.store.redis_db == 3);
+    CHECK(bad.config.allow_networks.empty());
+
+    std::filesystem::remove(site.control / "authguard-allow");
+    site.write("authguard", "redis-db = 3\nredis-password = hunter2\n");
+    ::chmod((site.control / "authguard").c_str(), 0644);
+    bad = load_config_or_last_valid(site.control);
+    CHECK(bad.source == LoadedConfig::Source::last_valid);
+    CHECK(bad.problem.find("authguard:2: holds a secret but is readable by others") !=
+          std::string::npos);
+    CHECK(bad.config.store.redis_password.empty());
+}
+
+TEST_CASE("a typo and no last valid copy: the defaults, for this control directory") {
+    Site site(false); // no state directory: nothing is saved, silently
+    site.write("authguard", "lock-new-networks-short = 4\n");
+    CHECK(load_config_or_last_valid(site.control).source == LoadedConfig::Source::files);
+    CHECK(!std::filesystem::exists(site.state));
+    site.write("authguard", "lock-new-networks-short = 4\nx%canonical_option%y = 1\n");
+    LoadedConfig bad = load_config_or_last_valid(site.control);
+    CHECK(bad.source == LoadedConfig::Source::defaults);
+    CHECK(bad.problem.find("authguard:2: unknown key 'x%canonical_option%y'") != std::string::npos);
+    CHECK(bad.message().size() > std::string_view("; using the defaults").size());
+    CHECK(bad.message().substr(bad.message().size() - 20) == "; using the defaults");
+    CHECK(bad.config.defaults == Thresholds{});
+    CHECK(bad.config.control_dir == site.control);
+    CHECK(bad.config.store.lmdb_path == site.state.string());
+
+    // a copy that no longer parses (garbage) is as good as none
+    std::filesystem::create_directory(site.state);
+    std::ofstream(last_valid_path(site.control)) << "authguard-last-valid 1\nauthguard 99\nshort\n";
+    CHECK(load_config_or_last_valid(site.control).source == LoadedConfig::Source::defaults);
+}
+
+TEST_CASE("a fixed control file is saved again; an unchanged one is not rewritten") {
+    Site site;
+    site.write("authguard", "lock-new-networks-short = 4\n");
+    load_config_or_last_valid(site.control);
+    struct stat first {};
+    REQUIRE(::stat(last_valid_path(site.control).c_str(), &first) == 0);
+    load_config_or_last_valid(site.control);
+    struct stat again {};
+    REQUIRE(::stat(last_valid_path(site.control).c_str(), &again) == 0);
+    CHECK(first.st_ino == again.st_ino); // not replaced: one small read per AUTH
+
+    site.write("authguard", "lock-new-networks-short = 4\nwindow-short = soon\n");
+    CHECK(load_config_or_last_valid(site.control).source == LoadedConfig::Source::last_valid);
+    site.write("authguard", "lock-new-networks-short = 7\n");
+    LoadedConfig fixed = load_config_or_last_valid(site.control);
+    CHECK(fixed.source == LoadedConfig::Source::files);
+    CHECK(fixed.config.defaults.lock_new_networks_short == 7);
+    site.write("authguard", "lock-new-networks-short = 7\nwindow-short = soon\n");
+    LoadedConfig bad = load_config_or_last_valid(site.control);
+    CHECK(bad.source == LoadedConfig::Source::last_valid);
+    CHECK(bad.config.defaults.lock_new_networks_short == 7);
+    // check-config's look does not save
+    site.write("authguard", "lock-new-networks-short = 9\n");
+    load_config_or_last_valid(site.control, false);
+    site.write("authguard", "lock-new-networks-short = 9\nwindow-short = soon\n");
+    CHECK(load_config_or_last_valid(site.control).config.defaults.lock_new_networks_short == 7);
+}
+
+TEST_CASE("authguard-allow: a mistyped address is an error, not an allowed user") {
+    for (const char* line : {"192.0.2.300", "10.0.0.1x", "10.0.0.0/33", "12345", "2001:db8::zz",
+                             "192.0.2.1/", "1.2.3", "@example.com", "alice@", "---"}) {
+        TempDir dir;
+        dir.write("authguard-allow", std::string("# allowed\n\n") + line + "\n");
+        std::string err = error_of(dir);
+        CHECK_MESSAGE(err.find("authguard-allow:3: '") != std::string::npos, line, " -> ", err);
+    }
+    TempDir dir;
+    dir.write("authguard-allow", "alice@example.com\nAlice\npostmaster@1and1.example\n"
+                                 "192.0.2.0/24  # office\n2001:db8::/32\n198.51.100.7\n");
+    Config c = load_config(dir.path());
+    CHECK(c.allow_users ==
+          std::vector<std::string>{"alice@example.com", "alice", "postmaster@1and1.example"});
+    CHECK(c.allow_networks.size() == 3);
 }

@@ -2,10 +2,15 @@
 // program and format it knows, year inference, and hostile input.
 #include "authguard/logscan.hpp"
 
+#include "authguard/log.hpp"
+#include "test_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 using namespace authguard;
@@ -145,6 +150,82 @@ TEST_CASE("logscan: authguard's own decision lines") {
     CHECK(p.parse("Jul 22 18:52:57 mx authguard[1]: unlock user=a by root").kind == Kind::ignored);
     CHECK(p.parse("Jul 22 18:52:57 mx authguard[1]: allow user=a address=192.0.2.1 outcome=maybe").kind ==
           Kind::skipped);
+}
+
+// Issue 12: the log-file copy had no time stamp, so an admin could not tell
+// when a decision was made and scan could not read the file at all.
+TEST_CASE("logscan: log-file lines get a tai64n stamp, and scan reads them stamped or bare") {
+    CHECK(tai64n_stamp(1374486777, 0x28c80c8c) == "@4000000051ed010328c80c8c ");
+    CHECK(tai64n_stamp(0, 0) == "@400000000000000a00000000 ");
+
+    authguard::testing::TempDir dir;
+    const std::string path = (dir.path() / "authguard.log").string();
+    const std::string decision = "lock user=hello@example.com address=46.118.66.80 "
+                                 "service=submission outcome=success time=1374486777 "
+                                 "reason=\"6 new networks within 3600s\"";
+    auto last_line = [&] {
+        std::ifstream in(path);
+        std::string line, last;
+        while (std::getline(in, line))
+            last = line;
+        return last;
+    };
+    {
+        ::unsetenv("AUTHGUARD_NOW");
+        Logger logger(path);
+        auto before = static_cast<std::int64_t>(std::time(nullptr));
+        logger.write(Logger::Level::warning, decision);
+        std::string line = last_line();
+        REQUIRE(line.size() > 26);
+        CHECK(line[0] == '@');
+        CHECK(line.substr(26) == decision);
+        Parser p(YearMode::before_reference);
+        Line l = p.parse(line);
+        REQUIRE(l.kind == Kind::auth);
+        CHECK(l.auth.source == Source::authguard);
+        CHECK(l.auth.verdict == "lock");
+        CHECK(l.auth.user == "hello@example.com");
+        CHECK(l.time >= before);
+        CHECK(l.time <= before + 5);
+    }
+    {
+        // replays and tests set the clock: the stamp follows it
+        ::setenv("AUTHGUARD_NOW", "1374486800", 1);
+        Logger logger(path);
+        logger.write(Logger::Level::info, decision);
+        ::unsetenv("AUTHGUARD_NOW");
+        std::string line = last_line();
+        CHECK(line.rfind("@4000000051ed011a00000000 lock user=", 0) == 0);
+        Parser p;
+        Line l = p.parse(line);
+        REQUIRE(l.kind == Kind::auth);
+        CHECK(l.time == 1374486800); // the stamp is the event's time, not time=
+    }
+    Parser p;
+    // a line written before the stamp: its time= field
+    Line l = p.parse(decision);
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.time == 1374486777);
+    CHECK(l.auth.address == "46.118.66.80");
+    // a user name ending in ':' is no syslog tag
+    l = p.parse("@4000000051ed010328c80c8c refuse-locked user=odd: address=192.0.2.1 service=smtp "
+                "outcome=bad-password time=1");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.user == "odd:");
+    // other lines of the copy
+    CHECK(p.parse("@4000000051ed010328c80c8c allow queue sender=a@example.com recipients=1").kind ==
+          Kind::ignored);
+    CHECK(p.parse("@4000000051ed010328c80c8c unlock user=a by root").kind == Kind::ignored);
+    CHECK(p.parse("unlock user=a by root").reason == SkipReason::unknown_format);
+    CHECK(p.parse("lock user=a address=192.0.2.1 outcome=success").reason ==
+          SkipReason::unknown_format); // bare, and no time=: no time to give it
+    // multilog's and syslog's lines are read as before
+    CHECK(p.parse("@4000000051ed010328c80c8c info msg 90219: bytes 1364 from <a@example.com> qp 1 "
+                  "uid 103")
+              .kind == Kind::message);
+    CHECK(p.parse("Jul 22 18:52:57 mx authguard[1]: lock user=a address=192.0.2.1 service=smtp "
+                  "outcome=success time=1")
+              .kind == Kind::auth);
 }
 
 TEST_CASE("logscan: qmail-smtpd AUTH lines (Hoffmann's logging)") {

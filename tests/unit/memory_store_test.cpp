@@ -138,13 +138,13 @@ TEST_CASE("memory store: locks") {
     CHECK(r.history.lock->reason == "test");
     CHECK(r.history.lock->attempts_after == 1);
     CHECK(r.history.lock->last_attempt == 300);
-    // unlock forgets successes first seen since 150 (the evidence)
-    CHECK(store.clear_lock("dave", 150));
+    // unlock forgets the successes it is told to (the evidence's addresses)
+    CHECK(store.clear_lock("dave", {"198.51.100.1", "203.0.113.9"}));
     History h = store.load("dave");
     CHECK(!h.lock);
     REQUIRE(h.observations.size() == 1);
     CHECK(h.observations[0].address == "192.0.2.1");
-    CHECK(!store.clear_lock("dave", 150));
+    CHECK(!store.clear_lock("dave", {"198.51.100.1", "203.0.113.9"}));
 
     // an expired lock is replaced by a new one, and counts no attempts
     CHECK(store.set_lock("dave", Lock{400, 500, "first", "", 0, 400}));
@@ -171,7 +171,7 @@ TEST_CASE("memory store: hostile user names are kept binary-safe") {
         CHECK(r.history.observations.size() >= 1);
         CHECK(store.set_lock(user, Lock{100, 0, "t", "", 0, 100}) == true);
         CHECK(store.load(user).lock.has_value());
-        CHECK(store.clear_lock(user, 0));
+        CHECK(store.clear_lock(user, {"192.0.2.1"}));
     }
 }
 
@@ -203,6 +203,38 @@ TEST_CASE("memory store: message counts slide over buckets") {
     // relaying clients count apart from users
     CHECK(store.count_message("relay:192.0.2.7", t + 86400 + 5000, 1, 1).messages_short == 1);
     CHECK(store.rate_expire_at("relay:192.0.2.7").has_value());
+}
+
+TEST_CASE("memory store: a message the next queue did not take no longer counts") {
+    Config c;
+    MemoryStore store(c);
+    const std::int64_t t = 1800000000;
+    store.count_message("gina", t, 1, 3);
+    auto counted = store.count_message("gina", t + 600, 1, 2);
+    auto m = store.take_back_message("gina", counted.now, 1, 2);
+    CHECK(m.messages_short == 1);
+    CHECK(m.recipients_long == 3);
+    m = store.take_back_message("gina", t, 5, 50); // never below 0
+    CHECK(m.messages_short == 0);
+    CHECK(m.recipients_short == 0);
+    CHECK(m.recipients_long == 0);
+    store.take_back_message("nobody", t, 1, 1);
+    CHECK(store.count_message("nobody", t, 0, 0).messages_short == 0);
+}
+
+TEST_CASE("memory store: unlock forgot the owner's own recent network (only named addresses go)") {
+    Config c;
+    MemoryStore store(c);
+    store.record(login("hana", "127.0.0.1", 1000), true);
+    store.record(login("hana", "10.11.0.5", 4000), true);
+    CHECK(store.set_lock("hana", Lock{4600, 0, "test", "10.11.0.0/16@4000[10.11.0.5]", 0, 4600}));
+    CHECK(store.clear_lock("hana", {"10.11.0.5"}));
+    History h = store.load("hana");
+    REQUIRE(h.observations.size() == 1);
+    CHECK(h.observations[0].address == "127.0.0.1");
+    CHECK(store.set_lock("hana", Lock{5000, 0, "phone stolen", "manual", 0, 5000}));
+    CHECK(store.clear_lock("hana", {}));
+    CHECK(store.load("hana").observations.size() == 1);
 }
 
 TEST_CASE("memory store: session bindings ride along with a successful login") {

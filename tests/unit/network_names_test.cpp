@@ -96,23 +96,27 @@ TEST_CASE("notifications name the providers of the evidence, escaped") {
                                  "AS64502@1374400060[198.18.0.1] 10.1.0.0/16@1374400120[10.1.0.5]";
     const std::string reason = "6 new networks within 3600s (lock-new-networks-short=6)";
 
+    // Each line: the detector's text, the provider, the first-seen time for
+    // people (UTC, then the local time unless that is UTC).
     std::string text = lock_message(with, "alice@example.com", reason, evidence, t0);
-    CHECK(text.find("  AS64500@1374400000[100.64.0.1,100.66.0.1]  AS64500 Some Carrier\n") !=
+    CHECK(text.find("  AS64500@1374400000[100.64.0.1,100.66.0.1]  AS64500 Some Carrier\n"
+                    "    first seen 2013-07-21 09:46:40 UTC") != std::string::npos);
+    CHECK(text.find("  AS64502@1374400060[198.18.0.1]  AS64502 Ev\\x1bil \\xc3\\xa9 <b>\n"
+                    "    first seen 2013-07-21 09:47:40 UTC") != std::string::npos);
+    CHECK(text.find("  10.1.0.0/16@1374400120[10.1.0.5]\n    first seen 2013-07-21 09:48:40 UTC") !=
           std::string::npos);
-    CHECK(text.find("  AS64502@1374400060[198.18.0.1]  AS64502 Ev\\x1bil \\xc3\\xa9 <b>\n") !=
-          std::string::npos);
-    CHECK(text.find("  10.1.0.0/16@1374400120[10.1.0.5]\n") != std::string::npos);
     CHECK(text.find('\x1b') == std::string::npos);
 
     // Without a table: the evidence lines alone, as they always were.
     std::string plain = lock_message(without, "alice@example.com", reason, evidence, t0);
     CHECK(plain.find("New networks (network@first-seen[addresses]):\n"
-                     "  AS64500@1374400000[100.64.0.1,100.66.0.1]\n"
-                     "  AS64502@1374400060[198.18.0.1]\n"
-                     "  10.1.0.0/16@1374400120[10.1.0.5]\n\n") != std::string::npos);
-    CHECK(
-        lock_message(with, "bob@example.com", "phone stolen", "manual", t0).find("\n  manual\n") !=
-        std::string::npos);
+                     "  AS64500@1374400000[100.64.0.1,100.66.0.1]\n    first seen 2013-07-21") !=
+          std::string::npos);
+    CHECK(plain.find("\n  AS64502@1374400060[198.18.0.1]\n"
+                     "    first seen 2013-07-21 09:47:40 UTC") != std::string::npos);
+    // A manual lock lists no networks ("manual" is none).
+    CHECK(lock_message(with, "bob@example.com", "phone stolen", "manual", t0).find("  manual\n") ==
+          std::string::npos);
 
     // The within-provider rule's reason names the provider; a name from the
     // file never reaches the mail unescaped.

@@ -232,13 +232,13 @@ TEST_CASE_TEMPLATE("store: locks", F, RedisFixture, LmdbFixture) {
     // a read-only look counts no attempt
     r = store.record(login("dave", "203.0.113.9", 310), false);
     CHECK(r.history.lock->attempts_after == 1);
-    // unlock forgets successes first seen since 150 (the evidence)
-    CHECK(store.clear_lock("dave", 150));
+    // unlock forgets the successes it is told to (the evidence's addresses)
+    CHECK(store.clear_lock("dave", {"198.51.100.1", "203.0.113.9"}));
     History h = store.load("dave");
     CHECK(!h.lock);
     REQUIRE(h.observations.size() == 1);
     CHECK(h.observations[0].address == "192.0.2.1");
-    CHECK(!store.clear_lock("dave", 150));
+    CHECK(!store.clear_lock("dave", {"198.51.100.1", "203.0.113.9"}));
 
     // an expired lock is replaced by a new one, and counts no attempts
     CHECK(store.set_lock("dave", Lock{400, 500, "first", "", 0, 400}));
@@ -264,7 +264,7 @@ TEST_CASE_TEMPLATE("store: hostile user names are stored binary-safe under one h
         CHECK(r.history.observations.size() >= 1);
         CHECK(store.set_lock(user, Lock{100, 0, "t", "", 0, 100}) == true);
         CHECK(store.load(user).lock.has_value());
-        CHECK(store.clear_lock(user, 0));
+        CHECK(store.clear_lock(user, {"192.0.2.1"}));
         store.record(login(user, "192.0.2.1", 200), true);
     }
     auto users = store.users();
@@ -420,6 +420,66 @@ TEST_CASE_TEMPLATE("store: a user's state moves between stores unchanged", F, Re
     CHECK(!f.exists(store.rate_key("henry2")));
 }
 
+TEST_CASE_TEMPLATE("store: a message not queued (next queue missing, exit 53) no longer counts", F,
+                   RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u-notqueued:");
+    auto& store = *f.store;
+    const std::int64_t t = 1800000000;
+    store.count_message("gina", t, 1, 3);
+    auto counted = store.count_message("gina", t + 600, 1, 2);
+    CHECK(counted.messages_short == 2);
+    // the second was not queued: taken back from the buckets it went into
+    auto m = store.take_back_message("gina", counted.now, 1, 2);
+    CHECK(m.messages_short == 1);
+    CHECK(m.recipients_short == 3);
+    CHECK(m.recipients_long == 3);
+    // never below 0: a bucket that would go under goes
+    m = store.take_back_message("gina", t, 5, 50);
+    CHECK(m.messages_short == 0);
+    CHECK(m.recipients_short == 0);
+    CHECK(m.recipients_long == 0);
+    CHECK(!f.exists(store.rate_key("gina"))); // emptied buckets leave no key
+    // nothing made up where nothing was counted
+    store.take_back_message("nobody", t, 1, 1);
+    CHECK(!f.exists(store.rate_key("nobody")));
+    CHECK(store.count_message("nobody", t, 0, 0).messages_short == 0);
+}
+
+TEST_CASE_TEMPLATE("store: unlock forgot the owner's own recent network (named ones go)", F,
+                   RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u-unlock:");
+    auto& store = *f.store;
+    // 127.0.0.1 first seen an hour before the lock, then the attack
+    store.record(login("hana", "127.0.0.1", 1000), true);
+    store.record(login("hana", "10.11.0.5", 4000), true);
+    store.record(login("hana", "10.12.0.5", 4100), true);
+    store.record(login("hana", "10.12.0.5", 4200, Outcome::bad_password), true);
+    CHECK(store.set_lock("hana", Lock{4600, 0, "test",
+                                      "10.11.0.0/16@4000[10.11.0.5] "
+                                      "10.12.0.0/16@4100[10.12.0.5]",
+                                      0, 4600}));
+    CHECK(store.clear_lock("hana", {"10.11.0.5", "10.12.0.5"}));
+    History h = store.load("hana");
+    CHECK(!h.lock);
+    int successes = 0, failures = 0;
+    for (auto& o : h.observations) {
+        if (o.kind == Observation::Kind::success) {
+            ++successes;
+            CHECK(o.address == "127.0.0.1");
+        } else {
+            ++failures; // failures are kept
+        }
+    }
+    CHECK(successes == 1);
+    CHECK(failures == 1);
+    // a manual lock: nothing named, nothing forgotten
+    CHECK(store.set_lock("hana", Lock{5000, 0, "phone stolen", "manual", 0, 5000}));
+    CHECK(store.clear_lock("hana", {}));
+    CHECK(store.load("hana").observations.size() == 2);
+}
+
 TEST_CASE_TEMPLATE("store: a log follower's mark rides along with the event it marks", F,
                    RedisFixture, LmdbFixture) {
     SKIP_UNLESS_AVAILABLE();
@@ -479,7 +539,7 @@ TEST_CASE_TEMPLATE("store: a log follower's mark rides along with the event it m
 
     // unlocking forgets observations, not marks
     store.set_lock("ivan", Lock{1000, 0, "test", "", 0, 1000});
-    CHECK(store.clear_lock("ivan", 0));
+    CHECK(store.clear_lock("ivan", {"192.0.2.1", "192.0.2.2", "192.0.2.3"}));
     CHECK(mark_of("ivan", FeedKind::login, "e5f6") == "77:1:2");
 
     // export and import carry them, apart from observations and buckets

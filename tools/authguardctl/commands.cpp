@@ -11,20 +11,26 @@
 #include "authguard/detector.hpp"
 #include "authguard/event.hpp"
 #include "authguard/guard.hpp"
+#include "authguard/lmdb_store.hpp"
 #include "authguard/log.hpp"
 #include "authguard/network_names.hpp"
 #include "authguard/notify.hpp"
 
+#include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace authguardctl {
 
@@ -32,9 +38,92 @@ namespace ag = authguard;
 
 // --- Context ---
 
+namespace {
+
+// Where the control directory came from, for a message about it.
+std::string control_dir_origin(const Context& ctx) {
+    if (ctx.options.count("control")) return "--control";
+    if (const char* d = std::getenv("AUTHGUARD_CONTROL"); d && *d) return "$AUTHGUARD_CONTROL";
+    if (const char* h = std::getenv("QMAILHOME"); h && *h) return "$QMAILHOME/control";
+    return "the default";
+}
+
+// Root must never create the embedded store's directory as root's: the
+// hooks run as the smtpd's user, and from then on every login would go
+// through unguarded (fail-open). It is created owned by that user
+// (AUTHGUARD_USER, default vpopmail), or not at all. (An existing
+// directory keeps its owner: the store gives the files root creates in it
+// to the directory's owner.)
+void prepare_lmdb_directory(const ag::Config& c) {
+    if (c.store.kind != ag::StoreConfig::Kind::lmdb || ::geteuid() != 0) return;
+    const std::filesystem::path dir = c.store.lmdb_path;
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 || errno != ENOENT) return; // the store reports the rest
+    const std::string user = ag::hooks_user();
+    const std::string where = "lmdb " + dir.string() + ": ";
+    errno = 0;
+    const passwd* pw = ::getpwnam(user.c_str());
+    if (!pw)
+        throw ag::StoreError(
+            where +
+            "does not exist, and root would create it as root, so that the hooks (run as "
+            "qmail-smtpd's user) could not use it; there is no user '" +
+            user +
+            "': set AUTHGUARD_USER to the user qmail-smtpd runs as, or create the directory "
+            "(install -d -o USER -m 750 " +
+            dir.string() + ")");
+    if (pw->pw_uid == 0) return; // AUTHGUARD_USER=root: the hooks run as root
+    // Mode 0750, as make install makes it. Made under another name and
+    // given away before it appears, so that no hook ever sees it root's.
+    std::filesystem::path tmp =
+        dir.parent_path() / ("." + dir.filename().string() + ".new." + std::to_string(::getpid()));
+    if (::mkdir(tmp.c_str(), 0750) != 0)
+        throw ag::StoreError(where + "cannot create the directory: " + std::strerror(errno));
+    if (::chown(tmp.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+        int err = errno;
+        ::rmdir(tmp.c_str());
+        throw ag::StoreError(where + "cannot give the new directory to " + user + ": " +
+                             std::strerror(err));
+    }
+    if (::rename(tmp.c_str(), dir.c_str()) != 0) {
+        int err = errno;
+        ::rmdir(tmp.c_str());
+        if (err != EEXIST && err != ENOTEMPTY) // else a hook made it meanwhile
+            throw ag::StoreError(where + "cannot create the directory: " + std::strerror(err));
+        return;
+    }
+    std::cerr << "authguardctl: created " << esc(dir.string()) << " owned by " << esc(user)
+              << " (AUTHGUARD_USER, the user the hooks run as)\n";
+}
+
+} // namespace
+
 const ag::Config& Context::config() {
     if (!config_) {
-        config_ = std::make_unique<ag::Config>(ag::load_config(control_dir));
+        // A mistyped or missing control directory: say which one was read,
+        // not what later fails beside it ("cannot create the directory").
+        std::error_code ec;
+        if (!std::filesystem::is_directory(control_dir, ec))
+            throw ag::ConfigError("the control directory " + control_dir.string() + " (" +
+                                  control_dir_origin(*this) +
+                                  ") does not exist; give it with --control DIR or "
+                                  "AUTHGUARD_CONTROL=DIR");
+        if (!std::filesystem::exists(control_dir / "authguard", ec))
+            std::cerr << "authguardctl: warning: the control directory "
+                      << esc(control_dir.string()) << " (" << control_dir_origin(*this)
+                      << ") has no authguard file: every setting is the default (give another "
+                         "with --control DIR or AUTHGUARD_CONTROL=DIR)\n";
+        if (command == "follow") {
+            // follow feeds the store as the hooks do, so it runs on what
+            // they run on: the last valid files when these do not parse.
+            ag::LoadedConfig loaded = ag::load_config_or_last_valid(control_dir);
+            if (!loaded.problem.empty())
+                std::cerr << "authguardctl: error: " << esc(loaded.message()) << "\n";
+            config_ = std::make_unique<ag::Config>(std::move(loaded.config));
+            prepare_lmdb_directory(*config_); // follow opens its own store
+        } else {
+            config_ = std::make_unique<ag::Config>(ag::load_config(control_dir));
+        }
         // Every view counts networks: say when they are not the providers
         // the control file asks for (or the table is old).
         if (!config_->asn_db_problem.empty())
@@ -44,7 +133,10 @@ const ag::Config& Context::config() {
 }
 
 ag::Store& Context::store() {
-    if (!store_) store_ = ag::open_store(config());
+    if (!store_) {
+        prepare_lmdb_directory(config());
+        store_ = ag::open_store(config());
+    }
     return *store_;
 }
 
@@ -515,6 +607,51 @@ int cmd_locks(Context& ctx) {
 
 // --- unlock USER [--keep-history] ---
 
+namespace {
+
+// What unlock forgets: the successful logins in the networks the lock's
+// evidence names as new (detector.cpp, lock_evidence), and nothing else.
+// An address the evidence lists goes; so does a later one in one of those
+// networks (wide key, or prefix for the within-provider rule), first seen
+// no earlier than the network. The owner's own networks stay known however
+// recently they were first seen. A manual lock (evidence "manual") or an
+// evidence that does not parse names no network: nothing is forgotten.
+struct Forget {
+    std::vector<std::string> networks;  // the evidence's, in its order
+    std::vector<std::string> addresses; // sorted
+    std::optional<std::int64_t> since;  // the earliest network's first-seen
+};
+
+Forget evidence_logins(const ag::History& h, const ag::Config& config) {
+    Forget out;
+    auto evidence = ag::parse_evidence(h.lock ? h.lock->evidence : std::string());
+    if (!evidence) return out;
+    std::map<std::string, std::int64_t> first_seen; // network -> its first-seen
+    std::set<std::string> listed;
+    for (auto& n : *evidence) {
+        out.networks.push_back(n.network);
+        first_seen.emplace(n.network, n.first);
+        listed.insert(n.addresses.begin(), n.addresses.end());
+        out.since = out.since ? std::min(*out.since, n.first) : n.first;
+    }
+    for (auto& o : h.observations) {
+        if (o.kind != ag::Observation::Kind::success) continue;
+        bool forget = listed.count(o.address) > 0;
+        if (!forget) {
+            ag::NetworkKeys keys = ag::network_keys(o.address, config);
+            for (const std::string* key : {&keys.wide, &keys.prefix})
+                if (auto it = first_seen.find(*key);
+                    it != first_seen.end() && o.first >= it->second)
+                    forget = true;
+        }
+        if (forget) out.addresses.push_back(o.address);
+    }
+    std::sort(out.addresses.begin(), out.addresses.end());
+    return out;
+}
+
+} // namespace
+
 int cmd_unlock(Context& ctx) {
     std::string user = ctx.user_arg(0);
     const ag::Config& config = ctx.config();
@@ -524,23 +661,21 @@ int cmd_unlock(Context& ctx) {
     ag::History h = store.load(user);
     if (!h.lock) throw NotFound("user '" + user + "' is not locked");
     const ag::Lock lock = *h.lock;
-    std::int64_t forget_since = keep ? far_future : lock.since - config.window_long;
-    std::vector<std::string> forgotten;
-    for (auto& o : h.observations)
-        if (o.kind == ag::Observation::Kind::success && o.first >= forget_since)
-            forgotten.push_back(o.address);
-    std::sort(forgotten.begin(), forgotten.end());
+    const bool manual = lock.evidence == "manual";
+    Forget forget = keep ? Forget{} : evidence_logins(h, config);
+    const std::vector<std::string>& forgotten = forget.addresses;
 
-    if (!store.clear_lock(user, forget_since))
+    if (!store.clear_lock(user, forgotten))
         throw NotFound("user '" + user + "' is not locked (any more)");
 
     std::string line = "unlock user=" + ag::escape_for_log(user) +
                        " by=" + ag::escape_for_log(admin_name(), 64) +
                        " lock_since=" + std::to_string(lock.since) +
                        " attempts_after=" + std::to_string(lock.attempts_after) +
-                       (keep ? std::string(" history=kept")
-                             : " forget_since=" + std::to_string(forget_since) +
-                                   " forgotten=" + std::to_string(forgotten.size())) +
+                       (keep     ? std::string(" history=kept")
+                        : manual ? std::string(" history=kept-manual-lock")
+                                 : " forget_networks=" + std::to_string(forget.networks.size()) +
+                                       " forgotten=" + std::to_string(forgotten.size())) +
                        " reason=\"" + ag::escape_for_log(lock.reason, 256) + "\"";
     log_line(config, ag::Logger::Level::warning, line);
 
@@ -550,10 +685,14 @@ int cmd_unlock(Context& ctx) {
         j.key("lock");
         lock_json(j, lock, ctx.now(), config);
         j.key("forget_since");
-        if (keep)
-            j.null();
+        if (forget.since)
+            j.value(*forget.since);
         else
-            j.value(forget_since);
+            j.null();
+        j.key("forget_networks").begin_array();
+        for (auto& n : forget.networks)
+            j.value(n);
+        j.end_array();
         j.key("forgotten").begin_array();
         for (auto& a : forgotten)
             j.value(a);
@@ -565,9 +704,16 @@ int cmd_unlock(Context& ctx) {
               << esc(lock.reason) << ")\n";
     if (keep) {
         std::cout << "history kept\n";
+    } else if (manual) {
+        std::cout << "history kept: a manual lock names no networks to forget\n";
+    } else if (forget.networks.empty()) {
+        std::cout << "history kept: the lock's evidence names no networks\n";
     } else {
-        std::cout << "forgot " << forgotten.size() << " successful addresses first seen since "
-                  << utc(forget_since);
+        std::cout << "forgot " << forgotten.size()
+                  << " successful addresses in the networks the lock named as new (";
+        for (std::size_t i = 0; i < forget.networks.size(); ++i)
+            std::cout << (i ? " " : "") << esc(forget.networks[i]);
+        std::cout << "):";
         for (auto& a : forgotten)
             std::cout << " " << esc(a);
         std::cout << "\n";
@@ -595,15 +741,15 @@ int cmd_lock(Context& ctx) {
     // An expired lock (lock-expiry) still occupies the key and would make
     // set_lock refuse: remove it first, keeping the history.
     if (auto existing = store.load(user).lock; existing && !existing->active(now))
-        store.clear_lock(user, far_future);
+        store.clear_lock(user, {});
     if (!store.set_lock(user, lock)) {
         auto existing = store.load(user).lock;
         throw NotFound("user '" + user + "' is already locked" +
                        (existing ? " since " + utc(existing->since) : std::string()));
     }
 
-    std::string failed =
-        ag::notify_lock(config, user, ag::lock_message(config, user, reason, "manual", now));
+    std::string failed = ag::notify_lock(
+        config, user, ag::manual_lock_message(user, reason, admin_name(), now, lock.until));
     std::string line = "manual-lock user=" + ag::escape_for_log(user) +
                        " by=" + ag::escape_for_log(admin_name(), 64) +
                        " since=" + std::to_string(now) + " until=" + std::to_string(lock.until) +
@@ -740,7 +886,8 @@ std::string store_text(const ag::Config& c) {
     std::string where = "redis " + esc(c.store.redis);
     if (!c.store.sentinels.empty()) {
         where = "redis primary '" + esc(c.store.sentinel_master) + "' by sentinel";
-        for (auto& s : c.store.sentinels) where += " " + esc(s);
+        for (auto& s : c.store.sentinels)
+            where += " " + esc(s);
     }
     return where + ", db " + std::to_string(c.store.redis_db) + ", key prefix " +
            esc(c.store.key_prefix);
@@ -752,7 +899,8 @@ void store_json(Json& j, const ag::Config& c) {
     j.key("lmdb_path").value(c.store.lmdb_path).key("lmdb_map_size").value(c.store.lmdb_map_size);
     j.key("lmdb_lock_timeout_ms").value(c.store.lmdb_lock_timeout_ms);
     j.key("sentinels").begin_array();
-    for (auto& s : c.store.sentinels) j.value(s);
+    for (auto& s : c.store.sentinels)
+        j.value(s);
     j.end_array().key("sentinel_master").value(c.store.sentinel_master);
 }
 
@@ -783,20 +931,168 @@ int cmd_stats(Context& ctx) {
 
 // --- check-config ---
 
+namespace {
+
+// What check-config found besides the settings: errors (exit 3 or 4) and
+// warnings, each one line.
+struct Findings {
+    std::vector<std::string> errors, warnings;
+    bool store_error = false; // the store cannot be used: exit 4 (unless a config error)
+};
+
+// Whether `pw`'s user may write (and enter) `path`, by the mode bits (root
+// may always). ACLs are not read.
+bool writable_by(const std::filesystem::path& path, const passwd& pw, bool directory) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    if (pw.pw_uid == 0) return true;
+    mode_t need_user = S_IWUSR | (directory ? S_IXUSR : 0);
+    mode_t need_group = S_IWGRP | (directory ? S_IXGRP : 0);
+    mode_t need_other = S_IWOTH | (directory ? S_IXOTH : 0);
+    if (st.st_uid == pw.pw_uid) return (st.st_mode & need_user) == need_user;
+    bool in_group = st.st_gid == pw.pw_gid;
+    if (!in_group) {
+        int n = 64;
+        std::vector<gid_t> groups(static_cast<std::size_t>(n));
+        if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
+            groups.resize(static_cast<std::size_t>(n));
+            ::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n);
+        }
+        groups.resize(static_cast<std::size_t>(std::max(n, 0)));
+        in_group = std::find(groups.begin(), groups.end(), st.st_gid) != groups.end();
+    }
+    if (in_group) return (st.st_mode & need_group) == need_group;
+    return (st.st_mode & need_other) == need_other;
+}
+
+// next-queue: the program authguard-queue passes each message on to.
+void check_next_queue(const ag::Config& c, Findings& f) {
+    struct stat st {};
+    std::string problem;
+    if (::stat(c.next_queue.c_str(), &st) != 0)
+        problem = std::strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        problem = "not a file";
+    else if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+        problem = "not executable";
+    if (problem.empty()) return;
+    std::string text = "next-queue " + c.next_queue + ": " + problem +
+                       " (authguard-queue and authguard-spp could not queue a message: 451)";
+    // The default matters only where authguard-queue is installed; a value
+    // someone wrote is meant to be used.
+    if (c.next_queue == ag::Config{}.next_queue)
+        f.warnings.push_back(text + "; set next-queue to qmail-queue's path if it is elsewhere");
+    else
+        f.errors.push_back(text);
+}
+
+// The store: reached and authenticated (Redis: connect, AUTH, SELECT,
+// TIME), or the LMDB database opened (never created here).
+void check_store(Context& ctx, const ag::Config& c, Findings& f) {
+    try {
+        if (c.store.kind == ag::StoreConfig::Kind::redis) {
+            ctx.store().now();
+            return;
+        }
+        std::error_code ec;
+        if (!std::filesystem::exists(std::filesystem::path(c.store.lmdb_path) / "data.mdb", ec))
+            return; // nothing to open yet (check_state_dir says whether it can be made)
+        ctx.store().stats();
+    } catch (const ag::StoreError& e) {
+        f.errors.push_back(std::string("the store cannot be used: ") + e.what());
+        f.store_error = true;
+    }
+}
+
+// The state directory (the LMDB store, the last valid control files) must
+// be writable by the user the hooks run as, or they fail open.
+void check_state_dir(const ag::Config& c, Findings& f) {
+    const std::string user = ag::hooks_user();
+    errno = 0;
+    const passwd* pw = ::getpwnam(user.c_str());
+    const std::filesystem::path state = ag::default_lmdb_path(c.control_dir);
+    const bool lmdb = c.store.kind == ag::StoreConfig::Kind::lmdb;
+    if (!pw) {
+        f.warnings.push_back("there is no user '" + user +
+                             "' (AUTHGUARD_USER, default vpopmail): cannot check that the state "
+                             "directory is writable by the user qmail-smtpd runs as; set "
+                             "AUTHGUARD_USER to that user");
+        return;
+    }
+    auto check_dir = [&](const std::filesystem::path& dir, bool needed, const std::string& what) {
+        std::error_code ec;
+        std::string problem;
+        if (std::filesystem::is_directory(dir, ec)) {
+            if (!writable_by(dir, *pw, true))
+                problem = dir.string() + " (" + what + ") is not writable by " + user;
+            for (const char* name : {"data.mdb", "lock.mdb", "writer.lock"})
+                if (problem.empty() && std::filesystem::exists(dir / name, ec) &&
+                    !writable_by(dir / name, *pw, false))
+                    problem = (dir / name).string() + " (" + what + ") is not writable by " + user;
+        } else if (!writable_by(dir.parent_path(), *pw, true)) {
+            problem = dir.string() + " (" + what + ") does not exist, and " + user +
+                      " cannot create it (install -d -o " + user + " -m 750 " + dir.string() + ")";
+        }
+        if (problem.empty()) return;
+        if (needed)
+            f.errors.push_back(problem + ": every login would go through unguarded (fail-open)");
+        else
+            f.warnings.push_back(problem + ": the hooks cannot keep the last valid control files");
+    };
+    if (lmdb) check_dir(c.store.lmdb_path, true, "the store");
+    if (!lmdb || std::filesystem::path(c.store.lmdb_path) != state)
+        check_dir(state, false, "the state directory");
+}
+
+} // namespace
+
 int cmd_check_config(Context& ctx) {
-    const ag::Config& c = ctx.config();
-    // Missing files mean defaults to the hooks; a mistyped directory
-    // deserves a word here.
     std::error_code ec;
-    if (!std::filesystem::exists(ctx.control_dir / "authguard", ec))
-        std::cerr << "authguardctl: warning: " << esc((ctx.control_dir / "authguard").string())
-                  << " does not exist: every setting is the default\n";
+    bool have_dir = std::filesystem::is_directory(ctx.control_dir, ec);
+    const ag::Config* loaded = nullptr;
+    try {
+        loaded = &ctx.config();
+    } catch (const ag::ConfigError& e) {
+        if (!have_dir) throw;
+        // The hooks go on meanwhile: say on what.
+        ag::LoadedConfig hooks = ag::load_config_or_last_valid(ctx.control_dir, false);
+        std::string meanwhile =
+            hooks.source == ag::LoadedConfig::Source::last_valid
+                ? "meanwhile the hooks run on the last valid configuration (saved " +
+                      utc(hooks.saved) + ", " + ag::last_valid_path(ctx.control_dir).string() +
+                      ") and log this error with every decision"
+                : "meanwhile the hooks run on the defaults (no valid configuration was saved in " +
+                      ag::last_valid_path(ctx.control_dir).string() +
+                      ") and log this error with every decision";
+        if (ctx.json) {
+            Json j;
+            j.begin_object().key("ok").value(false).key("error").value(std::string(e.what()));
+            j.key("hooks_use")
+                .value(hooks.source == ag::LoadedConfig::Source::last_valid ? "last_valid"
+                                                                            : "defaults");
+            j.time("last_valid_saved", hooks.saved);
+            j.end_object();
+            print_json(j);
+        }
+        std::cerr << "authguardctl: " << esc(e.what()) << "\n"
+                  << "authguardctl: " << esc(meanwhile) << "\n";
+        return exit_config;
+    }
+    const ag::Config& c = *loaded;
+
+    Findings findings;
+    check_next_queue(c, findings);
+    check_state_dir(c, findings);
+    check_store(ctx, c, findings);
+
     std::vector<std::string> allow_networks;
     for (auto& n : c.allow_networks)
         allow_networks.push_back(ag::network_key(n.base, n.prefix));
     const char* on_failure =
         c.on_store_failure == ag::Config::StoreFailure::allow ? "allow" : "tempfail";
     const char* clock = c.clock_from_store ? "store" : "local";
+    const char* rate_action =
+        c.rate_action == ag::Config::RateAction::tempfail ? "tempfail" : "reject";
     // Without providers a phone's carrier is hundreds of /16s, each new.
     std::string asn_warning;
     if (c.asn_db.empty())
@@ -808,6 +1104,10 @@ int cmd_check_config(Context& ctx) {
     else if (!c.asn_db_problem.empty())
         asn_warning = c.asn_db_problem; // on stderr already (Context::config)
     if (c.asn_db.empty()) std::cerr << "authguardctl: warning: " << esc(asn_warning) << "\n";
+    for (auto& w : findings.warnings)
+        std::cerr << "authguardctl: warning: " << esc(w) << "\n";
+    for (auto& e : findings.errors)
+        std::cerr << "authguardctl: error: " << esc(e) << "\n";
     std::string asn_text = "none (prefixes)";
     if (c.asn_table) {
         auto info = c.asn_table->info();
@@ -817,10 +1117,25 @@ int cmd_check_config(Context& ctx) {
     } else if (!c.asn_db.empty()) {
         asn_text = esc(c.asn_db) + " (not usable: prefixes counted)";
     }
+    // The copy the hooks fall back on should the files stop parsing.
+    const std::filesystem::path copy = ag::last_valid_path(c.control_dir);
+    struct stat copy_st {};
+    std::int64_t copy_saved = ::stat(copy.c_str(), &copy_st) == 0 ? copy_st.st_mtime : 0;
+    const bool ok = findings.errors.empty();
+    const int code = ok                                                    ? exit_ok
+                     : findings.store_error && findings.errors.size() == 1 ? exit_store
+                                                                           : exit_config;
 
     if (ctx.json) {
         Json j;
-        j.begin_object().key("ok").value(true);
+        j.begin_object().key("ok").value(ok);
+        j.key("errors").begin_array();
+        for (auto& e : findings.errors)
+            j.value(e);
+        j.end_array().key("warnings").begin_array();
+        for (auto& w : findings.warnings)
+            j.value(w);
+        j.end_array();
         j.key("control_dir").value(c.control_dir.string());
         store_json(j, c);
         j.key("redis").value(c.store.redis).key("redis_db").value(c.store.redis_db);
@@ -838,6 +1153,7 @@ int cmd_check_config(Context& ctx) {
         j.key("ipv6_wide_prefix").value(c.ipv6_wide_prefix);
         j.key("asn_db").value(c.asn_db).key("asn_db_in_use").value(c.asn_table != nullptr);
         j.key("asn_db_warning").value(asn_warning);
+        j.key("alert_only").value(c.alert_only);
         j.key("lowercase_users").value(c.lowercase_users);
         j.key("max_user_length").value(static_cast<std::int64_t>(c.max_user_length));
         j.key("max_entries").value(c.max_entries);
@@ -849,6 +1165,11 @@ int cmd_check_config(Context& ctx) {
         j.end_array();
         j.key("notify_mail").value(c.notify_mail).key("mail_program").value(c.mail_program);
         j.key("log_file").value(c.log_file).key("follow_state").value(c.follow_state);
+        j.key("next_queue").value(c.next_queue).key("rate_limit_action").value(rate_action);
+        j.key("session_ttl").value(c.session_ttl).key("trust_auth_env").value(c.trust_auth_env);
+        j.key("hooks_user").value(ag::hooks_user());
+        j.key("last_valid_path").value(copy.string());
+        j.time("last_valid_saved", copy_saved);
         j.key("allow_networks").begin_array();
         for (auto& n : allow_networks)
             j.value(n);
@@ -871,7 +1192,7 @@ int cmd_check_config(Context& ctx) {
         }
         j.end_object().end_object();
         print_json(j);
-        return exit_ok;
+        return code;
     }
 
     auto words = [](const std::vector<std::string>& list) {
@@ -880,12 +1201,15 @@ int cmd_check_config(Context& ctx) {
             out += (out.empty() ? "" : " ") + esc(w);
         return out.empty() ? std::string("none") : out;
     };
-    std::cout << "ok\n";
+    auto yes_no = [](bool b) { return std::string(b ? "yes" : "no"); };
+    std::cout << (ok ? std::string("ok")
+                     : "not ok: " + std::to_string(findings.errors.size()) + " error(s), on stderr")
+              << "\n";
     Table table({"control directory", esc(c.control_dir.string())}, {});
     table.row({"store", store_text(c) + (c.store.kind == ag::StoreConfig::Kind::redis
-                                              ? std::string(", password ") +
-                                                    (c.store.redis_password.empty() ? "none" : "set")
-                                              : std::string())});
+                                             ? std::string(", password ") +
+                                                   (c.store.redis_password.empty() ? "none" : "set")
+                                             : std::string())});
     table.row({"timeouts", "connect " + std::to_string(c.store.connect_timeout_ms) +
                                "ms, command " + std::to_string(c.store.command_timeout_ms) + "ms"});
     table.row({"on store failure", on_failure});
@@ -895,6 +1219,8 @@ int cmd_check_config(Context& ctx) {
                               duration_text(c.known_period)});
     table.row({"lock expiry", c.lock_expiry ? duration_text(c.lock_expiry) : "never"});
     table.row({"lock retention", duration_text(c.lock_retention)});
+    table.row({"alert only", c.alert_only ? std::string("yes (a lock is only logged and notified)")
+                                          : std::string("no")});
     table.row({"networks", "IPv4 /" + std::to_string(c.ipv4_net_prefix) + " (wide /" +
                                std::to_string(c.ipv4_wide_prefix) + "), IPv6 /" +
                                std::to_string(c.ipv6_net_prefix) + " (wide /" +
@@ -907,12 +1233,19 @@ int cmd_check_config(Context& ctx) {
                                    ? std::string("off")
                                    : "on, " + std::to_string(c.fingerprint_bits) + " bits"});
     table.row({"notify command", words(c.notify_command)});
-    table.row({"notify mail", c.notify_mail.empty()
-                                  ? std::string("none")
-                                  : esc(c.notify_mail) + " via " + esc(c.mail_program)});
+    table.row({"notify mail", (c.notify_mail.empty() ? std::string("none") : esc(c.notify_mail)) +
+                                  " (mail program " + esc(c.mail_program) + ")"});
     table.row(
         {"log file", c.log_file.empty() ? std::string("none (syslog only)") : esc(c.log_file)});
     table.row({"follow state", esc(c.follow_state)});
+    table.row({"next queue", esc(c.next_queue)});
+    table.row({"rate limit action", rate_action});
+    table.row({"session ttl", duration_text(c.session_ttl)});
+    table.row({"trust auth env", yes_no(c.trust_auth_env)});
+    table.row({"hooks' user", esc(ag::hooks_user()) + " (AUTHGUARD_USER)"});
+    table.row({"last valid copy",
+               esc(copy.string()) +
+                   (copy_saved ? " (saved " + utc(copy_saved) + ")" : std::string(" (none yet)"))});
     table.row({"allow networks", words(allow_networks)});
     table.row({"allow users", words(c.allow_users)});
     table.print(std::cout);
@@ -923,7 +1256,7 @@ int cmd_check_config(Context& ctx) {
     for (auto& [d, t] : c.domain_thresholds)
         thresholds.row({"@" + esc(d), thresholds_text(t)});
     thresholds.print(std::cout, "  ");
-    return exit_ok;
+    return code;
 }
 
 } // namespace authguardctl

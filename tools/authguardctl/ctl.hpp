@@ -131,4 +131,10 @@ class Json {
 // Writes the finished document on one line.
 void print_json(const Json& json);
 
+// The reader of standard output went away (`authguardctl ... | head`): a
+// normal end, not an error. watch_output() makes a write to a closed pipe
+// fail with EPIPE instead of killing the process (main calls it).
+void watch_output();
+bool output_closed();
+
 } // namespace authguardctl

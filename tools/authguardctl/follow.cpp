@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -150,7 +151,12 @@ class Follower {
     }
 
   private:
-    void say(const std::string& text) { std::cout << text << std::endl; }
+    // What follow tells its reader. A reader that went away (`follow ... |
+    // head`) ends the run as SIGTERM does: the position saved, exit 0.
+    void say(const std::string& text) {
+        std::cout << text << std::endl;
+        if (!std::cout && output_closed()) stop_requested = 1;
+    }
 
     bool open_path(Followed& f) { return open_file(f, f.path); }
 
@@ -246,7 +252,27 @@ class Follower {
             say("following " + esc(f.path) + " from byte " + std::to_string(was.offset));
             return;
         }
-        if (same) {
+        if (f.at.dev == was.dev && f.at.ino == was.ino) {
+            // Truncated while stopped (and perhaps written again): the rest
+            // of copytruncate's copy first, as when it happens live.
+            if (std::string copy; find_copy(f, was, copy)) {
+                say(esc(f.path) + " was truncated while stopped: the rest of its copy " +
+                    esc(copy) + " first");
+                continue_segment(f, was);
+                record(f);
+                drain(f, true);
+                if (stop_requested) return;
+                f.fd.reset();
+                if (!open_path(f)) {
+                    say("waiting for " + esc(f.path));
+                    return;
+                }
+            } else {
+                say(esc(f.path) +
+                    " was truncated while stopped, and no copy of it was found: "
+                    "whatever was written to it after byte " +
+                    std::to_string(was.offset) + " and before the truncation is lost");
+            }
             say(esc(f.path) + " was truncated while stopped: from its start");
             start_segment(f, 0);
             record(f);
@@ -276,8 +302,9 @@ class Follower {
         record(f);
     }
 
-    // Opens into f the file beside f.path (maillog.1, maillog-20240102, ...)
-    // with the old inode.
+    // Opens into f the file beside f.path (maillog.1, maillog-20240102, ...,
+    // or a copytruncate's copy being read when follow stopped) with the old
+    // inode.
     bool find_rotated(Followed& f, const Position& was, std::string& found) {
         const std::string& path = f.path;
         auto slash = path.rfind('/');
@@ -287,7 +314,7 @@ class Follower {
         if (!d) return false;
         while (dirent* e = ::readdir(d.get())) {
             std::string name = e->d_name;
-            if (name.rfind(base, 0) != 0 || name == base) continue;
+            if (name == base || name == "." || name == "..") continue;
             if (static_cast<std::uint64_t>(e->d_ino) != was.ino) continue;
             found = dir + "/" + name;
             if (open_file(f, found) && same_file(f.at, was)) return true;
@@ -303,12 +330,20 @@ class Follower {
             start_segment(f, 0);
             record(f);
         }
+        // Truncation first: read at the old position, a truncated file
+        // that grew again would give the middle of its new lines.
+        struct stat opened {};
+        ::fstat(f.fd.get(), &opened);
+        bool resized = opened.st_size != f.last_size;
+        f.last_size = opened.st_size;
+        if (resized &&
+            (static_cast<std::uint64_t>(opened.st_size) < f.at.offset + f.partial.size() ||
+             (f.at.hash != 0 && opened.st_size > 0 && first_line_hash(f.fd.get()) != f.at.hash)))
+            return truncated(f); // (copytruncate, or written over)
         bool any = drain(f, false);
         if (stop_requested) return any;
-        struct stat now {
-        }, opened{};
+        struct stat now {};
         bool gone = ::stat(f.path.c_str(), &now) != 0;
-        ::fstat(f.fd.get(), &opened);
         if (gone || static_cast<std::uint64_t>(now.st_ino) != f.at.ino ||
             static_cast<std::uint64_t>(now.st_dev) != f.at.dev) {
             // Rotated: what the old file still has, then the new one.
@@ -322,24 +357,108 @@ class Follower {
             drain(f, false);
             return true;
         }
-        bool resized = opened.st_size != f.last_size;
-        f.last_size = opened.st_size;
-        if (!resized) return any;
-        if (static_cast<std::uint64_t>(opened.st_size) < f.at.offset + f.partial.size() ||
-            (f.at.hash != 0 && opened.st_size > 0 && first_line_hash(f.fd.get()) != f.at.hash)) {
-            // Truncated (copytruncate), or written over: from the start.
-            say(esc(f.path) + " was truncated: from its start");
-            f.at.hash = first_line_hash(f.fd.get());
-            f.partial.clear();
-            f.skipping = false;
-            start_segment(f, 0);
-            record(f);
-            save(false);
-            drain(f, false);
-            return true;
-        }
         if (f.at.hash == 0 && opened.st_size > 0) f.at.hash = first_line_hash(f.fd.get());
         return any;
+    }
+
+    // f's file was truncated under it. copytruncate (logrotate) copied it
+    // first: the lines written since the last look (up to --interval) are
+    // in the copy, which begins with the same first line. They are read
+    // from it, in the same segment (the copy's bytes are the file's, at
+    // the same offsets), then the truncated file from its start in a new
+    // one: the copy holds everything up to the truncation, the file only
+    // what came after, so no line is read twice.
+    bool truncated(Followed& f) {
+        const std::uint64_t at = f.at.offset + f.partial.size();
+        const Position was = f.at;
+        if (std::string copy; find_copy(f, was, copy)) {
+            struct stat st {};
+            ::fstat(f.fd.get(), &st);
+            say(esc(f.path) + " was truncated: the rest of its copy " + esc(copy) + " first, " +
+                std::to_string(static_cast<std::uint64_t>(st.st_size) -
+                               std::min<std::uint64_t>(at, st.st_size)) +
+                " bytes from byte " + std::to_string(at));
+            // Kept under f.path with the copy's inode: a stop meanwhile
+            // resumes in the copy (resume, find_rotated).
+            record(f);
+            save(false);
+            drain(f, true);
+            if (stop_requested) return true;
+        } else {
+            std::string text = esc(f.path) +
+                               " was truncated and no copy of it was found beside it (" +
+                               (f.at.hash == 0 ? std::string("its first line was never whole")
+                                               : "none begins with its first line and holds byte " +
+                                                     std::to_string(f.at.offset)) +
+                               "): whatever was written to it after byte " + std::to_string(at) +
+                               " and before the truncation is lost (at most --interval's worth)";
+            say(text);
+            logger_.write(ag::Logger::Level::warning, "follow: " + text);
+        }
+        f.fd.reset();
+        f.partial.clear();
+        f.skipping = false;
+        if (!open_path(f)) {
+            say("waiting for " + esc(f.path));
+            return true;
+        }
+        say(esc(f.path) + " was truncated: from its start");
+        start_segment(f, 0);
+        record(f);
+        save(false);
+        drain(f, false);
+        return true;
+    }
+
+    // Opens into f the copy of the file `was` describes that copytruncate
+    // left beside it: a regular file of the same directory, not that
+    // file, beginning with its first line and at least as long as `was`'s
+    // position. maillog.1, maillog.0, maillog-20240102 or any other name;
+    // the most recently modified first. Only f.fd and f.at's file fields
+    // change. Compressed copies are not read.
+    bool find_copy(Followed& f, const Position& was, std::string& found) {
+        if (was.hash == 0) return false; // nothing to recognise it by
+        const std::string& path = f.path;
+        auto slash = path.rfind('/');
+        std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+        std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+        if (!d) return false;
+        struct Candidate {
+            std::string name;
+            std::int64_t mtime_ns;
+        };
+        std::vector<Candidate> candidates;
+        while (dirent* e = ::readdir(d.get())) {
+            std::string name = e->d_name;
+            if (name == "." || name == "..") continue;
+            struct stat st {};
+            if (::fstatat(::dirfd(d.get()), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (static_cast<std::uint64_t>(st.st_ino) == was.ino &&
+                static_cast<std::uint64_t>(st.st_dev) == was.dev)
+                continue; // the truncated file itself
+            if (static_cast<std::uint64_t>(st.st_size) < was.offset) continue;
+            candidates.push_back(
+                {dir + "/" + name,
+                 static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec});
+        }
+        std::sort(candidates.begin(), candidates.end(),
+                  [](const Candidate& a, const Candidate& b) { return a.mtime_ns > b.mtime_ns; });
+        for (const Candidate& c : candidates) {
+            int fd = ::open(c.name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            if (fd < 0) continue;
+            ag::Fd copy(fd);
+            if (first_line_hash(fd) != was.hash) continue;
+            struct stat st {};
+            ::fstat(fd, &st);
+            f.fd = std::move(copy);
+            f.at.dev = static_cast<std::uint64_t>(st.st_dev);
+            f.at.ino = static_cast<std::uint64_t>(st.st_ino);
+            f.at.hash = was.hash;
+            found = c.name;
+            return true;
+        }
+        return false;
     }
 
     // Reads f to its end, handling every whole line; with `closed` (a
@@ -733,7 +852,7 @@ int cmd_follow(Context& ctx) {
     ::sigemptyset(&sa.sa_mask);
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGINT, &sa, nullptr);
-    ::signal(SIGPIPE, SIG_IGN);
+    // (SIGPIPE: main's watch_output() turns a closed output into EPIPE.)
 
     StateFile state_file(state);
     Follower follower(config, state_file, options);
@@ -744,6 +863,8 @@ int cmd_follow(Context& ctx) {
     while (!stop_requested) {
         bool any = follower.poll_once();
         if (once && !any) break;
+        // A reader gone while there was nothing to say ends the run too.
+        if (output_closed()) break;
         if (!any) ::poll(nullptr, 0, interval);
     }
     follower.finish();

@@ -11,6 +11,7 @@
 
 #include "authguard/event.hpp"
 #include "authguard/guard.hpp"
+#include "authguard/version.hpp"
 
 #include <cstring>
 #include <iostream>
@@ -33,8 +34,9 @@ constexpr std::string_view exit_codes_text =
 constexpr std::string_view output_text =
     "Output: tables for people, with every byte that is not printable ASCII (and\n"
     "the backslash) shown as \\xNN. With --json every command prints exactly one\n"
-    "JSON document, an object, on one line (scan: one object per user, one per\n"
-    "line); see authguardctl(8) for its fields.\n"
+    "JSON document, an object, on one line, except scan and export (one object\n"
+    "per user, one per line; export always) and follow (text lines); see\n"
+    "authguardctl(8) for the fields.\n"
     "Errors go to stderr as \"authguardctl: ...\".\n";
 
 struct CommandSpec {
@@ -76,9 +78,10 @@ const std::vector<CommandSpec>& commands() {
         {"unlock",
          "unlock USER [--keep-history]",
          "remove a lock and forget the attack",
-         "Removes USER's lock. Unless --keep-history is given, it first forgets every\n"
-         "successful login first seen at or after (lock since - window-long), so the\n"
-         "attacker's networks never count as networks USER is known to use.\n"
+         "Removes USER's lock. Unless --keep-history is given, it first forgets the\n"
+         "successful logins in the networks the lock's evidence names as new, so the\n"
+         "attacker's networks never count as networks USER is known to use; USER's\n"
+         "own networks stay known. A manual lock names none: nothing is forgotten.\n"
          "Failures are kept. The unlock is logged (syslog mail, and log-file).\n"
          "Exit 1 when USER is not locked.",
          {"USER"},
@@ -131,8 +134,13 @@ const std::vector<CommandSpec>& commands() {
          "check-config",
          "validate the control files",
          "Loads control/authguard and control/authguard-allow as the hooks do. Prints\n"
-         "\"ok\" and the effective settings and thresholds (secrets are not shown),\n"
-         "or the error as FILE:LINE: REASON and exits 3. Does not contact the store.",
+         "\"ok\" and every setting in effect and the thresholds (secrets are not shown),\n"
+         "or the error as FILE:LINE: REASON, with what the hooks run on meanwhile (the\n"
+         "last valid configuration, or the defaults), and exits 3. Then checks that\n"
+         "next-queue is executable, that the store can be reached and authenticated\n"
+         "(Redis: AUTH, SELECT, TIME; LMDB: opened when it exists), and that the\n"
+         "state directory is writable by the hooks' user ($AUTHGUARD_USER, default\n"
+         "vpopmail): errors on stderr, \"not ok\" first, exit 3 (4: the store).",
          {},
          no_options,
          cmd_check_config},
@@ -425,6 +433,9 @@ int run(int argc, char** argv) {
                           ? std::filesystem::path(ctx.options["control"].as<std::string>())
                           : authguard::default_control_dir();
     if (ctx.control_dir.empty()) throw UsageError("--control wants a directory");
+    // Absolute once, here: every path printed (lmdb_path, follow-state) is then absolute.
+    ctx.control_dir = std::filesystem::absolute(ctx.control_dir).lexically_normal();
+    if (!ctx.control_dir.has_filename()) ctx.control_dir = ctx.control_dir.parent_path(); // "dir/"
     return spec->run(ctx);
 }
 
@@ -441,8 +452,10 @@ int fail(int code, std::string_view message) {
 } // namespace authguardctl
 
 int main(int argc, char** argv) {
+    if (authguard::version_asked(argc, argv)) return authguard::print_version("authguardctl");
     using namespace authguardctl;
     int code = exit_ok;
+    watch_output();
     try {
         code = run(argc, argv);
     } catch (const UsageError& e) {
@@ -459,7 +472,8 @@ int main(int argc, char** argv) {
         return fail(exit_other, e.what());
     }
     std::cout.flush();
-    if (!std::cout)
+    // `authguardctl scan ... | head`: the reader has all it wanted.
+    if (!std::cout && !output_closed())
         return fail(exit_other, std::string("cannot write the output: ") + std::strerror(errno));
     return code;
 }

@@ -1,9 +1,15 @@
 // output.cpp - authguardctl's output helpers: escaping hostile bytes for
-// tables and JSON, UTC times, durations, and the JSON document builder.
+// tables and JSON, UTC times, durations, the JSON document builder, and
+// telling a closed output pipe (a normal end) from a failed write.
 #include "ctl.hpp"
 
 #include "authguard/event.hpp"
 
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <ctime>
 #include <iostream>
 #include <limits>
@@ -180,6 +186,30 @@ Json& Json::time(std::string_view name, std::int64_t unix_seconds) {
 
 void print_json(const Json& json) {
     std::cout << json.text() << '\n';
+}
+
+namespace {
+// A handler, not SIG_IGN: an ignored SIGPIPE is inherited by the programs
+// started (mail-program, through notify), a handler is not.
+void note_sigpipe(int) {}
+} // namespace
+
+void watch_output() {
+    struct sigaction sa {};
+    sa.sa_handler = note_sigpipe;
+    sa.sa_flags = SA_RESTART;
+    ::sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGPIPE, &sa, nullptr);
+}
+
+bool output_closed() {
+    // Not errno, which may be an EPIPE of another pipe (the mail program's):
+    // a pipe whose reader is gone polls as an error on its writing end,
+    // and stays so.
+    struct stat st {};
+    if (::fstat(STDOUT_FILENO, &st) != 0 || !S_ISFIFO(st.st_mode)) return false;
+    pollfd p{STDOUT_FILENO, POLLOUT, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
 }
 
 } // namespace authguardctl
