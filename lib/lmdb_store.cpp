@@ -4,6 +4,7 @@
 // with an expiry time, under the Redis store's key names.
 #include "authguard/lmdb_store.hpp"
 
+#include "authguard/config.hpp"
 #include "authguard/fd.hpp"
 #include "authguard/hash.hpp"
 
@@ -26,6 +27,7 @@
 #include <ctime>
 #include <fstream>
 #include <utility>
+#include <vector>
 
 namespace authguard {
 
@@ -417,6 +419,31 @@ std::string user_name(uid_t uid) {
     return "?";
 }
 
+// Hands a directory root has just made to the user the hooks run as
+// (AUTHGUARD_USER, default vpopmail), when /etc/passwd knows that user;
+// read by hand for the same reason as user_name(). Without such a user the
+// directory stays root's, and check-config says so.
+void give_to_hooks_user(const std::filesystem::path& path, struct stat& dir) {
+    const std::string wanted = hooks_user();
+    std::ifstream passwd("/etc/passwd");
+    for (std::string line; std::getline(passwd, line);) {
+        std::vector<std::string> field;
+        for (std::size_t from = 0;;) {
+            auto colon = line.find(':', from);
+            field.push_back(line.substr(from, colon - from));
+            if (colon == std::string::npos) break;
+            from = colon + 1;
+        }
+        if (field.size() < 4 || field[0] != wanted) continue;
+        std::uint32_t uid = 0, gid = 0;
+        auto [u_end, u_err] = std::from_chars(field[2].data(), field[2].data() + field[2].size(), uid);
+        auto [g_end, g_err] = std::from_chars(field[3].data(), field[3].data() + field[3].size(), gid);
+        if (u_err != std::errc() || g_err != std::errc() || uid == 0) return;
+        if (::chown(path.c_str(), uid, gid) == 0) ::stat(path.c_str(), &dir);
+        return;
+    }
+}
+
 bool starts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -542,10 +569,17 @@ LmdbStore::Env& LmdbStore::env() {
     struct stat dir {};
     if (::stat(path_.c_str(), &dir) != 0) {
         // (a login at the same moment may create it first: EEXIST is fine)
-        if (errno != ENOENT || (::mkdir(path_.c_str(), 0770) != 0 && errno != EEXIST) ||
-            ::stat(path_.c_str(), &dir) != 0)
+        if (errno != ENOENT)
             throw StoreError(where + ": cannot create the directory as " + who() + ": " +
                              std::strerror(errno) + hint);
+        bool created = ::mkdir(path_.c_str(), 0770) == 0;
+        if ((!created && errno != EEXIST) || ::stat(path_.c_str(), &dir) != 0)
+            throw StoreError(where + ": cannot create the directory as " + who() + ": " +
+                             std::strerror(errno) + hint);
+        // A hook run as root (qmail-popup's checkpassword chain) would
+        // otherwise make it root's, and every smtpd login, run as the
+        // hooks' user, would then go through unguarded.
+        if (created && ::geteuid() == 0) give_to_hooks_user(path_, dir);
     }
     if (!S_ISDIR(dir.st_mode)) throw StoreError(where + ": not a directory");
     if (::faccessat(AT_FDCWD, path_.c_str(), W_OK | X_OK, AT_EACCESS) != 0)

@@ -171,5 +171,19 @@ check_eq "... and the hook, as nobody, records the login there" '0 "count":1' \
 F=$(lmdb_host follower)
 AUTHGUARD_USER=nobody "$CTL" --control "$F" follow --once --from-start /dev/null >/dev/null 2>&1
 check_eq "root, follow: the store directory is nobody's" nobody "$(stat -c %U "$W/follower/authguard" 2>&1)"
+N=$(lmdb_host nostate)
+out=$(env -u AUTHGUARD_USER "$CTL" --control "$N" check-config 2>&1); code=$?
+check_eq "check-config: no store directory and no user vpopmail is an error, not ok (exit 3)" 3 "$code"
+check "... naming the directory and how to create it" grep -q "$W/nostate/authguard (the store) does not exist: create it" <<<"$out"
+# qmail-popup runs the checkpassword chain as root: the hook itself must not
+# leave a root-owned store behind for the smtpd's logins.
+P=$(lmdb_host pop3root)
+env -i PATH=/usr/bin:/bin AUTHGUARD_CONTROL="$P" AUTHGUARD_USER=nobody TCPREMOTEIP=192.0.2.9 \
+    TCPLOCALPORT=110 AG_STANDIN_PASSWORD=secret "$AG_BUILD/authguard-checkpw" \
+    "$AG_BUILD/vchkpw-standin" /bin/true 3< <(printf 'gina\0secret\0Y1\0') >/dev/null 2>&1
+check_eq "hook run as root (POP3 chain) creates the store directory as the hooks' user's" \
+    "nobody nobody" "$(stat -c '%U %U' "$W/pop3root/authguard" 2>&1 | cut -d' ' -f1) $(stat -c %U "$W/pop3root/authguard/data.mdb" 2>&1)"
+check_eq "... and the smtpd's login, as nobody, is recorded there" '0 "count":1' \
+    "$(as_nobody "$P" hank) $("$CTL" --control "$P" export hank | grep -o '"count":[0-9]*')"
 check_eq "AUTHGUARD_USER=root: created as root (the hooks run as root)" root \
     "$(AUTHGUARD_USER=root "$CTL" --control "$(lmdb_host asroot)" stats >/dev/null 2>&1; stat -c %U "$W/asroot/authguard")"

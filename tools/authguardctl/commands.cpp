@@ -1013,6 +1013,15 @@ void check_state_dir(const ag::Config& c, Findings& f) {
     const std::filesystem::path state = ag::default_lmdb_path(c.control_dir);
     const bool lmdb = c.store.kind == ag::StoreConfig::Kind::lmdb;
     if (!pw) {
+        // Whoever the hooks run as, a store directory that is not there
+        // leaves them to create it, which they cannot under a root-owned
+        // /var/qmail: every login would go through unguarded.
+        std::error_code ec;
+        if (lmdb && !std::filesystem::is_directory(c.store.lmdb_path, ec))
+            f.errors.push_back(c.store.lmdb_path + " (the store) does not exist: create it owned by the "
+                               "user qmail-smtpd runs as (install -d -o USER -m 750 " +
+                               c.store.lmdb_path + "; make install does), and set AUTHGUARD_USER "
+                               "to that user for authguardctl");
         f.warnings.push_back("there is no user '" + user +
                              "' (AUTHGUARD_USER, default vpopmail): cannot check that the state "
                              "directory is writable by the user qmail-smtpd runs as; set "

@@ -315,6 +315,7 @@ po::options_description command_options(const CommandSpec& spec) {
 
 void print_tool_help(std::ostream& out) {
     out << "usage: authguardctl [--control DIR] [--json] COMMAND [ARGS]\n"
+           "       authguardctl --version\n"
            "       authguardctl COMMAND --help\n\n"
            "Shows and manages what authguard stores per user (in the embedded LMDB store\n"
            "or in Redis, as control/authguard says): the networks each SMTP-AUTH user\n"
