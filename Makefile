@@ -38,7 +38,7 @@ TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B
 
 SPP_SECTIONS = $(foreach s,auth mail rcpt data,$(B)/authguard-spp-$(s))
 
-.PHONY: all programs build-deps deps check unit integration demo bench clean format asn-data \
+.PHONY: fuzz fuzz-build FORCE all programs build-deps deps check unit integration demo bench clean format asn-data \
         install uninstall install-programs deb
 all: programs $(TEST_PROGRAMS)
 programs: $(PROGRAMS) $(SPP_SECTIONS)
@@ -170,6 +170,40 @@ deb:
 	tools/install-deps build package
 	$(MAKE) programs
 	tools/build-deb '$(B)'
+
+# libFuzzer harnesses (tests/fuzz/*.cpp) for the parsers that read
+# strangers' input, built with clang, ASan and UBSan into $(FUZZ_B); each runs
+# FUZZ_SECONDS from its seed corpus tests/fuzz/corpus/NAME (copied: new
+# inputs stay in $(FUZZ_B)/corpus). A crash stops the run and is kept in
+# $(FUZZ_B)/crashes; add it to the seed corpus once fixed.
+FUZZ_B       = build-fuzz
+FUZZ_SECONDS = 60
+FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES   = $(basename $(notdir $(wildcard tests/fuzz/*.cpp)))
+FUZZ_TARGETS = $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz-%)
+
+ifneq ($(B),$(FUZZ_B))
+$(FUZZ_B)/libauthguard.a: FORCE
+	$(MAKE) --no-print-directory B=$(FUZZ_B) CXX=clang++ \
+	    CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_B)/libauthguard.a
+endif
+$(FUZZ_B)/fuzz-%: tests/fuzz/%.cpp $(FUZZ_B)/libauthguard.a
+	clang++ $(subst -I$(B)/gen,-I$(FUZZ_B)/gen,$(AG_FLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer $< \
+	    $(FUZZ_B)/libauthguard.a $(DYNAMIC_LIBS) -lz -o $@
+
+fuzz-build: $(FUZZ_TARGETS)
+fuzz: fuzz-build
+	@set -e; mkdir -p $(FUZZ_B)/crashes; for n in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_B)/corpus/$$n; cp -n tests/fuzz/corpus/$$n/* $(FUZZ_B)/corpus/$$n/ 2>/dev/null || true; \
+	    echo "== fuzz-$$n, $(FUZZ_SECONDS) s"; \
+	    rc=0; $(FUZZ_B)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -artifact_prefix=$(FUZZ_B)/crashes/$$n- -print_final_stats=1 $(FUZZ_B)/corpus/$$n \
+	        >$(FUZZ_B)/fuzz-$$n.log 2>&1 || rc=$$?; \
+	    grep -E '^(stat::number_of_executed_units|#[0-9]+ +DONE)|ERROR|SUMMARY' $(FUZZ_B)/fuzz-$$n.log || true; \
+	    test $$rc = 0 || { echo "fuzz-$$n: crash (exit $$rc), see $(FUZZ_B)/fuzz-$$n.log and $(FUZZ_B)/crashes/"; exit 1; }; \
+	done
+
+FORCE:
 
 format:
 	clang-format -i $$(find include lib plugins tools tests bench -name '*.[ch]pp')

@@ -714,6 +714,11 @@ Config load_config(const std::filesystem::path& control_dir) {
     return parse_control_texts(control_dir, read_control_texts(control_dir), true);
 }
 
+Config parse_config_text(const std::filesystem::path& control_dir, const std::string& main_text,
+                         const std::string& allow_text) {
+    return parse_control_texts(control_dir, ControlTexts{main_text, allow_text}, false);
+}
+
 std::filesystem::path last_valid_path(const std::filesystem::path& control_dir) {
     return default_lmdb_path(control_dir) / "control.last-valid";
 }

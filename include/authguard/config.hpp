@@ -162,6 +162,11 @@ std::filesystem::path beside_control_dir(const std::filesystem::path& control_di
 // control_dir/authguard-allow (optional). Throws ConfigError.
 Config load_config(const std::filesystem::path& control_dir);
 
+// The same from the files' texts, without reading or checking anything on
+// disk but an asn-db table it names (for fuzzing and tests).
+Config parse_config_text(const std::filesystem::path& control_dir, const std::string& main_text,
+                         const std::string& allow_text);
+
 // What the hooks run on. A control file that does not parse must never
 // refuse a login or a message: they keep the last configuration that
 // parsed (or the defaults, if none ever did) and log the problem on every

@@ -93,7 +93,12 @@ TEST_CASE("logscan: the seed's lines") {
 
 TEST_CASE("logscan: every vchkpw line") {
     Parser p = seed_parser();
-    auto auth = [&](const std::string& text) { return p.parse("Jul 22 18:52:46 mx vpopmail[1]: " + text); };
+    // The line outlives the parse: a Line's fields point into it.
+    std::string line;
+    auto auth = [&](const std::string& text) {
+        line = "Jul 22 18:52:46 mx vpopmail[1]: " + text;
+        return p.parse(line);
+    };
     Line l = auth("vchkpw-smtp: vpopmail user not found nobody@example.com:198.51.100.9");
     REQUIRE(l.kind == Kind::auth);
     CHECK(l.auth.outcome == Outcome::bad_password);
