@@ -6,6 +6,8 @@
 #   make install  the programs, man pages, example control files and the
 #                 state directory (see "make install" below); make uninstall
 #   make deb      the Debian package (debian/), into $(B)/deb/
+#   make fuzz     libFuzzer harnesses (tests/fuzz/), FUZZ_SECONDS each (clang, build-fuzz/)
+#   make check SANITIZE=1   the suite against an ASan + UBSan build (build-san/)
 # Plain `make` installs nothing: it checks the build dependencies and names
 # the missing ones (tools/check-build-deps). check, demo, bench and deb
 # first install the Debian packages they need (as root, tools/install-deps).
@@ -27,6 +29,19 @@ DYNAMIC_LIBS = -lhiredis -lboost_program_options -llmdb -lmaxminddb
 # its security fixes then reach authguardctl without a rebuild.
 CTL_LIBS = -static-libstdc++ -static-libgcc -Wl,-Bstatic -lhiredis -lboost_program_options -llmdb -lmaxminddb \
            -Wl,-Bdynamic -lz
+
+# `make check SANITIZE=1`: every program and test built with ASan and UBSan
+# into build-san/ and the whole suite run against them. Sanitizers need
+# the shared C library, so this build links dynamically; the release build
+# stays static. Any report aborts the program, which fails its test.
+ifeq ($(SANITIZE),1)
+B           = build-san
+CXXFLAGS    = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+STATIC_LIBS = $(DYNAMIC_LIBS)
+CTL_LIBS    = $(DYNAMIC_LIBS) -lz
+export ASAN_OPTIONS  = abort_on_error=1:detect_leaks=0
+export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+endif
 
 LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp)
 LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
@@ -184,6 +199,7 @@ FUZZ_TARGETS = $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz-%)
 
 ifneq ($(B),$(FUZZ_B))
 $(FUZZ_B)/libauthguard.a: FORCE
+	@command -v clang++ >/dev/null || { echo "make fuzz needs clang: apt-get install clang" >&2; exit 1; }
 	$(MAKE) --no-print-directory B=$(FUZZ_B) CXX=clang++ \
 	    CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_B)/libauthguard.a
 endif

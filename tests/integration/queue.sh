@@ -131,7 +131,12 @@ drive "$C" "$q" --io --message "$M/50m" --to r@example.org
 read -r guard_rchar guard_syscr <<<"$(field io | sed 's/.*rchar=\([0-9]*\).*syscr=\([0-9]*\).*/\1 \2/')"
 PROGRAM=$QQ drive "$C" "$W/q-reads-alone" --io --message "$M/50m" --to r@example.org
 read -r qq_rchar qq_syscr <<<"$(field io | sed 's/.*rchar=\([0-9]*\).*syscr=\([0-9]*\).*/\1 \2/')"
-if [ "$(queued "$q")" = 1 ] && [ "${guard_rchar:-99999999}" -lt 65536 ] && [ "${qq_rchar:-0}" -ge 52428800 ]; then
+# The guard never reads the message: its own reads are the envelope and its
+# files, under 64 KiB (1 MiB in a sanitizer build, whose runtime reads
+# /proc/self/maps and the like at start).
+read_bound=65536
+[ -n "${ASAN_OPTIONS:-}" ] && read_bound=1048576
+if [ "$(queued "$q")" = 1 ] && [ "${guard_rchar:-99999999}" -lt "$read_bound" ] && [ "${qq_rchar:-0}" -ge 52428800 ]; then
     ok "reads: the guard read $guard_rchar bytes in $guard_syscr reads for a 52428800-byte message (the next queue program alone: $qq_rchar in $qq_syscr)"
 else
     not_ok "reads: guard rchar=${guard_rchar:-?} syscr=${guard_syscr:-?}, next program alone rchar=${qq_rchar:-?}"
