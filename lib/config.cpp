@@ -6,6 +6,7 @@
 
 #include "authguard/asn/table.hpp"
 #include "authguard/event.hpp"
+#include "authguard/fd.hpp"
 #include "authguard/lmdb_store.hpp"
 
 #include <boost/program_options.hpp>
@@ -19,7 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fstream>
+
 #include <functional>
 #include <sstream>
 
@@ -503,16 +504,35 @@ void load_allow_text(Config& config, const std::string& content,
 }
 
 // A control file's text; nullopt when it does not exist (the defaults).
+// Opened without waiting and read only when it is a regular file: a FIFO
+// there would hold every hook in open(), a device such as /dev/zero in
+// read(). The size bound keeps a runaway file from filling memory.
 std::optional<std::string> read_text(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    constexpr off_t largest_control_file = 16 << 20;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    if (fd.get() < 0) {
         if (errno == ENOENT) return std::nullopt;
         throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
-    return text.str();
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw ConfigError(path.string() + ": not a regular file");
+    if (st.st_size > largest_control_file)
+        throw ConfigError(path.string() + ": too large for a control file (" +
+                          std::to_string(st.st_size) + " bytes)");
+    std::string text;
+    char buffer[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
+        if (n == 0) break;
+        text.append(buffer, static_cast<std::size_t>(n));
+        if (static_cast<off_t>(text.size()) > largest_control_file)
+            throw ConfigError(path.string() + ": too large for a control file");
+    }
+    return text;
 }
 
 // A table that cannot be used never stops mail: the prefixes are counted

@@ -12,10 +12,15 @@
 #include "authguard/event.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 namespace authguard {
@@ -35,23 +40,68 @@ std::string tai64n_stamp(std::int64_t unix_seconds, long nanoseconds) {
     return out;
 }
 
-Logger::Logger(std::string copy_path) : copy_path_(std::move(copy_path)) {
+Logger::Logger(std::string copy_path, std::string syslog_path)
+    : copy_path_(std::move(copy_path)), syslog_path_(std::move(syslog_path)) {
     if (copy_path_.empty())
         if (const char* p = std::getenv("AUTHGUARD_LOG_FILE"); p && *p) copy_path_ = p;
-    ::openlog("authguard", LOG_PID, LOG_MAIL);
 }
 
-Logger::~Logger() { ::closelog(); }
+Logger::~Logger() = default;
+
+std::string Logger::syslog_datagram(Level level, std::string_view line, std::int64_t unix_seconds,
+                                    int pid) {
+    int severity = level == Level::error     ? LOG_ERR
+                   : level == Level::warning ? LOG_WARNING
+                                             : LOG_INFO;
+    std::time_t t = static_cast<std::time_t>(unix_seconds);
+    std::tm local{};
+    ::localtime_r(&t, &local);
+    char stamp[32];
+    // RFC 3164's TIMESTAMP: "Mmm dd hh:mm:ss", the day padded with a space.
+    if (std::strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &local) == 0) stamp[0] = '\0';
+    char head[96];
+    std::snprintf(head, sizeof head, "<%d>%s authguard[%d]: ", LOG_MAIL | severity, stamp, pid);
+    std::string datagram = head;
+    datagram += line;
+    return datagram;
+}
+
+void Logger::send_to_syslog(Level level, std::string_view line) {
+    std::string datagram =
+        syslog_datagram(level, line, std::time(nullptr), static_cast<int>(::getpid()));
+    // Two tries: a daemon restarted since the last line has a new socket
+    // (ECONNREFUSED on the old one), so connect again once.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (syslog_socket_.get() < 0) {
+            Fd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+            if (s.get() < 0) return;
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            if (syslog_path_.size() >= sizeof addr.sun_path) return;
+            std::memcpy(addr.sun_path, syslog_path_.c_str(), syslog_path_.size() + 1);
+            if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+            syslog_socket_ = std::move(s);
+        }
+        if (::send(syslog_socket_.get(), datagram.data(), datagram.size(),
+                   MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return;
+        // EAGAIN: the daemon is not reading; the line is dropped rather than
+        // hold a login (the log-file copy, when set, still has it).
+        if (errno != ECONNREFUSED && errno != ENOTCONN) return;
+        syslog_socket_.reset();
+    }
+}
 
 void Logger::write(Level level, std::string_view line) {
     // The line is already escaped by its builder; this only guards the
     // invariant "one line, printable" against a future careless caller.
     std::string safe;
     for (char c : line) safe += (c == '\n' || c == '\r' || c == '\0') ? ' ' : c;
-    int priority = level == Level::error ? LOG_ERR : level == Level::warning ? LOG_WARNING : LOG_INFO;
-    ::syslog(priority, "%s", safe.c_str());
+    send_to_syslog(level, safe);
     if (copy_path_.empty()) return;
-    int fd = ::open(copy_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    // O_NONBLOCK: a FIFO there without a reader would block the open.
+    int fd =
+        ::open(copy_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
     if (fd < 0) return;
     // The clock the decisions use: $AUTHGUARD_NOW in replays and tests (the
     // demo's log then reads as the incident's day), else the real one.

@@ -18,7 +18,8 @@ namespace authguard {
 namespace {
 
 // Forks twice so the program is not our child (nobody waits for it), feeds
-// `input` to its stdin, and points its stdout/stderr at /dev/null.
+// `input` to its stdin from a third detached process, and points its
+// stdout/stderr at /dev/null. Waits only for the forks.
 bool spawn_detached(const std::vector<std::string>& argv, const std::string& input) {
     pid_t middle = ::fork();
     if (middle < 0) return false;
@@ -41,6 +42,12 @@ bool spawn_detached(const std::vector<std::string>& argv, const std::string& inp
             ::_exit(127);
         }
         ::close(pipe_fds[0]);
+        // The feeding is left to one more detached process: a program that
+        // stalls before reading a message larger than the pipe holds would
+        // otherwise hold the hook that waits for this one.
+        pid_t feeder = ::fork();
+        if (feeder < 0) ::_exit(1);
+        if (feeder > 0) ::_exit(0);
         ::signal(SIGPIPE, SIG_IGN);
         const char* p = input.data();
         std::size_t left = input.size();

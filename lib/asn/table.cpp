@@ -458,7 +458,9 @@ Table& Table::operator=(Table&&) noexcept = default;
 Table::~Table() = default;
 
 Table Table::open(const std::filesystem::path& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: a FIFO in asn-db's place must not hold the hook in open();
+    // it is refused below as not a regular file.
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     if (fd.get() < 0) fail(path, "cannot open: " + system_error_text(errno));
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) fail(path, "cannot stat: " + system_error_text(errno));

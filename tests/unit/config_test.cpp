@@ -109,6 +109,15 @@ TEST_CASE("allow file errors") {
     CHECK(error_of(dir).find("authguard-allow:1:") != std::string::npos);
 }
 
+TEST_CASE("a FIFO or a device as a control file is an error, never a wait") {
+    TempDir dir;
+    REQUIRE(::mkfifo((dir.path() / "authguard").c_str(), 0600) == 0);
+    CHECK(error_of(dir).find("authguard: not a regular file") != std::string::npos);
+    std::filesystem::remove(dir.path() / "authguard");
+    std::filesystem::create_symlink("/dev/zero", dir.path() / "authguard-allow");
+    CHECK(error_of(dir).find("authguard-allow: not a regular file") != std::string::npos);
+}
+
 TEST_CASE("a secret in a file others can read is refused") {
     TempDir dir;
     dir.write("authguard", "redis-password = s3cret-and-long\n");
