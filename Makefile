@@ -7,7 +7,10 @@
 #                 state directory (see "make install" below); make uninstall
 #   make deb      the Debian package (debian/), into $(B)/deb/
 #   make fuzz     libFuzzer harnesses (tests/fuzz/), FUZZ_SECONDS each (clang, build-fuzz/)
+#   make fuzz-coverage   the parsers' lines their fuzz corpora run (llvm-cov)
 #   make check SANITIZE=1   the suite against an ASan + UBSan build (build-san/)
+#   make check-reliability  what CI adds to make check: a sanitizer pass and
+#                 FUZZ_SECONDS of each fuzz harness (tests/reliability)
 # Plain `make` installs nothing: it checks the build dependencies and names
 # the missing ones (tools/check-build-deps). check, demo, bench and deb
 # first install the Debian packages they need (as root, tools/install-deps).
@@ -43,17 +46,21 @@ export ASAN_OPTIONS  = abort_on_error=1:detect_leaks=0
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
 
-LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp)
+LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp lib/spf/*.cpp)
+# lib/spf/ (the SPF check) is linked only by what uses it; libspf2's static
+# archive needs libresolv (res_query) beside it.
+SPF_LIBS = -lspf2 -lresolv
 LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/*.cpp)
 UNIT_OBJ = $(UNIT_SRC:%.cpp=$(B)/obj/%.o)
 
 PROGRAMS = $(B)/authguard-checkpw $(B)/authguard-queue $(B)/authguard-spp $(B)/authguardctl
-TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B)/traffic-gen
+TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B)/traffic-gen \
+                $(B)/spf-rfc7208-suite
 
 SPP_SECTIONS = $(foreach s,auth mail rcpt data,$(B)/authguard-spp-$(s))
 
-.PHONY: fuzz fuzz-build FORCE all programs build-deps deps check unit integration demo bench clean format asn-data \
+.PHONY: check-reliability fault-table fuzz fuzz-build fuzz-coverage FORCE all programs build-deps deps check unit integration demo bench clean format asn-data \
         install uninstall install-programs deb
 all: programs $(TEST_PROGRAMS)
 programs: $(PROGRAMS) $(SPP_SECTIONS)
@@ -68,7 +75,7 @@ build-deps:
 	@tools/check-build-deps
 
 deps:
-	@tools/install-deps
+	@tools/install-deps build test package
 
 # VERSION becomes a header, so that every program answers --version with it.
 $(B)/gen/authguard_version.hpp: VERSION
@@ -108,7 +115,11 @@ $(B)/authguardctl: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/authguardctl/*
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(CTL_LIBS)
 
 $(B)/unit-tests: $(UNIT_OBJ) $(B)/obj/tools/authguardctl/logfile.o $(B)/libauthguard.a
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS) -lz
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS) -lz $(SPF_LIBS)
+
+# The RFC 7208 conformance suite against lib/spf (tests/integration/spf-rfc.sh).
+$(B)/spf-rfc7208-suite: $(B)/obj/tests/spf/rfc7208-suite.o $(B)/libauthguard.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(SPF_LIBS)
 
 $(B)/vchkpw-standin: $(B)/obj/tests/standins/vchkpw-standin.o
 	$(CXX) $(CXXFLAGS) -o $@ $^
@@ -123,6 +134,19 @@ $(B)/traffic-gen: $(B)/obj/tests/standins/traffic-gen.o $(B)/libauthguard.a
 check: deps
 	$(MAKE) all
 	AG_BUILD=$(abspath $(B)) tests/run-all
+
+# What CI runs after `make check`: the sanitizer build and its pass over the
+# unit tests, checkpw.sh, queue.sh and spp.sh, then FUZZ_SECONDS of every
+# fuzz harness (tests/reliability).
+check-reliability: deps
+	@tools/install-deps fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/reliability
+
+# The fault matrix of doc/reliability.md, from the fault tests' own output.
+fault-table: deps
+	$(MAKE) all
+	AG_BUILD=$(abspath $(B)) AG_ONLY=faults tests/run-all
+	tools/fault-table $(B)/fault-matrix.tsv doc/reliability.md
 
 unit: all
 	$(B)/unit-tests
@@ -199,25 +223,70 @@ FUZZ_TARGETS = $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz-%)
 
 ifneq ($(B),$(FUZZ_B))
 $(FUZZ_B)/libauthguard.a: FORCE
-	@command -v clang++ >/dev/null || { echo "make fuzz needs clang: apt-get install clang" >&2; exit 1; }
+	@tools/install-deps fuzz
 	$(MAKE) --no-print-directory B=$(FUZZ_B) CXX=clang++ \
 	    CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_B)/libauthguard.a
 endif
 $(FUZZ_B)/fuzz-%: tests/fuzz/%.cpp $(FUZZ_B)/libauthguard.a
-	clang++ $(subst -I$(B)/gen,-I$(FUZZ_B)/gen,$(AG_FLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer $< \
-	    $(FUZZ_B)/libauthguard.a $(DYNAMIC_LIBS) -lz -o $@
+	clang++ $(subst -I$(B)/gen,-I$(FUZZ_B)/gen,$(AG_FLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    $(filter %.cpp,$^) $(FUZZ_B)/libauthguard.a $(DYNAMIC_LIBS) -lz $(SPF_LIBS) -o $@
+
+# A parser that lives in authguardctl, not in the library, is compiled into
+# its harness: FUZZ_EXTRA_NAME.
+FUZZ_EXTRA_follow_state = tools/authguardctl/follow_state.cpp
+$(FUZZ_B)/fuzz-follow_state: $(FUZZ_EXTRA_follow_state)
 
 fuzz-build: $(FUZZ_TARGETS)
+# The harnesses run FUZZ_JOBS at a time (one a core), each on one core.
+FUZZ_JOBS = $(shell nproc)
 fuzz: fuzz-build
-	@set -e; mkdir -p $(FUZZ_B)/crashes; for n in $(FUZZ_NAMES); do \
-	    mkdir -p $(FUZZ_B)/corpus/$$n; cp -n tests/fuzz/corpus/$$n/* $(FUZZ_B)/corpus/$$n/ 2>/dev/null || true; \
-	    echo "== fuzz-$$n, $(FUZZ_SECONDS) s"; \
-	    rc=0; $(FUZZ_B)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	        -artifact_prefix=$(FUZZ_B)/crashes/$$n- -print_final_stats=1 $(FUZZ_B)/corpus/$$n \
-	        >$(FUZZ_B)/fuzz-$$n.log 2>&1 || rc=$$?; \
-	    grep -E '^(stat::number_of_executed_units|#[0-9]+ +DONE)|ERROR|SUMMARY' $(FUZZ_B)/fuzz-$$n.log || true; \
-	    test $$rc = 0 || { echo "fuzz-$$n: crash (exit $$rc), see $(FUZZ_B)/fuzz-$$n.log and $(FUZZ_B)/crashes/"; exit 1; }; \
-	done
+	@mkdir -p $(FUZZ_B)/crashes
+	@$(MAKE) --no-print-directory -k -j$(FUZZ_JOBS) --output-sync=target $(FUZZ_NAMES:%=fuzz-run-%)
+
+fuzz-run-%: FORCE
+	@n=$*; mkdir -p $(FUZZ_B)/corpus/$$n; cp -n tests/fuzz/corpus/$$n/* $(FUZZ_B)/corpus/$$n/ 2>/dev/null || true; \
+	rc=0; $(FUZZ_B)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=$(FUZZ_B)/crashes/$$n- -print_final_stats=1 $(FUZZ_B)/corpus/$$n \
+	    >$(FUZZ_B)/fuzz-$$n.log 2>&1 || rc=$$?; \
+	grep -E 'ERROR|SUMMARY' $(FUZZ_B)/fuzz-$$n.log || true; \
+	runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_B)/fuzz-$$n.log); \
+	if test $$rc = 0; then echo "ok - fuzz-$$n: $${runs:-?} inputs in $(FUZZ_SECONDS) s, no report"; \
+	else echo "not ok - fuzz-$$n: crash (exit $$rc), see $(FUZZ_B)/fuzz-$$n.log and $(FUZZ_B)/crashes/"; exit 1; fi
+
+# `make fuzz-coverage`: the lines of each parser's own sources (FUZZ_SRC_NAME)
+# that its corpus runs -- the seed corpus and what make fuzz found in
+# $(FUZZ_B)/corpus/NAME. Each harness is built with clang's source-based
+# coverage and no sanitizer into $(FUZZ_COV), with tests/fuzz/driver/
+# run_inputs.cpp as main (runs every input once, without libFuzzer). The
+# table goes to $(FUZZ_B)/coverage.txt too.
+FUZZ_COV  = $(FUZZ_B)/cov
+COV_FLAGS = -O1 -g -fprofile-instr-generate -fcoverage-mapping
+FUZZ_SRC_asn_line       = lib/asn/build.cpp
+FUZZ_SRC_checkpassword  = lib/checkpassword.cpp
+FUZZ_SRC_control_file   = lib/config.cpp
+FUZZ_SRC_maillog        = lib/logscan.cpp
+FUZZ_SRC_user_name      = lib/guard.cpp
+FUZZ_SRC_queue_envelope = lib/envelope.cpp
+FUZZ_SRC_spp_env        = lib/smtp_env.cpp lib/identity.cpp
+FUZZ_SRC_dump_line      = lib/dump.cpp lib/json.cpp
+FUZZ_SRC_follow_state   = tools/authguardctl/follow_state.cpp
+FUZZ_SRC_spf_record     = lib/spf/syntax.cpp
+FUZZ_SRC_spf_check      = lib/spf/check.cpp lib/spf/syntax.cpp lib/spf/dns.cpp
+
+ifneq ($(B),$(FUZZ_COV))
+$(FUZZ_COV)/libauthguard.a: FORCE
+	@tools/install-deps fuzz
+	$(MAKE) --no-print-directory B=$(FUZZ_COV) CXX=clang++ CXXFLAGS="$(COV_FLAGS)" $(FUZZ_COV)/libauthguard.a
+endif
+$(FUZZ_COV)/fuzz-%: tests/fuzz/%.cpp tests/fuzz/driver/run_inputs.cpp $(FUZZ_COV)/libauthguard.a
+	clang++ $(filter-out -MMD -MP,$(AG_FLAGS)) $(COV_FLAGS) $(filter %.cpp,$^) \
+	    $(FUZZ_COV)/libauthguard.a $(DYNAMIC_LIBS) -lz $(SPF_LIBS) -o $@
+$(FUZZ_COV)/fuzz-follow_state: $(FUZZ_EXTRA_follow_state)
+
+fuzz-coverage: $(FUZZ_NAMES:%=$(FUZZ_COV)/fuzz-%)
+	@out=$(FUZZ_B)/coverage.txt; tests/fuzz/coverage --header >$$out; \
+	$(foreach n,$(FUZZ_NAMES),tests/fuzz/coverage $(FUZZ_B) $(n) $(FUZZ_SRC_$(n)) >>$$out || exit 1;) \
+	cat $$out
 
 FORCE:
 

@@ -3,6 +3,7 @@
 
 #include "authguard/address.hpp"
 #include "authguard/notify.hpp"
+#include "authguard/smtp_env.hpp"
 
 #include <cstdlib>
 #include <ctime>
@@ -35,12 +36,7 @@ std::int64_t event_time(const Config& config) {
 }
 
 std::string client_address_from_env() {
-    for (const char* name : {"TCPREMOTEIP", "TCP6REMOTEIP"}) {
-        const char* value = std::getenv(name);
-        if (!value || !*value) continue;
-        if (auto a = parse_address(value)) return a->to_string();
-    }
-    return std::string(unknown_address);
+    return client_address_from(process_env);
 }
 
 Guard::Guard(const Config& config, Store& store, Logger& logger)
@@ -91,7 +87,7 @@ Decision Guard::check(Event event, const CheckOptions& how) {
         decision.reason = "allowlisted network";
     }
 
-    std::string note;
+    std::string note = result.note; // e.g. Redis full: read, not recorded
     if (count && !how.already_let_in && event.outcome == Outcome::success &&
         refuses_login(decision.verdict)) {
         try {

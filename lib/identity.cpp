@@ -72,14 +72,22 @@ std::string session_key_of_parent() {
            client_address_from_env();
 }
 
+std::optional<Identity> identity_from_env(const Config& config, const EnvLookup& env) {
+    for (const char* name : {"SMTPAUTHUSER", "SMTP_AUTH_USER"}) {
+        const char* value = env(name);
+        if (!value || !*value) continue;
+        Identity id;
+        id.source = name;
+        if (!normalize_user(value, config, id.user).empty()) id.user.clear();
+        return id;
+    }
+    return std::nullopt;
+}
+
 std::optional<Identity> authenticated_identity(const Config& config, Store& store) {
     if (config.trust_auth_env) {
-        for (const char* name : {"SMTPAUTHUSER", "SMTP_AUTH_USER"}) {
-            const char* value = std::getenv(name);
-            if (!value || !*value) continue;
-            Identity id;
-            if (!normalize_user(value, config, id.user).empty()) return std::nullopt;
-            id.source = name;
+        if (auto id = identity_from_env(config, process_env)) {
+            if (id->user.empty()) return std::nullopt; // named, but not a user name
             return id;
         }
     }

@@ -21,6 +21,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -392,6 +393,28 @@ std::string describe(const MdbError& e, const std::filesystem::path& dir) {
     return text;
 }
 
+// LMDB writes lock.mdb through a shared map. On a file system with no room
+// (a full tmpfs), the first touch of a page without a block is SIGBUS: the
+// hook died unlogged (454 at AUTH, "qq crashed" at DATA) instead of failing
+// open. Giving the file its blocks first (its size unchanged: LMDB sizes it)
+// turns that into ENOSPC here. 64 KiB covers LMDB's reader table for its
+// default 126 readers (about 8 KiB) many times. Returns 0 or an errno.
+int reserve_lock_file(const std::filesystem::path& file) {
+    Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660));
+    if (fd.get() < 0) return errno;
+#ifdef FALLOC_FL_KEEP_SIZE
+    struct stat st {};
+    off_t length = 64 * 1024;
+    if (::fstat(fd.get(), &st) == 0) length = std::max<off_t>(length, st.st_size);
+    if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, length) != 0 && errno != EOPNOTSUPP &&
+        errno != ENOSYS)
+        return errno;
+#endif
+    // (closed before LMDB takes its record locks on the file: closing any
+    // descriptor of a file drops the process's locks on it)
+    return 0;
+}
+
 // The map to ask for: lmdb-map-size, but at most a quarter of an address
 // space limit (qmail run scripts often have "softlimit -m"), in whole MiB.
 // LMDB maps at least the data already in the file, whatever is asked.
@@ -464,6 +487,10 @@ struct LmdbStore::Env {
     std::unique_ptr<MDB_env, EnvClose> env;
     std::size_t max_key = 511;
     Fd writer_lock; // writer.lock: the turn to write, taken with a deadline
+    // A wait for writer.lock ran out and no turn was had since: the next
+    // writes only try. Else a hook with several writes (authguard-queue
+    // counts a message twice) waited lmdb-lock-timeout-ms for each.
+    bool waited_out = false;
 };
 
 namespace {
@@ -495,6 +522,9 @@ class WriterTurn {
     WriterTurn(int fd, int timeout_ms, const std::string& where) : fd_(fd) {
         if (lock(try_lock_command) == 0) return; // free: no timer needed
         if (errno != EAGAIN && errno != EACCES) fail(where, std::strerror(errno));
+        if (timeout_ms <= 0)
+            fail(where, "another writer still holds the database (past lmdb-lock-timeout-ms "
+                        "already: not waiting again)");
 
         struct sigaction alarm_action {}, saved_action {};
         alarm_action.sa_handler = writer_turn_alarm; // no SA_RESTART: the wait ends with EINTR
@@ -595,6 +625,7 @@ LmdbStore::Env& LmdbStore::env() {
     auto fresh = std::make_unique<Env>();
     MDB_env* raw = nullptr;
     try {
+        check(reserve_lock_file(path_ / "lock.mdb"), "lock.mdb");
         check(mdb_env_create(&raw), "create the environment");
         fresh->env.reset(raw);
         check(mdb_env_set_mapsize(raw, map_size(config_.store.lmdb_map_size)), "set the map size");
@@ -638,7 +669,13 @@ template <typename F> auto LmdbStore::run(bool write, F&& body) {
     for (int attempt = 0;; ++attempt) {
         try {
             std::optional<WriterTurn> turn;
-            if (write) turn.emplace(e.writer_lock.get(), config_.store.lmdb_lock_timeout_ms, "lmdb " + path_.string());
+            if (write) {
+                const bool waited_out = std::exchange(e.waited_out, true); // until the turn is had
+                turn.emplace(e.writer_lock.get(),
+                             waited_out ? 0 : config_.store.lmdb_lock_timeout_ms,
+                             "lmdb " + path_.string());
+                e.waited_out = false;
+            }
             Keys keys(e.env.get(), write, store_clock(), e.max_key);
             auto result = body(keys);
             keys.finish();
@@ -649,7 +686,11 @@ template <typename F> auto LmdbStore::run(bool write, F&& body) {
                 continue;
             }
             if (err.rc == MDB_MAP_FULL && write && attempt == 0) {
-                gc();
+                // Room made by expiry, within the hook's own lock budget:
+                // `authguardctl gc`'s longer wait and whole-database scan
+                // would hold the login (and every login after it while
+                // the map stays full) for seconds.
+                collect(config_.store.lmdb_lock_timeout_ms, config_.store.lmdb_lock_timeout_ms);
                 continue;
             }
             if (err.rc == MDB_READERS_FULL && attempt == 0) {
@@ -1075,16 +1116,21 @@ void LmdbStore::restore(const UserDump& d) {
 // --- maintenance ----------------------------------------------------------------
 
 LmdbStore::GcResult LmdbStore::gc() {
+    return collect(std::max(config_.store.lmdb_lock_timeout_ms, 10000), 0);
+}
+
+LmdbStore::GcResult LmdbStore::collect(int lock_timeout_ms, int budget_ms) {
     GcResult result;
     Env& e = env();
     int dead = 0;
     if (mdb_reader_check(e.env.get(), &dead) == MDB_SUCCESS) result.stale_readers = dead;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
     // Short write transactions, so that logins never wait long behind gc.
     std::string from;
     for (bool more = true; more;) {
+        if (budget_ms > 0 && std::chrono::steady_clock::now() >= deadline) break;
         try {
-            WriterTurn turn(e.writer_lock.get(), std::max(config_.store.lmdb_lock_timeout_ms, 10000),
-                            "lmdb " + path_.string());
+            WriterTurn turn(e.writer_lock.get(), lock_timeout_ms, "lmdb " + path_.string());
             Txn txn(e.env.get(), true);
             const std::int64_t clock = store_clock();
             {

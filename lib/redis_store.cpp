@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 namespace authguard {
 
@@ -275,7 +276,21 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
         commands.push_back({"SET", session_key(options.bind_session), event.user, "EX",
                             std::to_string(options.session_ttl)});
     commands.push_back(eval);
-    Reply reply = std::move(pipeline(commands).back());
+    RecordResult result;
+    Reply reply;
+    try {
+        reply = std::move(pipeline(commands).back());
+    } catch (const StoreError& e) {
+        // Redis full (maxmemory with noeviction): nothing can be written,
+        // but the lock and the history can still be read. Judge on them, so
+        // that a locked account stays locked rather than failing open.
+        if (mode == "-" ||
+            std::string_view(e.what()).find("OOM command not allowed") == std::string_view::npos)
+            throw;
+        result.note = std::string("not recorded: ") + e.what();
+        eval[6] = "-"; // read only
+        reply = command(eval);
+    }
     if (is_noscript(reply.get())) { // first use since Redis started
         eval[0] = "EVAL";
         eval[1] = record_lua;
@@ -283,7 +298,6 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
         throw StoreError("redis: unexpected reply to the record script");
-    RecordResult result;
     result.now = as_int(reply->element[0]);
     fill_history(result.history, reply->element[1], reply->element[2]);
     return result;

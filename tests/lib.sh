@@ -250,3 +250,19 @@ EOF_PL
     done
     [ -n "$port" ] || { not_ok "qpsmtpd-forkserver starts ($(tail -3 "$dir/qpsmtpd.log" | tr '\n' ' '))"; return 1; }
 }
+
+# fault_row STORE FAULT CLIENT-SEES LOGGED NOTHING-LOST: one row of the fault
+# matrix into $AG_FAULT_ROWS (tests/run-all keeps it as
+# $AG_BUILD/fault-matrix.tsv; tools/fault-table makes doc/reliability.md's
+# table of it): tab-separated, each field one line under 100 characters.
+fault_field() {
+    local t
+    t=$(printf '%s' "$1" | tr '\t\n' '  ')
+    [ ${#t} -lt 100 ] || t="${t:0:96}..."
+    printf '%s' "$t"
+}
+fault_row() {
+    printf 'fault-row\t%s\t%s\t%s\t%s\t%s\n' "$(fault_field "$2")" "$1" "$(fault_field "$3")" \
+        "$(fault_field "$4")" "$(fault_field "$5")" >>"${AG_FAULT_ROWS:-$AG_TMP/fault-rows.tsv}"
+    echo "# row: $2 | $3 | $4 | $5"
+}

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "authguard/config.hpp"
+#include "authguard/smtp_env.hpp"
 #include "authguard/store.hpp"
 
 #include <optional>
@@ -28,6 +29,13 @@ struct Identity {
     std::string user;   // normalised
     std::string source; // "session" or the environment variable's name
 };
+
+// The user an AUTH patch put in the environment (SMTPAUTHUSER, else
+// SMTP_AUTH_USER), normalised; nullopt when neither is set. The user is
+// empty when the variable holds no valid user name: the session then has
+// no user we trust, and the session binding is not consulted either.
+// Proof only with trust-auth-env = yes (see above).
+std::optional<Identity> identity_from_env(const Config& config, const EnvLookup& env);
 
 // The authenticated user of this SMTP session, if there is one. Throws
 // StoreError when the binding cannot be looked up.

@@ -95,6 +95,9 @@ class LmdbStore final : public Store {
     Env& env();
     // Runs body(keys) in one transaction and commits it (lmdb_store.cpp).
     template <typename F> auto run(bool write, F&& body);
+    // gc's work: each batch waits at most lock_timeout_ms for writer.lock,
+    // and no batch starts after `budget_ms` (0: no budget) has passed.
+    GcResult collect(int lock_timeout_ms, int budget_ms);
 
     const Config& config_;
     std::filesystem::path path_;

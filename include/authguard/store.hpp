@@ -28,6 +28,7 @@ struct StoreError : std::runtime_error {
 struct RecordResult {
     std::int64_t now = 0; // the clock the store used (Redis TIME unless overridden)
     History history;      // after the event
+    std::string note;     // why the event was not recorded, though read (Redis full)
 };
 
 // What a log follower (authguardctl follow) leaves with each event it feeds:

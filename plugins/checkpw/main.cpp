@@ -96,6 +96,28 @@ int authenticated_stage(int argc, char** argv) {
     return cp::exit_temp;
 }
 
+// The subprogram is only /bin/true (qmail-smtpd's).
+bool runs_true(int argc, char** argv) {
+    return argc == 3 &&
+           (std::strcmp(argv[2], "/bin/true") == 0 || std::strcmp(argv[2], "/usr/bin/true") == 0);
+}
+
+// The report and verdict pipes only for the authenticated stage, so that a
+// /bin/true login fits in `ulimit -n 8` (tests/integration/faults.sh). On
+// failure none stays open, freeing the descriptors the log line needs
+// (EMFILE), errno kept.
+bool open_pipes(bool trivial_subprogram, ag::Pipe& credentials, ag::Pipe& report,
+                ag::Pipe& verdict) {
+    if (credentials.open() && (trivial_subprogram || (report.open() && verdict.open())))
+        return true;
+    int error = errno;
+    credentials = {};
+    report = {};
+    verdict = {};
+    errno = error;
+    return false;
+}
+
 ag::Outcome outcome_of_exit(int code) {
     // vchkpw: 1 access denied, 3 unknown user or bad password; the
     // convention: 1 bad password. 111 and vchkpw's 4-24 are local failures.
@@ -154,7 +176,7 @@ int guard_stage(int argc, char** argv) {
 
     std::string self = self_path();
     ag::Pipe credentials_pipe, report, verdict;
-    if (self.empty() || !credentials_pipe.open() || !report.open() || !verdict.open()) {
+    if (self.empty() || !open_pipes(runs_true(argc, argv), credentials_pipe, report, verdict)) {
         logger.write(ag::Logger::Level::error, "cannot set up pipes or find myself: " +
                                                    std::string(std::strerror(errno)));
         return cp::exit_temp;
@@ -172,7 +194,8 @@ int guard_stage(int argc, char** argv) {
     // afterwards could not undo, so the real checkpassword runs it directly
     // and its exit 0 is the success -- one process start less per login.
     // Any other subprogram (qmail-pop3d) runs only after our verdict, from
-    // the authenticated stage.
+    // the authenticated stage. (runs_true(), spelled out here: a call's
+    // result kept across the vfork below trips -Wclobbered.)
     bool trivial_subprogram = argc == 3 && (std::strcmp(argv[2], "/bin/true") == 0 ||
                                             std::strcmp(argv[2], "/usr/bin/true") == 0);
     std::string report_fd = std::to_string(report.write.get());

@@ -16,6 +16,7 @@
 // logged with its path and the reason. A message counts against the
 // sending limits only when the next queue program accepted it (exit 0).
 #include "authguard/config.hpp"
+#include "authguard/envelope.hpp"
 #include "authguard/fd.hpp"
 #include "authguard/guard.hpp"
 #include "authguard/identity.hpp"
@@ -25,6 +26,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -45,22 +47,11 @@ constexpr int exit_no_exec = 120; // 451 unable to exec qq: temporary, the clien
 // again, the chain loops, and we stop it instead of running forever.
 constexpr const char* nested_marker = "AUTHGUARD_QUEUE_RUNNING";
 
-// The envelope is F<sender>\0, T<recipient>\0 per recipient, then \0.
-// Each address is at most about 1000 bytes in practice; 64 MiB is far more
-// than qmail-smtpd would ever send and still bounds our memory.
+// The envelope is F<sender>\0, T<recipient>\0 per recipient, then \0
+// (read by lib/envelope.cpp). Each address is at most about 1000 bytes in
+// practice; 64 MiB is far more than qmail-smtpd would ever send and still
+// bounds our memory.
 constexpr std::size_t envelope_limit = 64u << 20;
-
-int count_recipients(const std::string& envelope) {
-    int recipients = 0;
-    std::size_t field = 0;
-    while (field < envelope.size()) {
-        if (envelope[field] == 'T') ++recipients;
-        auto end = envelope.find('\0', field);
-        if (end == std::string::npos) break;
-        field = end + 1;
-    }
-    return recipients;
-}
 
 bool same_file(const std::string& a, const char* b) {
     struct stat sa {}, sb {};
@@ -190,7 +181,9 @@ int main(int argc, char** argv) {
 
     ag::Pipe envelope_pipe, exec_error; // exec_error: the child's errno if execl fails
     if (!envelope_pipe.open() || !exec_error.open()) {
-        logger.write(ag::Logger::Level::error, std::string("queue: pipe: ") + std::strerror(errno));
+        std::string why = std::strerror(errno);
+        envelope_pipe = {}; // free the descriptors the log line needs (EMFILE)
+        logger.write(ag::Logger::Level::error, "queue: pipe: " + why);
         return exit_internal;
     }
     pid_t pid = ::fork();
@@ -239,7 +232,7 @@ int main(int argc, char** argv) {
     // so that parallel sessions cannot all slip under a limit; taken back
     // below when the message is not queued after all.
     std::optional<ag::Decision> counted;
-    const int recipients = count_recipients(envelope);
+    const int recipients = ag::envelope::count_recipients(envelope);
     if (!sender.empty()) {
         ag::Decision d = guard.check_message(sender, 1, recipients, "queue");
         int refused = exit_for(d.verdict, 0);
@@ -252,10 +245,19 @@ int main(int argc, char** argv) {
     }
     ag::write_all(envelope_pipe.write.get(), envelope.data(), envelope.size());
     envelope_pipe.write.reset();
-    int code = ag::wait_exit_code(pid, exit_internal);
+    // A crash of the next queue program is ours to answer (81, 451): say
+    // which signal, not "exited 81" (tests/integration/faults.sh).
+    int status = 0, waited = 0;
+    while ((waited = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    const bool killed = waited == pid && WIFSIGNALED(status);
+    int code = waited == pid && WIFEXITED(status) ? WEXITSTATUS(status) : exit_internal;
     if (code != 0) {
-        std::string why = "the next queue program " + next + " exited " + std::to_string(code) +
-                          " (" + reply_for_exit(code) + "): the message was not queued";
+        std::string how = killed ? "was killed by signal " + std::to_string(WTERMSIG(status)) +
+                                       ", exit " + std::to_string(code)
+                                 : "exited " + std::to_string(code);
+        std::string why = "the next queue program " + next + " " + how + " (" +
+                          reply_for_exit(code) + "): the message was not queued";
         if (counted)
             guard.take_back_message(sender, *counted, 1, recipients, "queue", why);
         else

@@ -30,6 +30,7 @@
 #include "authguard/guard.hpp"
 #include "authguard/identity.hpp"
 #include "authguard/log.hpp"
+#include "authguard/smtp_env.hpp"
 #include "authguard/store.hpp"
 #include "authguard/version.hpp"
 
@@ -46,36 +47,13 @@ namespace ag = authguard;
 
 namespace {
 
-enum class Section { auth, mail, rcpt, data, unknown };
-
-Section section_named(std::string_view name) {
-    if (name == "auth") return Section::auth;
-    if (name == "mail") return Section::mail;
-    if (name == "rcpt") return Section::rcpt;
-    if (name == "data") return Section::data;
-    return Section::unknown;
-}
+using ag::spp::Section;
 
 Section find_section(int argc, char** argv) {
     std::string_view self = argc >= 1 && argv[0] ? argv[0] : "";
-    if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
-    if (auto dash = self.rfind('-'); dash != std::string_view::npos) {
-        Section s = section_named(self.substr(dash + 1));
-        if (s != Section::unknown) return s;
-    }
-    if (argc >= 2) return section_named(argv[1]);
-    return Section::unknown;
-}
-
-// A count qmail-spp put in the environment; `fallback` when missing or not
-// a plain number.
-int env_count(const char* name, int fallback) {
-    const char* v = std::getenv(name);
-    if (!v || !*v) return fallback;
-    char* end = nullptr;
-    long n = std::strtol(v, &end, 10);
-    if (*end != '\0' || n < 0) return fallback;
-    return static_cast<int>(std::min(n, 1000000L));
+    std::optional<std::string_view> argument;
+    if (argc >= 2 && argv[1]) argument = argv[1];
+    return ag::spp::find_section(self, argument);
 }
 
 // One command line for qmail-spp. It cuts the last byte of every line, so
@@ -156,22 +134,17 @@ int transaction_section(Section section, const ag::Config& config, ag::Store& st
     }
     if (sender.empty()) return 0; // not authenticated: nothing of ours to judge
     ag::Guard guard(config, store, logger);
-    // SMTPRCPTCOUNT: recipients accepted before the current RCPT (qmail-spp
-    // 0.42 does not update it after the last one; sagredo's variant does).
-    // SMTPRCPTCOUNTALL: every RCPT command, the current one included.
-    int accepted = env_count("SMTPRCPTCOUNT", 0);
+    // The counts come from SMTPRCPTCOUNT and SMTPRCPTCOUNTALL, read by
+    // lib/smtp_env.cpp (which variant of qmail-spp sets what).
     ag::Decision d;
     if (section == Section::mail) {
         // The message this transaction would add.
         d = guard.check_message(sender, 0, 0, "spp-mail", 0, 1);
     } else if (section == Section::rcpt) {
-        d = guard.check_message(sender, 0, 0, "spp-rcpt", accepted + 1, 1);
+        d = guard.check_message(sender, 0, 0, "spp-rcpt", ag::spp::rcpt_pending(ag::process_env),
+                                1);
     } else {
-        // The recipients of this message: exact when every RCPT was
-        // accepted, with either variant; at most one too many otherwise.
-        int all = env_count("SMTPRCPTCOUNTALL", accepted + 1);
-        int recipients = std::max(1, std::min(accepted + 1, all));
-        d = guard.check_message(sender, 1, recipients, "spp-data");
+        d = guard.check_message(sender, 1, ag::spp::data_recipients(ag::process_env), "spp-data");
     }
     if (auto reply = reply_for(d); !reply.empty()) say(reply);
     return 0;

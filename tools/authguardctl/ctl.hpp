@@ -4,6 +4,7 @@
 #pragma once
 
 #include "authguard/config.hpp"
+#include "authguard/json.hpp"
 #include "authguard/store.hpp"
 
 #include <boost/program_options.hpp>
@@ -96,11 +97,11 @@ std::string pad(std::string_view text, std::size_t width);
 // Right-aligns.
 std::string rpad(std::string_view text, std::size_t width);
 
-// A JSON string literal for arbitrary bytes: valid UTF-8 is kept, quote,
-// backslash and control bytes become escapes (\uXXXX for control bytes),
-// and a byte that is not part of valid UTF-8 becomes \u00XX (its Latin-1
-// reading) so the document always parses.
-std::string json_string(std::string_view bytes);
+// A JSON string literal for arbitrary bytes (authguard::json::quote: valid
+// UTF-8 kept, any other byte as \u00XX, so the document always parses).
+inline std::string json_string(std::string_view bytes) {
+    return authguard::json::quote(bytes);
+}
 
 // Builds one JSON document; commas are placed automatically.
 class Json {

@@ -61,6 +61,12 @@ class StateFile {
     authguard::Fd lock_;
 };
 
+// The state file's text (see follow_state.cpp), read and written apart
+// from the file for the fuzz harness: parse_state skips a line it cannot
+// read, and parse_state(format_state(s)) == s for every s it returns.
+std::map<std::string, Position> parse_state(std::string_view text);
+std::string format_state(const std::map<std::string, Position>& state);
+
 // A new segment's name: 16 random hex digits.
 std::string new_segment();
 

@@ -57,9 +57,9 @@ StateFile::StateFile(std::string path) : path_(std::move(path)) {
 // (it may hold spaces). Lines of version 1 ("v1 DEV INO OFFSET HASH PATH",
 // before marks) are read with no segment: the follower then starts one at
 // the offset.
-std::map<std::string, Position> StateFile::load() const {
+std::map<std::string, Position> parse_state(std::string_view text) {
     std::map<std::string, Position> out;
-    std::ifstream in(path_);
+    std::istringstream in{std::string(text)};
     std::string line;
     while (std::getline(in, line)) {
         std::istringstream words(line);
@@ -80,13 +80,31 @@ std::map<std::string, Position> StateFile::load() const {
     return out;
 }
 
+std::string format_state(const std::map<std::string, Position>& state) {
+    std::string text;
+    for (auto& [file, p] : state) {
+        text += p.segment.empty() ? "v1 " : "v2 ";
+        text += std::to_string(p.dev) + " " + std::to_string(p.ino) + " " +
+                std::to_string(p.offset) + " " + std::to_string(p.hash) + " ";
+        // No segment yet (a version 1 line not followed since): an empty
+        // word would shift every field after it when read back.
+        if (!p.segment.empty())
+            text +=
+                p.segment + " " + std::to_string(p.horizon) + " " + std::to_string(p.context) + " ";
+        text += file + "\n";
+    }
+    return text;
+}
+
+std::map<std::string, Position> StateFile::load() const {
+    std::ifstream in(path_);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_state(text);
+}
+
 void StateFile::save(const std::map<std::string, Position>& state, bool sync) const {
     std::string tmp = path_ + ".tmp";
-    std::string text;
-    for (auto& [file, p] : state)
-        text += "v2 " + std::to_string(p.dev) + " " + std::to_string(p.ino) + " " +
-                std::to_string(p.offset) + " " + std::to_string(p.hash) + " " + p.segment + " " +
-                std::to_string(p.horizon) + " " + std::to_string(p.context) + " " + file + "\n";
+    std::string text = format_state(state);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) fail("cannot write the state file", tmp);
     ag::Fd owner(fd);

@@ -52,62 +52,6 @@ std::string rpad(std::string_view text, std::size_t width) {
     return out;
 }
 
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when invalid
-// (overlong forms, surrogates and code points past U+10FFFF are invalid).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-    auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xbf) {
-        return k < s.size() && at(k) >= lo && at(k) <= hi;
-    };
-    unsigned char c = at(i);
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) return cont(i + 1) ? 2 : 0;
-    if (c == 0xe0) return cont(i + 1, 0xa0) && cont(i + 2) ? 3 : 0;
-    if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef)
-        return cont(i + 1) && cont(i + 2) ? 3 : 0;
-    if (c == 0xed) return cont(i + 1, 0x80, 0x9f) && cont(i + 2) ? 3 : 0;
-    if (c == 0xf0) return cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    if (c >= 0xf1 && c <= 0xf3) return cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    if (c == 0xf4) return cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    return 0;
-}
-
-void unicode_escape(std::string& out, unsigned char c) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out += "\\u00";
-    out += hex[c >> 4];
-    out += hex[c & 15];
-}
-
-} // namespace
-
-std::string json_string(std::string_view bytes) {
-    std::string out = "\"";
-    for (std::size_t i = 0; i < bytes.size();) {
-        auto c = static_cast<unsigned char>(bytes[i]);
-        if (c == '"') {
-            out += "\\\"";
-        } else if (c == '\\') {
-            out += "\\\\";
-        } else if (c < 0x20 || c == 0x7f) {
-            unicode_escape(out, c);
-        } else if (c < 0x80) {
-            out += static_cast<char>(c);
-        } else if (std::size_t n = utf8_sequence(bytes, i); n > 0) {
-            out.append(bytes.substr(i, n));
-            i += n;
-            continue;
-        } else {
-            unicode_escape(out, c);
-        }
-        ++i;
-    }
-    out += '"';
-    return out;
-}
-
 void Json::separate() {
     if (after_key_) {
         after_key_ = false;
