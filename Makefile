@@ -54,20 +54,24 @@ LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/*.cpp)
 UNIT_OBJ = $(UNIT_SRC:%.cpp=$(B)/obj/%.o)
 
-PROGRAMS = $(B)/authguard-checkpw $(B)/authguard-queue $(B)/authguard-spp $(B)/authguardctl
+PROGRAMS = $(B)/authguard-checkpw $(B)/authguard-queue $(B)/authguard-spp $(B)/authguard-spf \
+           $(B)/authguardctl
 TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B)/traffic-gen \
-                $(B)/spf-rfc7208-suite
+                $(B)/spf-rfc7208-suite $(B)/spf-eval
 
 SPP_SECTIONS = $(foreach s,auth mail rcpt data,$(B)/authguard-spp-$(s))
+SPF_SECTIONS = $(foreach s,mail rcpt,$(B)/authguard-spf-$(s))
 
 .PHONY: check-reliability fault-table fuzz fuzz-build fuzz-coverage FORCE all programs build-deps deps check unit integration demo bench clean format asn-data \
         install uninstall install-programs deb
 all: programs $(TEST_PROGRAMS)
-programs: $(PROGRAMS) $(SPP_SECTIONS)
+programs: $(PROGRAMS) $(SPP_SECTIONS) $(SPF_SECTIONS)
 
 # qmail-spp runs a plugin by path alone: the section is told by the name.
 $(SPP_SECTIONS): $(B)/authguard-spp
 	ln -sf authguard-spp $@
+$(SPF_SECTIONS): $(B)/authguard-spf
+	ln -sf authguard-spf $@
 
 # Every compile waits for the check, so that a missing -dev package is named
 # before the compiler fails on its header.
@@ -82,7 +86,7 @@ $(B)/gen/authguard_version.hpp: VERSION
 	@mkdir -p $(@D)
 	v=$$(cat VERSION) && case "$$v" in ''|*[!0-9.]*) echo "VERSION: not a version: '$$v'" >&2; exit 1;; esac && \
 	  printf '#pragma once\ninline constexpr char authguard_version_text[] = "%s";\n' "$$v" > $@
-$(foreach d,plugins/checkpw plugins/queue plugins/spp tools/authguardctl,$(B)/obj/$(d)/main.o): \
+$(foreach d,plugins/checkpw plugins/queue plugins/spp plugins/spf tools/authguardctl,$(B)/obj/$(d)/main.o): \
   $(B)/gen/authguard_version.hpp
 
 # Each Redis script becomes a header holding its text and the SHA1 that
@@ -111,6 +115,10 @@ $(B)/authguard-$(1): $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/$(1)/*.cpp
 endef
 $(foreach hook,$(HOOKS),$(eval $(call hook_rule,$(hook))))
 
+# authguard-spf also links libspf2 (static, as the hooks' other libraries).
+$(B)/authguard-spf: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/spf/*.cpp)) $(B)/libauthguard.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(STATIC_LIBS) $(SPF_LIBS)
+
 $(B)/authguardctl: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/authguardctl/*.cpp)) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(CTL_LIBS)
 
@@ -119,6 +127,9 @@ $(B)/unit-tests: $(UNIT_OBJ) $(B)/obj/tools/authguardctl/logfile.o $(B)/libauthg
 
 # The RFC 7208 conformance suite against lib/spf (tests/integration/spf-rfc.sh).
 $(B)/spf-rfc7208-suite: $(B)/obj/tests/spf/rfc7208-suite.o $(B)/libauthguard.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(SPF_LIBS)
+# The layer's side of the comparison with pyspf (tests/integration/spf-pyspf.sh).
+$(B)/spf-eval: $(B)/obj/tests/spf/spf-eval.o $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(SPF_LIBS)
 
 $(B)/vchkpw-standin: $(B)/obj/tests/standins/vchkpw-standin.o
@@ -170,7 +181,8 @@ bench: deps
 # tools/install-tree does the work, with these variables (override any on the
 # command line; DESTDIR is put in front of every path, for a staging root):
 #   HOOKDIR    authguard-checkpw, authguard-queue, authguard-spp and its
-#              authguard-spp-{auth,mail,rcpt,data} links, beside qmail-smtpd,
+#              authguard-spp-{auth,mail,rcpt,data} links, authguard-spf and its
+#              authguard-spf-{mail,rcpt} links, beside qmail-smtpd,
 #              where contrib/netqmail-1.06's run scripts and smtpplugins name them
 #   SBINDIR    authguardctl, in root's PATH (and svscan's) for admins and cron
 #   MANDIR     authguard(5), authguard-*(8), authguardctl(8)

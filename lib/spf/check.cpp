@@ -298,7 +298,9 @@ SPF_dns_rr_t* layer_lookup(SPF_dns_server_t* s, const char* raw_domain, ns_type 
     }
     bool is_void = rr->herrno == HOST_NOT_FOUND || rr->herrno == NO_DATA ||
                    (rr->herrno == NETDB_SUCCESS && rr->num_rr == 0);
-    if (counts && is_void && ++layer.voids > layer.max_voids) {
+    // A name that cannot be asked for (an empty or long label) matches
+    // nothing, but no DNS query returned "no answer": not a void lookup.
+    if (counts && is_void && name && ++layer.voids > layer.max_voids) {
         layer.stop = Stop::voids;
         layer.problem =
             "more than " + std::to_string(layer.max_voids) + " void DNS lookups (RFC 7208 4.6.4)";

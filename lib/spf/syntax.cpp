@@ -227,12 +227,15 @@ std::string libspf2_form(std::string_view record, bool client_v6, std::string_vi
         if (iequals(m, "all")) has_all = true;
     }
     std::string out = "v=spf1";
+    // libspf2 evaluates a redirect= where it stands; §6.1 evaluates it
+    // after every mechanism, wherever it is written: modifiers go last.
+    std::string modifiers;
     for (std::string_view term : terms) {
         std::size_t eq = term.find_first_of("=:/");
         if (eq != std::string_view::npos && term[eq] == '=') {
             std::string_view name = term.substr(0, eq);
             if (iequals(name, "exp") || (iequals(name, "redirect") && !has_all))
-                out += " " + std::string(term);
+                modifiers += " " + std::string(term);
             continue;
         }
         std::string_view t = term;
@@ -288,7 +291,7 @@ std::string libspf2_form(std::string_view record, bool client_v6, std::string_vi
         }
         out += " " + std::string(term);
     }
-    return out;
+    return out + modifiers;
 }
 
 bool is_spf_record(std::string_view text) {

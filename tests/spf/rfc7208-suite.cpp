@@ -8,6 +8,7 @@
 // Exit status: 0 when it ran (the score is judged by the caller), 2 when
 // the input cannot be read.
 #include "authguard/spf/check.hpp"
+#include "zone_lines.hpp"
 
 #include <fstream>
 #include <iostream>
@@ -18,33 +19,10 @@
 #include <vector>
 
 using namespace authguard;
+using authguard::spf::testing::fields;
+using authguard::spf::testing::type_named;
 
 namespace {
-
-std::vector<std::string> fields(const std::string& line) {
-    std::vector<std::string> out(1);
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        char c = line[i];
-        if (c == '\t') {
-            out.emplace_back();
-        } else if (c == '\\' && i + 1 < line.size()) {
-            char n = line[++i];
-            out.back() += n == 't' ? '\t' : n == 'n' ? '\n' : n;
-        } else {
-            out.back() += c;
-        }
-    }
-    return out;
-}
-
-spf::RrType type_of(const std::string& t) {
-    if (t == "A") return spf::RrType::a;
-    if (t == "AAAA") return spf::RrType::aaaa;
-    if (t == "MX") return spf::RrType::mx;
-    if (t == "PTR") return spf::RrType::ptr;
-    if (t == "CNAME") return spf::RrType::cname;
-    return spf::RrType::txt;
-}
 
 // What pyspf's test driver does around its zone: empty labels dropped, a
 // label over 63 characters a DNS error, a missing "error." name a timeout.
@@ -97,7 +75,7 @@ int main(int argc, char** argv) {
             zone = spf::Zone();
             zone_open = true;
         } else if (f[0] == "rr" && f.size() == 4) {
-            zone.add(f[1], type_of(f[2]), f[3]);
+            zone.add(f[1], type_named(f[2]).value_or(spf::RrType::txt), f[3]);
         } else if (f[0] == "timeout" && f.size() == 2) {
             zone.add_timeout(f[1]);
         } else if (f[0] == "test" && f.size() == 7) {

@@ -182,3 +182,27 @@ TEST_CASE("spf: record grammar (RFC 7208 12)") {
     CHECK(spf::libspf2_form("v=spf1 ip4:1.2.3.4/0 x=y redirect=a.example.com -all", false, ".m") ==
           "v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all");
 }
+
+// Found against pyspf (tests/spf/pyspf-compare): libspf2 evaluated a
+// redirect= where it was written, and a name that cannot be asked for
+// counted as a void lookup.
+TEST_CASE("spf: redirect= is evaluated after every mechanism, wherever it is written") {
+    CHECK(spf::libspf2_form("v=spf1 redirect=r.example.com exp=e.example.com -ip4:192.0.2.1", false,
+                            ".m") ==
+          "v=spf1 -ip4:192.0.2.1 redirect=r.example.com exp=e.example.com");
+    spf::Zone z;
+    z.add("first.example", spf::RrType::txt, "v=spf1 redirect=r.first.example -ip4:192.0.2.0/24");
+    z.add("r.first.example", spf::RrType::txt, "v=spf1 +all");
+    spf::Checker c(spf::Dns::zone(z), quick());
+    CHECK(c.check({"192.0.2.1", "u@first.example", "h.example"}).result == spf::Result::fail);
+    CHECK(c.check({"198.51.100.1", "u@first.example", "h.example"}).result == spf::Result::pass);
+}
+
+TEST_CASE("spf: a name that cannot be queried matches nothing and is not a void lookup") {
+    spf::Zone z;
+    z.add("empty-label.example", spf::RrType::txt,
+          "v=spf1 a:n1.empty-label.example a:x..empty-label.example a:n2.empty-label.example "
+          "ip4:192.0.2.1 -all");
+    spf::Checker c(spf::Dns::zone(z), quick());
+    CHECK(c.check({"192.0.2.1", "u@empty-label.example", "h.example"}).result == spf::Result::pass);
+}

@@ -27,7 +27,8 @@ std::optional<std::string> explanation_error(std::string_view text);
 
 // The record rewritten into terms libspf2 1.2.10 evaluates as RFC 7208
 // means them: unknown modifiers dropped (§6: ignored), redirect= dropped
-// when an "all" is present (§6.1), /0 prefix lengths (which libspf2 refuses
+// when an "all" is present (§6.1), redirect= and exp= moved after the
+// mechanisms (§6.1: evaluated after them), /0 prefix lengths (which libspf2 refuses
 // to compile) turned into equivalents: ip4 and ip6 into two /1 halves, an
 // a or mx term whose length for the client's family is 0 into the same
 // term on `any_marker` appended to its domain (the DNS layer then answers
