@@ -147,8 +147,8 @@ check: deps
 	AG_BUILD=$(abspath $(B)) tests/run-all
 
 # What CI runs after `make check`: the sanitizer build and its pass over the
-# unit tests, checkpw.sh, queue.sh and spp.sh, then FUZZ_SECONDS of every
-# fuzz harness (tests/reliability).
+# unit tests, checkpw.sh, queue.sh, spp.sh and spf.sh, then FUZZ_SECONDS of
+# every fuzz harness (tests/reliability).
 check-reliability: deps
 	@tools/install-deps fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/reliability
