@@ -365,6 +365,12 @@ on_exit "kill -CONT $IMPORT; kill $IMPORT"
 caught=
 for _ in $(seq 200); do
     kill -STOP "$IMPORT" 2>/dev/null || break
+    # The signal takes effect later than kill returns: only a process seen
+    # stopped (state T) can no longer let go of the lock after the look.
+    for _ in $(seq 100); do
+        [ "$(awk '{print $3}' "/proc/$IMPORT/stat" 2>/dev/null)" = T ] && break
+        sleep 0.01
+    done
     if grep -q "OFDLCK.*WRITE.*:$ino " /proc/locks; then caught=yes; break; fi
     kill -CONT "$IMPORT"
     sleep 0.0$((RANDOM % 9 + 1))
