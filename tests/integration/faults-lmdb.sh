@@ -358,7 +358,6 @@ host stopped "$W/stopped/store" </dev/null
 mkdir -p "$W/stopped/store"
 login "$W/stopped/control" seed 192.0.2.1
 head -8000 "$W/map/fill.jsonl" >"$W/stopped/big.jsonl"
-ino=$(stat -c %i "$W/stopped/store/writer.lock")
 "$CTL" --control "$W/stopped/control" import "$W/stopped/big.jsonl" >/dev/null 2>&1 &
 IMPORT=$!
 on_exit "kill -CONT $IMPORT; kill $IMPORT"
@@ -366,12 +365,17 @@ caught=
 for _ in $(seq 200); do
     kill -STOP "$IMPORT" 2>/dev/null || break
     # The signal takes effect later than kill returns: only a process seen
-    # stopped (state T) can no longer let go of the lock after the look.
+    # stopped (state T) can no longer let go of the lock after the look,
+    # and only its own descriptors (fdinfo) say the lock is its own.
+    stopped=
     for _ in $(seq 100); do
-        [ "$(awk '{print $3}' "/proc/$IMPORT/stat" 2>/dev/null)" = T ] && break
+        [ "$(awk '{print $3}' "/proc/$IMPORT/stat" 2>/dev/null)" = T ] && { stopped=yes; break; }
         sleep 0.01
     done
-    if grep -q "OFDLCK.*WRITE.*:$ino " /proc/locks; then caught=yes; break; fi
+    if [ -n "$stopped" ] && grep -q 'OFDLCK.*WRITE' /proc/"$IMPORT"/fdinfo/* 2>/dev/null; then
+        caught=yes
+        break
+    fi
     kill -CONT "$IMPORT"
     sleep 0.0$((RANDOM % 9 + 1))
 done
