@@ -358,7 +358,10 @@ host stopped "$W/stopped/store" </dev/null
 mkdir -p "$W/stopped/store"
 login "$W/stopped/control" seed 192.0.2.1
 head -8000 "$W/map/fill.jsonl" >"$W/stopped/big.jsonl"
-"$CTL" --control "$W/stopped/control" import "$W/stopped/big.jsonl" >/dev/null 2>&1 &
+# In a session of its own: when the suite runs detached (CI under nohup),
+# its process group is orphaned, and the kernel wakes a stopped member of an
+# orphaned group with SIGHUP + SIGCONT (ignored HUP: it simply goes on).
+setsid "$CTL" --control "$W/stopped/control" import "$W/stopped/big.jsonl" >/dev/null 2>&1 &
 IMPORT=$!
 on_exit "kill -CONT $IMPORT; kill $IMPORT"
 caught=
