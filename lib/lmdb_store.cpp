@@ -400,11 +400,17 @@ std::string describe(const MdbError& e, const std::filesystem::path& dir) {
 // turns that into ENOSPC here. 64 KiB covers LMDB's reader table for its
 // default 126 readers (about 8 KiB) many times. Returns 0 or an errno.
 int reserve_lock_file(const std::filesystem::path& file) {
+    constexpr off_t reserved = 64 * 1024;
+    // Every hook run opens the store: once the blocks are there (all but
+    // the first run), one stat is all this costs.
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0 &&
+        static_cast<off_t>(st.st_blocks) * 512 >= std::max<off_t>(reserved, st.st_size))
+        return 0;
     Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660));
     if (fd.get() < 0) return errno;
 #ifdef FALLOC_FL_KEEP_SIZE
-    struct stat st {};
-    off_t length = 64 * 1024;
+    off_t length = reserved;
     if (::fstat(fd.get(), &st) == 0) length = std::max<off_t>(length, st.st_size);
     if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, length) != 0 && errno != EOPNOTSUPP &&
         errno != ENOSYS)

@@ -12,6 +12,7 @@
 // a result, never an exception; the header has no control characters
 // but its folds; each check makes a bounded number of queries (RFC 7208's
 // 10 terms, each with at most 10 names, and explanations).
+#include "../spf/zone_lines.hpp"
 #include "authguard/spf/check.hpp"
 
 #include <chrono>
@@ -72,18 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             continue;
         }
         std::string_view type = next_word(line);
-        if (type == "TXT")
-            zone.add(name, spf::RrType::txt, std::string(line));
-        else if (type == "A")
-            zone.add(name, spf::RrType::a, std::string(line));
-        else if (type == "AAAA")
-            zone.add(name, spf::RrType::aaaa, std::string(line));
-        else if (type == "MX")
-            zone.add(name, spf::RrType::mx, std::string(line));
-        else if (type == "PTR")
-            zone.add(name, spf::RrType::ptr, std::string(line));
-        else if (type == "CNAME")
-            zone.add(name, spf::RrType::cname, std::string(line));
+        if (auto rr = spf::testing::type_named(std::string(type)))
+            zone.add(name, *rr, std::string(line));
         else if (type == "TIMEOUT")
             zone.add_timeout(name);
     }
