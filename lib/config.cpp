@@ -507,8 +507,8 @@ void load_allow_text(Config& config, const std::string& content,
 // Opened without waiting and read only when it is a regular file: a FIFO
 // there would hold every hook in open(), a device such as /dev/zero in
 // read(). The size bound keeps a runaway file from filling memory.
-std::optional<std::string> read_text(const std::filesystem::path& path) {
-    constexpr off_t largest_control_file = 16 << 20;
+std::optional<std::string> read_text(const std::filesystem::path& path,
+                                     off_t largest_control_file = 16 << 20) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     if (fd.get() < 0) {
         if (errno == ENOENT) return std::nullopt;
@@ -561,6 +561,11 @@ void open_asn_table(Config& config) {
 }
 
 } // namespace
+
+std::optional<std::string> read_control_file(const std::filesystem::path& path,
+                                             std::size_t largest) {
+    return read_text(path, static_cast<off_t>(largest));
+}
 
 std::optional<std::int64_t> parse_duration(std::string_view text) {
     if (text.empty()) return std::nullopt;

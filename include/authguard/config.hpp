@@ -159,6 +159,13 @@ std::filesystem::path beside_control_dir(const std::filesystem::path& control_di
                                          std::string_view name);
 
 // Reads control_dir/authguard (missing: all defaults) and
+// A control file's text, read as every hook must read one: opened without
+// waiting (a FIFO there would hold the SMTP session), only a regular file,
+// at most `largest` bytes. nullopt when it does not exist; ConfigError,
+// naming the file, when it cannot be read.
+std::optional<std::string> read_control_file(const std::filesystem::path& path,
+                                             std::size_t largest = 16 << 20);
+
 // control_dir/authguard-allow (optional). Throws ConfigError.
 Config load_config(const std::filesystem::path& control_dir);
 

@@ -86,44 +86,15 @@ std::string env_or(const char* name, std::string fallback = {}) {
     return v ? std::string(v) : fallback;
 }
 
-// A control file's text with the care of lib/config.cpp's read_text: opened
-// without waiting (a FIFO there must not hold the SMTP session), read only
-// when a regular file, bounded. nullopt when missing; a file that cannot be
-// read is logged and taken as missing (never a refusal because of it).
+// A control file's text (ag::read_control_file: never waits, bounded);
+// one that cannot be read is logged and taken as missing, never a refusal.
 std::optional<std::string> read_control(const std::filesystem::path& path, ag::Logger& logger) {
-    constexpr off_t largest = 64 << 10;
-    ag::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-    std::string problem;
-    if (fd.get() < 0) {
-        if (errno == ENOENT) return std::nullopt;
-        problem = std::strerror(errno);
-    } else if (struct stat st{}; ::fstat(fd.get(), &st) != 0) {
-        problem = std::strerror(errno);
-    } else if (!S_ISREG(st.st_mode)) {
-        problem = "not a regular file";
-    } else if (st.st_size > largest) {
-        problem = "too large for a control file";
-    } else {
-        std::string text;
-        char buffer[8192];
-        for (;;) {
-            ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                if (n < 0) problem = std::strerror(errno);
-                break;
-            }
-            text.append(buffer, static_cast<std::size_t>(n));
-            if (static_cast<off_t>(text.size()) > largest) {
-                problem = "too large for a control file";
-                break;
-            }
-        }
-        if (problem.empty()) return text;
+    try {
+        return ag::read_control_file(path, 64 << 10);
+    } catch (const ag::ConfigError& e) {
+        logger.write(ag::Logger::Level::error, std::string("spf: ") + e.what() + "; read as missing");
+        return std::nullopt;
     }
-    logger.write(ag::Logger::Level::error,
-                 "spf: " + path.string() + ": " + problem + "; read as missing");
-    return std::nullopt;
 }
 
 // qmail's control_readline: the first line, trailing blanks and CR removed.
