@@ -1,4 +1,5 @@
-// version.hpp - `--version` for every program of authguard. The version is
+// version.hpp - `--version` (and the hooks' `--help`) for every program of
+// authguard. The version is
 // the top-level VERSION file, which the Makefile turns into the generated
 // header authguard_version.hpp (in $(B)/gen), so that one file sets it for
 // the programs, `make install` and the Debian package alike.
@@ -24,6 +25,20 @@ inline bool version_asked(int argc, char** argv) {
 // cannot be written, so that a full disk is not taken for an answer).
 inline int print_version(const char* name) {
     const bool written = std::printf("%s %s\n", name, authguard_version_text) > 0;
+    return (std::fflush(stdout) == 0 && written) ? 0 : 1;
+}
+
+// True when the command line is exactly "PROGRAM --help" (or "-h"), the
+// same single-argument form as --version.
+inline bool help_asked(int argc, char** argv) {
+    return argc == 2 &&
+           (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h");
+}
+
+// Prints a hook's usage on stdout (the text ends with a newline); the exit
+// code as for print_version.
+inline int print_help(const char* usage) {
+    const bool written = std::fputs(usage, stdout) >= 0;
     return (std::fflush(stdout) == 0 && written) ? 0 : 1;
 }
 

@@ -273,10 +273,19 @@ int guard_stage(int argc, char** argv) {
     return code;
 }
 
+constexpr char usage[] =
+    "usage: authguard-checkpw CHECKPASSWORD SUBPROGRAM...\n"
+    "A checkpassword wrapper: put it in front of the real checkpassword (vchkpw) in\n"
+    "qmail-smtpd's run script. It refuses an account whose logins fan out like a\n"
+    "botnet's and records each login in the store of control/authguard.\n"
+    "Reads user\\0password\\0... on fd 3, as qmail-smtpd's AUTH patches write it.\n"
+    "See authguard-checkpw(8) and authguard(5).\n";
+
 } // namespace
 
 int main(int argc, char** argv) {
     if (ag::version_asked(argc, argv)) return ag::print_version("authguard-checkpw");
+    if (ag::help_asked(argc, argv)) return ag::print_help(usage);
     if (argc >= 2 && std::strcmp(argv[1], authenticated_flag) == 0)
         return authenticated_stage(argc, argv);
     return guard_stage(argc, argv);

@@ -116,10 +116,18 @@ int exit_for(ag::Verdict verdict, int otherwise) {
     return otherwise;
 }
 
+constexpr char usage[] =
+    "usage: QMAILQUEUE=/var/qmail/bin/authguard-queue in qmail-smtpd's environment\n"
+    "A QMAILQUEUE program: refuses (exit 31) a message of a locked account, counts\n"
+    "messages and recipients per user, then hands the message untouched to the next\n"
+    "queue program (next-queue in control/authguard, or $AUTHGUARD_QUEUE).\n"
+    "See authguard-queue(8) and authguard(5).\n";
+
 } // namespace
 
 int main(int argc, char** argv) {
     if (ag::version_asked(argc, argv)) return ag::print_version("authguard-queue");
+    if (ag::help_asked(argc, argv)) return ag::print_help(usage);
     ag::Logger logger;
     // A control file that does not parse never refuses a message: the last
     // valid one is used, and the error logged with every message.

@@ -30,6 +30,7 @@
 #include "authguard/version.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,12 +67,21 @@ constexpr char verdict_reply_var[] = "AUTHGUARD_SPF_REPLY";
 // an internal failure half-way prints nothing.
 struct Output {
     std::vector<std::string> lines;
+    // [rcpt], first check of a transaction: the verdict kept for the later
+    // RCPTs ("" when there is nothing to refuse), printed before the rest.
+    std::optional<std::string> kept_reply;
+    // A check's thread that may still be running (a late or unread check).
+    bool check_left_running = false;
     void say(std::string command) { lines.push_back(std::move(command)); }
     // qmail-spp cuts the last byte of every line: the newline must be
     // there. A CR or LF inside would start a new command.
     void print() const {
         std::string all;
-        for (std::string line : lines) {
+        std::vector<std::string> everything;
+        if (kept_reply)
+            everything.push_back(std::string("S") + verdict_reply_var + "=" + *kept_reply);
+        everything.insert(everything.end(), lines.begin(), lines.end());
+        for (std::string line : everything) {
             for (char& c : line)
                 if (c == '\r' || c == '\n') c = ' ';
             all += line + '\n';
@@ -191,13 +201,12 @@ Settings read_settings(const std::filesystem::path& control, ag::Logger& logger)
     return s;
 }
 
-// Who is not checked: RELAYCLIENT clients (as in the patch) and
-// authenticated sessions as the other hooks prove them (identity.hpp:
-// the session binding, SMTPAUTHUSER with trust-auth-env; never
-// TCPREMOTEINFO). "" when the sender is checked; nullopt when it cannot be
+// Whether the session is authenticated, as the other hooks prove it
+// (identity.hpp: the session binding, SMTPAUTHUSER with trust-auth-env;
+// never TCPREMOTEINFO); RELAYCLIENT is the caller's test. "" when the
+// sender is checked; nullopt when it cannot be
 // told (the store is unavailable): then the check runs but never refuses.
 std::optional<std::string> trusted_because(const ag::Config& config, ag::Logger& logger) {
-    if (std::getenv("RELAYCLIENT")) return std::string("relayclient");
     try {
         if (auto id = ag::identity_from_env(config, ag::process_env);
             id && config.trust_auth_env && !id->user.empty())
@@ -316,15 +325,29 @@ int run(int argc, char** argv, ag::Logger& logger, Output& out) {
         }
         // A later RCPT must never reuse an older transaction's verdict.
         out.say(std::string("S") + verdict_key_var + "=" + key);
-        out.say(std::string("S") + verdict_reply_var + "=");
+        out.kept_reply = "";
     }
 
-    auto trusted = trusted_because(loaded.config, logger);
-    // SPF needs the client's address (RFC 7208 4.1); without one (no
-    // TCPREMOTEIP, or garbage) the check would be a permerror that level 6
-    // refuses: not checked instead, as no fault of the client's.
-    if (trusted && trusted->empty() && request.client_ip == ag::unknown_address)
+    // RELAYCLIENT and a missing client address are known at once; whether
+    // the session is authenticated takes a store round trip, made while
+    // the check's DNS queries are under way (an authenticated sender's
+    // check is then abandoned unread).
+    std::optional<std::string> trusted;
+    if (std::getenv("RELAYCLIENT"))
+        trusted = "relayclient";
+    else if (request.client_ip == ag::unknown_address)
+        // SPF needs the client's address (RFC 7208 4.1); without one (no
+        // TCPREMOTEIP, or garbage) the check would be a permerror that
+        // level 6 refuses: not checked instead, as no fault of the client's.
         trusted = "no-client-address";
+    std::optional<spf::RunningCheck> running;
+    auto t0 = std::chrono::steady_clock::now();
+    if (!trusted) {
+        spf::Checker checker(spf::Dns::resolver(), settings.options);
+        running.emplace(checker.start(request));
+        out.check_left_running = true;
+        trusted = trusted_because(loaded.config, logger);
+    }
     if (trusted && !trusted->empty()) {
         logger.write(ag::Logger::Level::info, std::string("spf result=skipped section=") +
                                                   section_name + " ip=" + field(request.client_ip) +
@@ -334,9 +357,8 @@ int run(int argc, char** argv, ag::Logger& logger, Output& out) {
     }
     int level = trusted ? settings.behavior : 1; // unknown: header only
 
-    auto t0 = std::chrono::steady_clock::now();
-    spf::Checker checker(spf::Dns::resolver(), settings.options);
-    spf::Verdict v = checker.check(request);
+    spf::Verdict v = running->wait();
+    out.check_left_running = false;
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -345,7 +367,7 @@ int run(int argc, char** argv, ag::Logger& logger, Output& out) {
     std::string action = reply.empty() ? "header" : reply[0] == '4' ? "tempfail" : "refuse";
     bool exempt = false;
     if (section == Section::rcpt && !reply.empty()) {
-        out.say(std::string("S") + verdict_reply_var + "=" + reply);
+        out.kept_reply = reply;
         if (always_reachable(rcpt)) {
             exempt = true;
             action = "allow-postmaster";
@@ -374,10 +396,41 @@ int run(int argc, char** argv, ag::Logger& logger, Output& out) {
     return 0;
 }
 
+// A crash (in libspf2, say) must not become "451 qmail-spp failure" for
+// every command: nothing has been printed yet (Output prints at the end),
+// so say why on stderr (qmail-smtpd's log) and let the command through
+// unchecked. Only async-signal-safe calls here. Not under ASan, whose own
+// handler reports the crash.
+extern "C" void exit_unchecked(int) {
+    static const char why[] = "authguard-spf: crashed (fatal signal); this command goes on "
+                              "without an SPF check\n";
+    [[maybe_unused]] ssize_t n = ::write(2, why, sizeof why - 1);
+    ::_exit(0);
+}
+
+void fail_open_on_crash() {
+#if !defined(__SANITIZE_ADDRESS__)
+    struct sigaction action {};
+    action.sa_handler = exit_unchecked;
+    sigemptyset(&action.sa_mask);
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT})
+        ::sigaction(sig, &action, nullptr);
+#endif
+}
+
+constexpr char usage[] =
+    "usage: authguard-spf-mail | authguard-spf-rcpt | authguard-spf mail|rcpt\n"
+    "A qmail-spp plugin: the SPF check (RFC 7208) of qmail-spf-rc5, without a patch.\n"
+    "List it in control/smtpplugins under [mail] (or [rcpt]); it reads qmail-spp's\n"
+    "environment and control/spfbehavior (or SPFBEHAVIOR), spfrules, spfguess,\n"
+    "spfexp, spftimeout, and prints spp commands. See authguard-spf(8).\n";
+
 } // namespace
 
 int main(int argc, char** argv) {
     if (ag::version_asked(argc, argv)) return ag::print_version("authguard-spf");
+    if (ag::help_asked(argc, argv)) return ag::print_help(usage);
+    fail_open_on_crash();
     ag::Logger logger;
     // Whatever goes wrong, the session goes on unchecked: a crash would be
     // answered "451 qmail-spp failure" for every command of every client.
@@ -385,6 +438,9 @@ int main(int argc, char** argv) {
         Output out;
         run(argc, argv, logger, out);
         out.print();
+        // A late check's thread may still be in libspf2: the process ends
+        // here without running static destructors under it.
+        if (out.check_left_running) std::_Exit(0);
         return 0;
     } catch (const std::exception& e) {
         logger.write(ag::Logger::Level::error,

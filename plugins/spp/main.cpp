@@ -170,10 +170,17 @@ int run(int argc, char** argv, ag::Logger& logger) {
     return transaction_section(section, config, *store, logger);
 }
 
+constexpr char usage[] =
+    "usage: authguard-spp-auth | authguard-spp-mail | authguard-spp-rcpt | authguard-spp SECTION\n"
+    "A qmail-spp plugin: refuses a locked account at AUTH, MAIL or RCPT and counts\n"
+    "messages and recipients per user. List it in control/smtpplugins under the\n"
+    "section it is named for. See authguard-spp(8) and authguard(5).\n";
+
 } // namespace
 
 int main(int argc, char** argv) {
     if (ag::version_asked(argc, argv)) return ag::print_version("authguard-spp");
+    if (ag::help_asked(argc, argv)) return ag::print_help(usage);
     ag::Logger logger;
     // Whatever goes wrong, the session goes on: a crash would be answered
     // "451 qmail-spp failure" for every command of every client.

@@ -6,7 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -111,7 +113,30 @@ TEST_CASE("spf: the time budget holds against a DNS server that never answers") 
     CHECK(took >= 690ms);
 }
 
-TEST_CASE("spf: a check in a child process returns the same verdict") {
+TEST_CASE("spf: a check started on its thread can be left unread, or waited for later") {
+    spf::Options o = quick();
+    o.timeout = 2000ms;
+    // The abandoned thread may outlive this test: it shares, never borrows.
+    auto lookups = std::make_shared<std::atomic<int>>(0);
+    spf::Checker slow(spf::Dns::function([lookups](std::string_view, spf::RrType) {
+                          ++*lookups;
+                          std::this_thread::sleep_for(300ms);
+                          return spf::Answer{};
+                      }),
+                      o);
+    {
+        auto abandoned = slow.start({"192.0.2.1", "user@example.com", "h.example.com"});
+    } // dropped unread while its lookup sleeps: nothing waits, nothing breaks
+    spf::Checker c(spf::Dns::zone(example_zone()), o);
+    auto running = c.start({"203.0.113.5", "user@example.com", "client.example.com"});
+    std::this_thread::sleep_for(50ms); // the caller's own work meanwhile
+    auto v = running.wait();
+    CHECK(v.result == spf::Result::fail);
+    std::this_thread::sleep_for(400ms);
+    CHECK(lookups->load() >= 1);
+}
+
+TEST_CASE("spf: a check on its own thread returns the same verdict") {
     spf::Options o = quick();
     o.timeout = 2000ms;
     spf::Checker c(spf::Dns::zone(example_zone()), o);

@@ -20,13 +20,14 @@
 #include "authguard/spf/dns.hpp"
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
 namespace authguard::spf {
 
-// An internal failure (fork, pipe, a crashed check, bad local rules):
+// An internal failure (no thread for the check, bad local rules):
 // the plugin then says nothing and accepts the mail.
 struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -44,7 +45,9 @@ inline constexpr char default_explanation[] =
 
 struct Options {
     // Total wall-clock budget of one check, every DNS query included
-    // (spf-timeout). Zero: no budget, and the check runs in this process.
+    // (spf-timeout). Zero: no budget, and the check runs on the caller's
+    // thread. Otherwise it runs on a thread of its own, which a late check
+    // leaves behind (it owns copies of what it reads).
     std::chrono::milliseconds timeout{5000};
     int max_dns_mechanisms = 10; // RFC 7208 §4.6.4: DNS-querying terms
     int max_void_lookups = 2;    // RFC 7208 §4.6.4: lookups with no answer
@@ -89,6 +92,29 @@ struct Verdict {
     std::string domain;   // the domain checked (the sender's, or the HELO name)
 };
 
+// A check under way (Checker::start): its thread looks up DNS while the
+// caller does other work (the plugin asks the store whether the session is
+// authenticated meanwhile). Dropping it abandons the check.
+class RunningCheck {
+  public:
+    struct State;
+    RunningCheck(RunningCheck&&) noexcept;
+    RunningCheck& operator=(RunningCheck&&) noexcept;
+    ~RunningCheck();
+    // The verdict; at the deadline, a temperror ("no answer within the
+    // time budget"). Throws Error when the check failed internally.
+    Verdict wait();
+
+  private:
+    friend class Checker;
+    explicit RunningCheck(Verdict verdict);
+    RunningCheck(std::shared_ptr<State> state, std::chrono::steady_clock::time_point deadline,
+                 Verdict if_late);
+    std::shared_ptr<State> state_;
+    std::chrono::steady_clock::time_point deadline_;
+    Verdict verdict_; // the finished verdict, or the one for a late check
+};
+
 // One configured checker. Construction compiles the local rules, guess and
 // explanation and throws Error when they are not valid SPF.
 class Checker {
@@ -99,6 +125,9 @@ class Checker {
     // a broken record a permerror, a malformed client address a permerror
     // (RFC 7208 §4.1 needs an address).
     Verdict check(const Request& request) const;
+    // The same check started on a thread of its own (or done at once when
+    // options.timeout is 0); wait() on the result.
+    RunningCheck start(const Request& request) const;
 
     const Options& options() const { return options_; }
 
