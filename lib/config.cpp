@@ -282,6 +282,67 @@ class Loader {
             if (v.empty() || v.front() != '/')
                 fail(line.number, "'next-queue' wants an absolute path");
             config_.next_queue = v;
+        } else if (key == "dkim-sign") {
+            config_.dkim.sign = boolean();
+        } else if (key == "dkim-verify") {
+            config_.dkim.verify = boolean();
+        } else if (key == "dkim-authserv-id") {
+            // RFC 8601 §2.2: a value (token or quoted string); a host name here.
+            if (v.empty() || v.find_first_of(" \t;()\"\\") != std::string::npos)
+                fail(line.number, "'dkim-authserv-id' wants a host name, not '" + v + "'");
+            config_.dkim.authserv_id = v;
+        } else if (key == "dkim-next-queue") {
+            if (v.empty() || v.front() != '/')
+                fail(line.number, "'dkim-next-queue' wants an absolute path");
+            config_.dkim.next_queue = v;
+        } else if (key == "dkim-spool-dir") {
+            if (v.empty() || v.front() != '/')
+                fail(line.number, "'dkim-spool-dir' wants an absolute path");
+            config_.dkim.spool_dir = v;
+        } else if (key == "dkim-on-error") {
+            if (v == "tempfail")
+                config_.dkim.tempfail_on_error = true;
+            else if (v == "accept")
+                config_.dkim.tempfail_on_error = false;
+            else
+                fail(line.number, "'dkim-on-error' wants accept or tempfail, not '" + v + "'");
+        } else if (key == "dkim-canonicalization") {
+            auto slash = v.find('/');
+            std::string h = v.substr(0, slash),
+                        b = slash == std::string::npos ? h : v.substr(slash + 1);
+            auto known = [](const std::string& c) { return c == "relaxed" || c == "simple"; };
+            if (!known(h) || !known(b))
+                fail(line.number, "'dkim-canonicalization' wants relaxed/relaxed, relaxed/simple, "
+                                  "simple/relaxed or simple/simple, not '" +
+                                      v + "'");
+            config_.dkim.simple_header = h == "simple";
+            config_.dkim.simple_body = b == "simple";
+        } else if (key == "dkim-verify-policy") {
+            config_.dkim.verify_policy.clear();
+            for (const std::string& word : split_words(v)) {
+                auto eq = word.find('=');
+                std::string result = word.substr(0, eq);
+                std::string action = eq == std::string::npos ? "" : word.substr(eq + 1);
+                static const char* results[] = {"fail", "permerror", "temperror",
+                                                "none", "neutral",   "policy"};
+                bool known =
+                    std::find(std::begin(results), std::end(results), result) != std::end(results);
+                Config::Dkim::Action a = Config::Dkim::Action::accept;
+                if (action == "reject")
+                    a = Config::Dkim::Action::reject;
+                else if (action == "tempfail")
+                    a = Config::Dkim::Action::tempfail;
+                else if (action != "accept")
+                    known = false;
+                if (!known)
+                    fail(line.number, "'dkim-verify-policy' wants RESULT=ACTION words (RESULT: "
+                                      "fail, permerror, temperror, none, neutral, policy; "
+                                      "ACTION: accept, tempfail, reject), not '" +
+                                          word + "'");
+                config_.dkim.verify_policy[result] = a;
+            }
+        } else if (key == "dkim-dns-timeout") {
+            config_.dkim.dns_timeout = integer(1, 60);
         } else if (key == "rate-limit-action") {
             if (v == "tempfail")
                 config_.rate_action = Config::RateAction::tempfail;
@@ -398,6 +459,15 @@ po::options_description known_keys() {
                           "log-file",
                           "override",
                           "next-queue",
+                          "dkim-sign",
+                          "dkim-verify",
+                          "dkim-authserv-id",
+                          "dkim-next-queue",
+                          "dkim-spool-dir",
+                          "dkim-on-error",
+                          "dkim-canonicalization",
+                          "dkim-verify-policy",
+                          "dkim-dns-timeout",
                           "rate-limit-action",
                           "session-ttl",
                           "trust-auth-env",

@@ -57,11 +57,23 @@ bool is_shell_command(pid_t pid) {
     return false;
 }
 
+// authguard-queue forks the next queue program (it must see that
+// program's exit code to take back a count), so a stage behind it in the
+// chain (authguard-dkim) has it, not qmail-smtpd, as its parent.
+bool is_forking_queue_stage(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(in, comm);
+    return comm == "authguard-queue";
+}
+
 } // namespace
 
 std::string session_key_of_parent() {
     pid_t parent = ::getppid();
-    for (int hops = 0; hops < 3 && parent > 1 && is_shell_command(parent); ++hops)
+    for (int hops = 0;
+         hops < 3 && parent > 1 && (is_shell_command(parent) || is_forking_queue_stage(parent));
+         ++hops)
         parent = parent_of(parent);
     if (parent <= 1) return {}; // orphaned: no session to speak of
     std::string started = start_time_of(parent);

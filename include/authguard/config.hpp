@@ -122,6 +122,28 @@ struct Config {
     // a real AUTH (sagredo, jms1): then they are proof of identity.
     bool trust_auth_env = false;
 
+    // authguard-dkim (the dkim-* keys; authguard-dkim(8)).
+    struct Dkim {
+        bool sign = true;   // dkim-sign: sign the mail of authenticated senders
+        bool verify = true; // dkim-verify: verify the mail of everyone else
+        // dkim-authserv-id: Authentication-Results' first word; "" = the
+        // first line of control/me, else the host name.
+        std::string authserv_id;
+        // dkim-next-queue ($DKIMQUEUE wins, as for qmail-dkim).
+        std::string next_queue = "/var/qmail/bin/qmail-queue";
+        // dkim-spool-dir: where the message waits (an unlinked file) while
+        // its signature is made; on disk, not in memory, for 50 MB mail.
+        std::string spool_dir = "/var/tmp";
+        bool tempfail_on_error = false;                  // dkim-on-error = tempfail (else accept)
+        bool simple_header = false, simple_body = false; // dkim-canonicalization
+        // dkim-verify-policy: the action for a message's result ("fail",
+        // "permerror", "temperror", "none", "neutral", "policy"); absent:
+        // accept (the header only).
+        enum class Action { accept, tempfail, reject };
+        std::map<std::string, Action> verify_policy;
+        int dns_timeout = 10; // dkim-dns-timeout: seconds per key lookup
+    } dkim;
+
     // authguardctl follow's state file (its position in each log); by
     // default authguard-follow.state beside the control directory.
     std::string follow_state;
@@ -158,7 +180,6 @@ std::filesystem::path default_control_dir();
 std::filesystem::path beside_control_dir(const std::filesystem::path& control_dir,
                                          std::string_view name);
 
-// Reads control_dir/authguard (missing: all defaults) and
 // A control file's text, read as every hook must read one: opened without
 // waiting (a FIFO there would hold the SMTP session), only a regular file,
 // at most `largest` bytes. nullopt when it does not exist; ConfigError,
@@ -166,6 +187,7 @@ std::filesystem::path beside_control_dir(const std::filesystem::path& control_di
 std::optional<std::string> read_control_file(const std::filesystem::path& path,
                                              std::size_t largest = 16 << 20);
 
+// Reads control_dir/authguard (missing: all defaults) and
 // control_dir/authguard-allow (optional). Throws ConfigError.
 Config load_config(const std::filesystem::path& control_dir);
 

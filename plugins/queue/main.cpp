@@ -21,6 +21,7 @@
 #include "authguard/guard.hpp"
 #include "authguard/identity.hpp"
 #include "authguard/log.hpp"
+#include "authguard/next_program.hpp"
 #include "authguard/store.hpp"
 #include "authguard/version.hpp"
 
@@ -52,23 +53,6 @@ constexpr const char* nested_marker = "AUTHGUARD_QUEUE_RUNNING";
 // practice; 64 MiB is far more than qmail-smtpd would ever send and still
 // bounds our memory.
 constexpr std::size_t envelope_limit = 64u << 20;
-
-bool same_file(const std::string& a, const char* b) {
-    struct stat sa {}, sb {};
-    return ::stat(a.c_str(), &sa) == 0 && ::stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
-// Why `path` cannot be run as the next queue program ("" when it can): the
-// strerror text an admin needs, checked before anything is read or counted.
-std::string cannot_run(const std::string& path) {
-    if (path.empty()) return "no next-queue configured";
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
-    if (S_ISDIR(st.st_mode)) return std::strerror(EISDIR);
-    if (::access(path.c_str(), X_OK) != 0) return std::strerror(errno);
-    return "";
-}
 
 void log_cannot_run(ag::Logger& logger, const std::string& next, const std::string& why) {
     logger.write(ag::Logger::Level::error,
@@ -108,10 +92,13 @@ int exit_for(ag::Verdict verdict, int otherwise) {
     switch (verdict) {
     case ag::Verdict::refuse_locked:
     case ag::Verdict::lock:
-    case ag::Verdict::reject: return exit_reject;
-    case ag::Verdict::tempfail: return exit_tempfail;
+    case ag::Verdict::reject:
+        return exit_reject;
+    case ag::Verdict::tempfail:
+        return exit_tempfail;
     case ag::Verdict::allow:
-    case ag::Verdict::alert: return otherwise;
+    case ag::Verdict::alert:
+        return otherwise;
     }
     return otherwise;
 }
@@ -140,7 +127,7 @@ int main(int argc, char** argv) {
 
     const char* from_env = std::getenv("AUTHGUARD_QUEUE");
     std::string next = from_env && *from_env ? from_env : config.next_queue;
-    if (std::getenv(nested_marker) || same_file(next, "/proc/self/exe")) {
+    if (std::getenv(nested_marker) || ag::same_file(next, "/proc/self/exe")) {
         logger.write(ag::Logger::Level::error,
                      "queue: next queue program " + ag::escape_for_log(next) +
                          " is authguard-queue itself (set next-queue to the real qmail-queue)");
@@ -150,7 +137,7 @@ int main(int argc, char** argv) {
     // Without a program to hand the message to, nothing is queued: say which
     // program and why, and answer 451 (unable to exec qq) before the store
     // counts a message that will never leave.
-    if (std::string why = cannot_run(next); !why.empty()) {
+    if (std::string why = ag::why_not_runnable(next); !why.empty()) {
         log_cannot_run(logger, next, why);
         return exit_no_exec;
     }
@@ -213,7 +200,7 @@ int main(int argc, char** argv) {
     envelope_pipe.read.reset();
     exec_error.write.reset();
     {
-        // The program passed cannot_run() but may still fail to start (gone
+        // The program passed why_not_runnable() but may still fail to start (gone
         // since, a bad interpreter line, not a valid executable).
         std::string failed;
         if (ag::read_all(exec_error.read.get(), failed, 64) == 1 && failed.size() == sizeof(int)) {

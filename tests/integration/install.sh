@@ -13,9 +13,9 @@ source "${AG_ROOT:?run through tests/run-all}/tests/lib.sh" || exit 1
 trap_cleanup
 
 VERSION=$(cat "$AG_ROOT/VERSION")
-HOOKS="authguard-checkpw authguard-queue authguard-spp authguard-spf"
+HOOKS="authguard-checkpw authguard-queue authguard-spp authguard-spf authguard-dkim"
 SPP_LINKS="authguard-spp-auth authguard-spp-mail authguard-spp-rcpt authguard-spp-data"
-MANS="man5/authguard.5 man8/authguard-checkpw.8 man8/authguard-queue.8 man8/authguard-spp.8 man8/authguard-spf.8 man8/authguardctl.8"
+MANS="man5/authguard.5 man8/authguard-checkpw.8 man8/authguard-queue.8 man8/authguard-spp.8 man8/authguard-spf.8 man8/authguard-dkim.8 man8/authguardctl.8"
 CONTROLS="authguard authguard-allow smtpplugins"
 EXAMPLES=$AG_ROOT/contrib/netqmail-1.06/control
 

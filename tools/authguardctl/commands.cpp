@@ -965,6 +965,24 @@ bool writable_by(const std::filesystem::path& path, const passwd& pw, bool direc
     return (st.st_mode & need_other) == need_other;
 }
 
+std::string dkim_canonicalization(const ag::Config& c) {
+    return std::string(c.dkim.simple_header ? "simple" : "relaxed") + "/" +
+           (c.dkim.simple_body ? "simple" : "relaxed");
+}
+
+// dkim-verify-policy as written back ("" when every result is accepted).
+std::string dkim_policy_text(const ag::Config& c) {
+    std::string out;
+    for (const auto& [result, action] : c.dkim.verify_policy) {
+        if (!out.empty()) out += ' ';
+        out += result + "=" +
+               (action == ag::Config::Dkim::Action::reject     ? "reject"
+                : action == ag::Config::Dkim::Action::tempfail ? "tempfail"
+                                                               : "accept");
+    }
+    return out;
+}
+
 // next-queue: the program authguard-queue passes each message on to.
 void check_next_queue(const ag::Config& c, Findings& f) {
     struct stat st {};
@@ -1176,6 +1194,14 @@ int cmd_check_config(Context& ctx) {
         j.key("log_file").value(c.log_file).key("follow_state").value(c.follow_state);
         j.key("next_queue").value(c.next_queue).key("rate_limit_action").value(rate_action);
         j.key("session_ttl").value(c.session_ttl).key("trust_auth_env").value(c.trust_auth_env);
+        j.key("dkim_sign").value(c.dkim.sign).key("dkim_verify").value(c.dkim.verify);
+        j.key("dkim_authserv_id").value(c.dkim.authserv_id);
+        j.key("dkim_next_queue").value(c.dkim.next_queue);
+        j.key("dkim_spool_dir").value(c.dkim.spool_dir);
+        j.key("dkim_on_error").value(c.dkim.tempfail_on_error ? "tempfail" : "accept");
+        j.key("dkim_canonicalization").value(dkim_canonicalization(c));
+        j.key("dkim_verify_policy").value(dkim_policy_text(c));
+        j.key("dkim_dns_timeout").value(c.dkim.dns_timeout);
         j.key("hooks_user").value(ag::hooks_user());
         j.key("last_valid_path").value(copy.string());
         j.time("last_valid_saved", copy_saved);
@@ -1251,6 +1277,15 @@ int cmd_check_config(Context& ctx) {
     table.row({"rate limit action", rate_action});
     table.row({"session ttl", duration_text(c.session_ttl)});
     table.row({"trust auth env", yes_no(c.trust_auth_env)});
+    table.row({"dkim", std::string("sign ") + yes_no(c.dkim.sign) + ", verify " +
+                           yes_no(c.dkim.verify) + ", " + dkim_canonicalization(c) + ", on error " +
+                           (c.dkim.tempfail_on_error ? "tempfail" : "accept")});
+    table.row({"dkim authserv id", c.dkim.authserv_id.empty()
+                                       ? std::string("control/me, else the host name")
+                                       : esc(c.dkim.authserv_id)});
+    table.row({"dkim policy",
+               dkim_policy_text(c).empty() ? std::string("accept all") : dkim_policy_text(c)});
+    table.row({"dkim next queue", esc(c.dkim.next_queue) + " (DKIMQUEUE overrides)"});
     table.row({"hooks' user", esc(ag::hooks_user()) + " (AUTHGUARD_USER)"});
     table.row({"last valid copy",
                esc(copy.string()) +

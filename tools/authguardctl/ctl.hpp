@@ -79,6 +79,9 @@ int cmd_import(Context& ctx);
 int cmd_gc(Context& ctx);
 // The IP-to-AS table: build, lookup, info (asn_command.cpp).
 int cmd_asn_db(Context& ctx);
+// DKIM keys: keygen, check (dkim_command.cpp).
+int cmd_dkim(Context& ctx);
+void add_dkim_options(po::options_description& d);
 
 // --- output helpers (output.cpp) ---
 

@@ -285,6 +285,26 @@ const std::vector<CommandSpec>& commands() {
          no_options,
          cmd_asn_db,
          true},
+        {"dkim",
+         "dkim keygen|check DOMAIN",
+         "make a DKIM key and its DNS record; check the published record",
+         "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--bits N] [--force]\n"
+         "    [--group G]\n"
+         "  Makes a private key (rsa of --bits, default 2048, or ed25519) as\n"
+         "  CONTROL/domainkeys/DOMAIN/S (default S: \"default\"; IndiMail's layout,\n"
+         "  PEM PKCS#8, mode 0640, the directory 0750, the group --group or else that\n"
+         "  of control/authguard), written atomically, and the record beside it as\n"
+         "  S.pub. Prints the DNS line to publish:\n"
+         "  S._domainkey.DOMAIN. IN TXT ( \"v=DKIM1; k=rsa; \" \"p=...\" )\n"
+         "  An existing key is kept (exit 1) unless --force.\n"
+         "dkim check DOMAIN [--selector S]\n"
+         "  Looks up S._domainkey.DOMAIN TXT for each key authguard-dkim would sign\n"
+         "  DOMAIN's mail with (control/dkimkeys, $DKIMSIGN, $DKIMKEY, then\n"
+         "  control/domainkeys/DOMAIN/) and prints per key \"ok\", \"not published\",\n"
+         "  \"DNS error: ...\", or what differs. Exit 0 only when every key matches.",
+         {"keygen|check", "DOMAIN"},
+         add_dkim_options,
+         cmd_dkim},
     };
     return specs;
 }
