@@ -42,6 +42,7 @@ B           = build-san
 CXXFLAGS    = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 STATIC_LIBS = $(DYNAMIC_LIBS)
 CTL_LIBS    = $(DYNAMIC_LIBS) -lz
+DKIM_STAGE_LIBS = $(DYNAMIC_LIBS) $(DKIM_LIBS)
 export ASAN_OPTIONS  = abort_on_error=1:detect_leaks=0
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
@@ -52,9 +53,12 @@ LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp lib/spf/*.cpp lib/dkim/*.cpp)
 SPF_LIBS = -lspf2 -lresolv
 # lib/dkim/ (DKIM keys, signing, verifying) needs libopendkim and OpenSSL's
 # libcrypto, both linked shared: OpenSSL's security fixes must reach a
-# signing host without a rebuild, and one process start per message
-# weighs little beside the RSA signature.
+# signing host without a rebuild. authguard-dkim takes the rest in, as
+# authguardctl does: resolving libstdc++'s and Boost's symbols at every
+# start cost 1.5-2 ms a message (bench/RESULTS.md section 9).
 DKIM_LIBS = -lopendkim -lcrypto -lresolv
+DKIM_STAGE_LIBS ?= -static-libstdc++ -static-libgcc -Wl,-Bstatic -lhiredis -lboost_program_options \
+                   -llmdb -lmaxminddb -Wl,-Bdynamic $(DKIM_LIBS)
 LIB_OBJ  = $(LIB_SRC:%.cpp=$(B)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/*.cpp)
 UNIT_OBJ = $(UNIT_SRC:%.cpp=$(B)/obj/%.o)
@@ -124,9 +128,10 @@ $(foreach hook,$(HOOKS),$(eval $(call hook_rule,$(hook))))
 $(B)/authguard-spf: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/spf/*.cpp)) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(STATIC_LIBS) $(SPF_LIBS)
 
-# authguard-dkim: a QMAILQUEUE stage, linked shared (DKIM_LIBS above).
+# authguard-dkim: a QMAILQUEUE stage; glibc, libopendkim and libcrypto
+# shared (DKIM_STAGE_LIBS above).
 $(B)/authguard-dkim: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/dkim/*.cpp)) $(B)/libauthguard.a
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(DYNAMIC_LIBS) $(DKIM_LIBS)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(DKIM_STAGE_LIBS)
 
 $(B)/authguardctl: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/authguardctl/*.cpp)) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(CTL_LIBS) -lcrypto -lresolv
@@ -156,7 +161,7 @@ check: deps
 	AG_BUILD=$(abspath $(B)) tests/run-all
 
 # What CI runs after `make check`: the sanitizer build and its pass over the
-# unit tests, checkpw.sh, queue.sh, spp.sh and spf.sh, then FUZZ_SECONDS of
+# unit tests, checkpw.sh, queue.sh, spp.sh, spf.sh, dkim.sh and dkim-keys.sh, then FUZZ_SECONDS of
 # every fuzz harness (tests/reliability).
 check-reliability: deps
 	@tools/install-deps fuzz

@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD B=$ROOT/build
+source "$ROOT/tests/unbound.sh"
 
 if [ -z "${AG_BENCH_DKIM_NS:-}" ]; then
     if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
@@ -31,9 +32,8 @@ fi
 BATCHES=${BENCH_DKIM_BATCHES:-4} PER=${BENCH_DKIM_PER_BATCH:-25}
 TMP=$(mktemp -d /tmp/authguard-bench-dkim.XXXXXX)
 QQ=$(mktemp -d /dev/shm/authguard-bench-dkim-qq.XXXXXX)
-UNBOUND_PID=
 cleanup() {
-    [ -n "$UNBOUND_PID" ] && kill "$UNBOUND_PID" 2>/dev/null && wait "$UNBOUND_PID" 2>/dev/null
+    unbound_stop
     redis-cli -s "$TMP/redis.sock" shutdown nosave >/dev/null 2>&1 || true
     rm -rf "$TMP" "$QQ"
 }
@@ -53,31 +53,11 @@ KEYS=$C/domainkeys/example.com
 
 # unbound serves rsa1's record for the verifying side.
 PUB=$(tr -d '\n' <"$KEYS/rsa1.pub")
-IP=127.54.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-cat >"$TMP/unbound.conf" <<EOF
-server:
-    interface: $IP
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "$TMP"
-    pidfile: ""
-    use-syslog: no
-    logfile: "$TMP/unbound.log"
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
-    local-zone: "." refuse
+unbound_start "$TMP" 127.54 <<EOF || { echo "bench/dkim.sh: unbound does not start: $(unbound_log_tail "$TMP")"; exit 1; }
     local-zone: "example.com." static
     local-data: 'rsa1._domainkey.example.com. TXT "${PUB:0:250}" "${PUB:250}"'
-remote-control:
-    control-enable: no
 EOF
-unbound -d -c "$TMP/unbound.conf" </dev/null >"$TMP/unbound.out" 2>&1 &
-UNBOUND_PID=$!
-printf 'nameserver %s\noptions timeout:2 attempts:1\n' "$IP" >"$TMP/resolv.conf"
-mount --bind "$TMP/resolv.conf" /etc/resolv.conf
-sleep 0.5 # the verify variant's check line below shows that keys are served
+resolv_conf_mount "$TMP/resolv.conf" "$UNBOUND_IP" timeout:2 attempts:1
 
 # The messages: LF line ends, as qmail-smtpd hands them on.
 make_message() { # SIZE FILE

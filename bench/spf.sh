@@ -24,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD B=$ROOT/build
+source "$ROOT/tests/unbound.sh"
 
 if [ -z "${AG_BENCH_SPF_NS:-}" ]; then
     if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
@@ -37,32 +38,16 @@ ROUNDS=${BENCH_SPF_ROUNDS:-300}
 command -v unbound >/dev/null || { echo "bench/spf.sh: unbound is not installed (tools/install-deps test)"; exit 1; }
 
 TMP=$(mktemp -d /tmp/authguard-bench-spf.XXXXXX)
-UNBOUND_PID=
 cleanup() {
-    [ -n "$UNBOUND_PID" ] && kill "$UNBOUND_PID" 2>/dev/null && wait "$UNBOUND_PID" 2>/dev/null
+    unbound_stop
     redis-cli -s "$TMP/redis.sock" shutdown nosave >/dev/null 2>&1 || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 # ---- unbound: the test zones as local-data, every query logged --------------
-IP=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-cat >"$TMP/unbound.conf" <<EOF
-server:
-    interface: $IP
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "$TMP"
-    pidfile: ""
-    use-syslog: no
-    logfile: "$TMP/unbound.log"
-    verbosity: 0
+unbound_start "$TMP" 127.53 <<'EOF' || { echo "bench/spf.sh: unbound does not start: $(unbound_log_tail "$TMP")"; exit 1; }
     log-queries: yes
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
-    local-zone: "." refuse
     local-zone: "test." static
     local-data: 'one.test. TXT "v=spf1 ip4:192.0.2.10 -all"'
     local-data: 'many.test. TXT "v=spf1 a mx include:inc.many.test -all"'
@@ -70,11 +55,8 @@ server:
     local-data: 'many.test. MX 10 mx.many.test.'
     local-data: 'mx.many.test. A 198.51.100.2'
     local-data: 'inc.many.test. TXT "v=spf1 ip4:192.0.2.10 -all"'
-remote-control:
-    control-enable: no
 EOF
-unbound -d -c "$TMP/unbound.conf" </dev/null >"$TMP/unbound.out" 2>&1 &
-UNBOUND_PID=$!
+IP=$UNBOUND_IP
 # dns_replay FILE N: sends FILE's queries ("NAME TYPE" lines) in order, N
 # times; prints the median seconds per whole set.
 dns_replay() {
@@ -100,14 +82,7 @@ dns_replay() {
         @t = sort { $a <=> $b } @t;
         printf "%.6f\n", $t[int(@t / 2)];' "$1" "$2" "$IP"
 }
-echo "one.test TXT" >"$TMP/probe"
-for _ in $(seq 50); do
-    dns_replay "$TMP/probe" 1 >/dev/null 2>&1 && break
-    kill -0 $UNBOUND_PID 2>/dev/null || { cat "$TMP/unbound.out"; exit 1; }
-    sleep 0.1
-done
-printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$IP" >"$TMP/resolv.conf"
-mount --bind "$TMP/resolv.conf" /etc/resolv.conf
+resolv_conf_mount "$TMP/resolv.conf" "$IP" timeout:1 attempts:1
 
 # ---- the store and the control directory ------------------------------------
 redis-server --port 0 --unixsocket "$TMP/redis.sock" --save '' --appendonly no --dir "$TMP" \

@@ -340,8 +340,10 @@ int run(ag::Logger& logger) {
     }
     if (std::string why = ag::why_not_runnable(next); !why.empty()) {
         logger.write(ag::Logger::Level::error,
-                     "dkim: cannot run the next queue program " + ag::escape_for_log(next) + ": " +
-                         why + "; the message is not queued, the client gets 451 and retries");
+                     "dkim: cannot run the next queue program " + ag::escape_for_log(next) +
+                         (from_env && *from_env ? " (from DKIMQUEUE)" : " (from dkim-next-queue)") +
+                         ": " + why +
+                         "; the message is not queued, the client gets 451 and retries");
         return exit_no_exec;
     }
 

@@ -379,6 +379,10 @@ chmod 644 "$AG_TMP/ctl-noexec"
 NQ2=$(new_control ctl-nq2 <<<"next-queue = $AG_TMP/ctl-noexec")
 check "check-config: a next-queue that is not executable is an error" contains \
     "$("$CTL" --control "$NQ2" check-config 2>&1)" "next-queue $AG_TMP/ctl-noexec: not executable"
+NQ3=$(new_control ctl-nq3 <<<"dkim-next-queue = $AG_TMP/no-such-dkim-next")
+err=$("$CTL" --control "$NQ3" check-config 2>&1 >/dev/null); code=$?
+check_eq "check-config: a dkim-next-queue that does not exist is an error (it was not checked)" 3 "$code"
+check "... naming it" contains "$err" "error: dkim-next-queue $AG_TMP/no-such-dkim-next: No such file or directory"
 
 # a wrong redis-password: the store cannot be authenticated
 start_redis ctl-auth --requirepass right-password-123

@@ -8,11 +8,12 @@
 # existing key kept without --force and replaced with it, bad names
 # refused. check: against a real DNS server, Debian's unbound on a private
 # 127/8 address serving the printed records as local-data (no recursion),
-# in a private mount namespace whose /etc/resolv.conf names it (the
-# pattern of spf.sh): a matching record ok (exit 0); another key, another
+# in a private mount namespace whose /etc/resolv.conf names it
+# (tests/unbound.sh): a matching record ok (exit 0); another key, another
 # type, a revoked key, an unpublished selector, a SERVFAIL each named and
 # exit 1.
 source "${AG_ROOT:?run through tests/run-all}/tests/lib.sh" || exit 1
+source "$AG_ROOT/tests/unbound.sh" || exit 1
 
 if [ -z "${AG_DKIM_NS:-}" ]; then
     if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
@@ -113,6 +114,15 @@ check_eq "keygen --type dsa: usage error (exit 2)" 2 "$RC"
 keygen example.test --bits 512
 check_eq "keygen --bits 512: usage error (exit 2)" 2 "$RC"
 check "refused keygens wrote nothing" test ! -e "$DK/example.test"
+AUTHGUARD_CONTROL=$W/no-such-control keygen missing.test
+check_eq "keygen into a control directory that does not exist: exit 3 (it was 5)" 3 "$RC"
+check "... saying which directory" grep -qF "control directory $W/no-such-control does not exist" <<<"$ERR"
+check "... and creating nothing" test ! -e "$W/no-such-control"
+NOAUTH=$W/control-without-authguard
+mkdir -p "$NOAUTH"
+AUTHGUARD_CONTROL=$NOAUTH keygen group.test --type ed25519
+check "keygen without control/authguard: the key keeps the caller's group, and a note says so" \
+    test "$RC" = 0 -a -n "$(grep 'does not exist, so the key gets your group' <<<"$ERR")"
 
 OUT=$("$CTL" --json dkim keygen json.test --type ed25519)
 check "keygen --json: one JSON document with the record" python3 -c '
@@ -130,22 +140,8 @@ keygen servfail.test              # the zone's server fails
 
 # ---- unbound serving the records --------------------------------------------
 zone_strings() { sed -e 's/^[^(]*( //' -e 's/ )$//' <<<"$1"; }
-cat >"$W/unbound.conf.in" <<EOF
-server:
-    interface: @IP@
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "@DIR@"
-    pidfile: ""
-    use-syslog: no
-    logfile: "@DIR@/unbound.log"
-    verbosity: 0
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
-    do-not-query-localhost: no
-    local-zone: "." refuse
+on_exit unbound_stop
+unbound_start "$W" 127.53 <<EOF || {
     local-zone: "test." static
     local-data: 'default._domainkey.match.test. TXT $(zone_strings "$RSA_LINE")'
     local-data: 'ed1._domainkey.match.test. TXT $(zone_strings "$ED_LINE")'
@@ -158,43 +154,11 @@ server:
 forward-zone:
     name: "servfail.test."
     forward-addr: 127.0.0.1@9
-remote-control:
-    control-enable: no
 EOF
-
-start_unbound() {
-    local ip _ pid
-    for _ in 1 2 3 4 5; do
-        ip=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-        sed -e "s|@IP@|$ip|" -e "s|@DIR@|$W|g" "$W/unbound.conf.in" >"$W/unbound.conf"
-        unbound -d -c "$W/unbound.conf" </dev/null >>"$W/unbound.out" 2>&1 &
-        pid=$!
-        for _ in $(seq 50); do
-            perl -MIO::Socket::INET -e '
-                my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => 53, Proto => "udp") or exit 1;
-                # A query for match.test TXT; any answer means the server is up.
-                $s->send(pack("n6", 4242, 0x0100, 1, 0, 0, 0) . "\5match\4test\0" . pack("n2", 16, 1));
-                my $r = "";
-                local $SIG{ALRM} = sub { exit 1 }; alarm 1;
-                $s->recv($r, 512); exit(length($r) ? 0 : 1)' "$ip" 2>/dev/null && break
-            kill -0 $pid 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 $pid 2>/dev/null; then
-            UNBOUND_IP=$ip
-            on_exit "kill_wait TERM $pid"
-            return 0
-        fi
-    done
-    return 1
-}
-if ! start_unbound; then
-    not_ok "unbound starts on a 127/8 address ($(tail -3 "$W/unbound.out" "$W/unbound.log" 2>/dev/null | tr '\n' ' '))"
+    not_ok "unbound starts on a 127/8 address ($(unbound_log_tail "$W"))"
     exit 1
-fi
-echo "nameserver $UNBOUND_IP" >"$W/resolv.conf"
-echo "options timeout:1 attempts:1" >>"$W/resolv.conf"
-mount --bind "$W/resolv.conf" /etc/resolv.conf || { not_ok "private /etc/resolv.conf"; exit 1; }
+}
+resolv_conf_mount "$W/resolv.conf" "$UNBOUND_IP" timeout:1 attempts:1 || { not_ok "private /etc/resolv.conf"; exit 1; }
 
 # ---- check ------------------------------------------------------------------
 dkcheck() {
@@ -236,7 +200,7 @@ check_eq "check --selector of no key: exit 1" 1 "$RC"
 chmod 644 "$DK/match.test/ed1"
 dkcheck match.test
 check "check: a key others can read is reported, exit 1" \
-    bash -c '[ "$2" = 1 ] && grep -q "^key error: .*readable by others" <<<"$1"' _ "$OUT" "$RC"
+    bash -c '[ "$2" = 1 ] && grep -q "^[^ ]*: key error: .*readable by others" <<<"$1"' _ "$OUT" "$RC"
 chmod 640 "$DK/match.test/ed1"
 
 OUT=$("$CTL" --json dkim check match.test 2>/dev/null)

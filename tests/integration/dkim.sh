@@ -29,6 +29,7 @@
 #      refused (31), nothing queued
 #   e. end to end: qpsmtpd + swaks, signed outbound, pass / fail inbound
 source "${AG_ROOT:?run through tests/run-all}/tests/lib.sh" || exit 1
+source "$AG_ROOT/tests/unbound.sh" || exit 1
 
 if [ -z "${AG_DKIM_NS:-}" ]; then
     if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
@@ -214,25 +215,9 @@ txt() {
     while [ -n "$text" ]; do out+=" \"${text:0:255}\""; text=${text:255}; done
     echo "    local-data: '$name. TXT$out'"
 }
+on_exit unbound_stop
 {
-    cat <<'EOF'
-server:
-    interface: @IP@
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "@DIR@"
-    pidfile: ""
-    use-syslog: no
-    logfile: "@DIR@/unbound.log"
-    verbosity: 0
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
-    do-not-query-localhost: no
-    local-zone: "." refuse
-    local-zone: "test." static
-EOF
+    echo '    local-zone: "test." static'
     txt s1._domainkey.sender.test "v=DKIM1; k=rsa; p=$SENDER_P"
     txt ed1._domainkey.sender.test "v=DKIM1; k=ed25519; p=$SENDER_EDP"
     for d in rsa.test ed.test dual.test; do
@@ -240,40 +225,12 @@ EOF
             txt "$(basename "$pub" .pub)._domainkey.$d" "$(cat "$pub")"
         done
     done
-    echo "remote-control:"
-    echo "    control-enable: no"
-} >"$W/unbound.conf.in"
-start_unbound() {
-    local ip _ pid
-    for _ in 1 2 3 4 5; do
-        ip=127.55.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-        sed -e "s|@IP@|$ip|" -e "s|@DIR@|$W|g" "$W/unbound.conf.in" >"$W/unbound.conf"
-        unbound -d -c "$W/unbound.conf" </dev/null >>"$W/unbound.out" 2>&1 &
-        pid=$!
-        for _ in $(seq 50); do
-            perl -MIO::Socket::INET -e '
-                my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => 53, Proto => "udp") or exit 1;
-                $s->send(pack("n6", 4242, 0x0100, 1, 0, 0, 0) . "\2s1\12_domainkey\6sender\4test\0" . pack("n2", 16, 1));
-                my $r = "";
-                local $SIG{ALRM} = sub { exit 1 }; alarm 1;
-                $s->recv($r, 4096); exit(length($r) ? 0 : 1)' "$ip" 2>/dev/null && break
-            kill -0 $pid 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 $pid 2>/dev/null; then
-            UNBOUND_IP=$ip
-            on_exit "kill_wait TERM $pid"
-            return 0
-        fi
-    done
-    return 1
-}
-if ! start_unbound; then
-    not_ok "unbound starts on a 127/8 address ($(tail -3 "$W/unbound.out" "$W/unbound.log" 2>/dev/null | tr '\n' ' '))"
+} >"$W/zones"
+unbound_start "$W" 127.55 <"$W/zones" || {
+    not_ok "unbound starts on a 127/8 address ($(unbound_log_tail "$W"))"
     exit 1
-fi
-printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$UNBOUND_IP" >"$W/resolv.conf"
-mount --bind "$W/resolv.conf" /etc/resolv.conf || { not_ok "private /etc/resolv.conf"; exit 1; }
+}
+resolv_conf_mount "$W/resolv.conf" "$UNBOUND_IP" timeout:1 attempts:1 || { not_ok "private /etc/resolv.conf"; exit 1; }
 
 # ---- driving ---------------------------------------------------------------
 # drive CONTROL QDIR [driver options]: one SMTP session of the driver against
@@ -493,19 +450,9 @@ drive "$C" "$W/q-policy-pass" --message "$M/in-pass"
 check_eq "dkim-verify-policy fail=reject: a passing message still goes through" "0 1" "$(field exit) $(queued "$W/q-policy-pass")"
 
 # A DNS server that never answers: temperror within dkim-dns-timeout (2 s).
-cat >"$W/silent.pl" <<'EOF_PL'
-use IO::Socket::INET;
-my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => 53, Proto => 'udp', ReuseAddr => 1)
-    or die "bind: $!\n";
-open(my $ready, '>', $ARGV[1]); close($ready);
-while (1) { $s->recv(my $q, 4096) }
-EOF_PL
-SILENT_IP=127.56.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-perl "$W/silent.pl" "$SILENT_IP" "$W/silent.ready" </dev/null >/dev/null 2>&1 &
-on_exit "kill $!"
-for _ in $(seq 30); do [ -e "$W/silent.ready" ] && break; sleep 0.1; done
-printf 'nameserver %s\noptions timeout:5 attempts:3\n' "$SILENT_IP" >"$W/resolv-silent.conf"
-mount --bind "$W/resolv-silent.conf" /etc/resolv.conf
+on_exit dns_sink_stop
+dns_sink_start "$W" 127.56
+resolv_conf_mount "$W/resolv-silent.conf" "$DNS_SINK_IP" timeout:5 attempts:3
 cp "$W/authguard.saved" "$C/authguard"
 drive "$C" "$W/q-silent" --message "$M/in-pass"
 secs=$(field seconds)

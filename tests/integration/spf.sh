@@ -17,6 +17,7 @@
 # internal failures: nothing printed, exit 0. Over every run: exit code 0,
 # stderr empty, each line newline-terminated.
 source "${AG_ROOT:?run through tests/run-all}/tests/lib.sh" || exit 1
+source "$AG_ROOT/tests/unbound.sh" || exit 1
 
 if [ -z "${AG_SPF_NS:-}" ]; then
     if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
@@ -37,23 +38,8 @@ PLUGIN=$AG_BUILD/authguard-spf
 CLIENT=192.0.2.10
 
 # ---- unbound with the test zones -------------------------------------------
-cat >"$W/unbound.conf.in" <<'EOF'
-server:
-    interface: @IP@
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "@DIR@"
-    pidfile: ""
-    use-syslog: no
-    logfile: "@DIR@/unbound.log"
-    verbosity: 0
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
-    do-not-query-localhost: no
-    # Nothing outside the test zones: no recursion to the internet.
-    local-zone: "." refuse
+on_exit unbound_stop
+unbound_start "$W" 127.53 <<'EOF' || {
     local-zone: "test." static
     local-data: 'pass.test. TXT "v=spf1 ip4:192.0.2.10 -all"'
     local-data: 'fail.test. TXT "v=spf1 ip4:198.51.100.1 -all"'
@@ -74,43 +60,11 @@ server:
 forward-zone:
     name: "temp.test."
     forward-addr: 127.0.0.1@9
-remote-control:
-    control-enable: no
 EOF
-
-start_unbound() {
-    local ip _ pid
-    for _ in 1 2 3 4 5; do
-        ip=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-        sed -e "s|@IP@|$ip|" -e "s|@DIR@|$W|g" "$W/unbound.conf.in" >"$W/unbound.conf"
-        unbound -d -c "$W/unbound.conf" </dev/null >>"$W/unbound.out" 2>&1 &
-        pid=$!
-        for _ in $(seq 50); do
-            perl -MIO::Socket::INET -e '
-                my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => 53, Proto => "udp") or exit 1;
-                # A query for pass.test TXT; any answer means the server is up.
-                $s->send(pack("n6", 4242, 0x0100, 1, 0, 0, 0) . "\4pass\4test\0" . pack("n2", 16, 1));
-                my $r = "";
-                local $SIG{ALRM} = sub { exit 1 }; alarm 1;
-                $s->recv($r, 512); exit(length($r) ? 0 : 1)' "$ip" 2>/dev/null && break
-            kill -0 $pid 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 $pid 2>/dev/null; then
-            UNBOUND_IP=$ip
-            on_exit "kill_wait TERM $pid"
-            return 0
-        fi
-    done
-    return 1
-}
-if ! start_unbound; then
-    not_ok "unbound starts on a 127/8 address ($(tail -3 "$W/unbound.out" "$W/unbound.log" 2>/dev/null | tr '\n' ' '))"
+    not_ok "unbound starts on a 127/8 address ($(unbound_log_tail "$W"))"
     exit 1
-fi
-echo "nameserver $UNBOUND_IP" >"$W/resolv.conf"
-echo "options timeout:1 attempts:1" >>"$W/resolv.conf"
-mount --bind "$W/resolv.conf" /etc/resolv.conf || { not_ok "private /etc/resolv.conf"; exit 1; }
+}
+resolv_conf_mount "$W/resolv.conf" "$UNBOUND_IP" timeout:1 attempts:1 || { not_ok "private /etc/resolv.conf"; exit 1; }
 
 # ---- the qmail-smtpd / qmail-spp stand-in ----------------------------------
 CONTROL=$(new_control spf)
@@ -379,19 +333,9 @@ check "bad spfrules are logged" grep -q 'spfrules: .*read as missing' "$LOG"
 rm -f "$CONTROL/spfrules"
 
 # ---- a DNS server that never answers ---------------------------------------
-cat >"$W/silent.pl" <<'EOF_PL'
-use IO::Socket::INET;
-my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => 53, Proto => 'udp', ReuseAddr => 1)
-    or die "bind: $!\n";
-open(my $ready, '>', $ARGV[1]); close($ready);
-while (1) { $s->recv(my $q, 4096) }
-EOF_PL
-SILENT_IP=127.54.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-perl "$W/silent.pl" "$SILENT_IP" "$W/silent.ready" </dev/null >/dev/null 2>&1 &
-on_exit "kill $!"
-for _ in $(seq 30); do [ -e "$W/silent.ready" ] && break; sleep 0.1; done
-printf 'nameserver %s\noptions timeout:5 attempts:3\n' "$SILENT_IP" >"$W/resolv-silent.conf"
-mount --bind "$W/resolv-silent.conf" /etc/resolv.conf
+on_exit dns_sink_stop
+dns_sink_start "$W" 127.54
+resolv_conf_mount "$W/resolv-silent.conf" "$DNS_SINK_IP" timeout:5 attempts:3
 echo 1500 >"$CONTROL/spftimeout"
 level 2
 (

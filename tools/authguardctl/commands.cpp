@@ -983,25 +983,39 @@ std::string dkim_policy_text(const ag::Config& c) {
     return out;
 }
 
-// next-queue: the program authguard-queue passes each message on to.
-void check_next_queue(const ag::Config& c, Findings& f) {
+// next-queue and dkim-next-queue: the programs authguard-queue and
+// authguard-dkim pass each message on to. A value someone wrote is meant to
+// be used (an error when it cannot run); a default matters only where that
+// stage is installed (a warning).
+void check_queue_program(const std::string& key, const std::string& path, bool is_default,
+                         const std::string& consequence, Findings& f) {
     struct stat st {};
     std::string problem;
-    if (::stat(c.next_queue.c_str(), &st) != 0)
+    if (::stat(path.c_str(), &st) != 0)
         problem = std::strerror(errno);
     else if (!S_ISREG(st.st_mode))
         problem = "not a file";
     else if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
         problem = "not executable";
     if (problem.empty()) return;
-    std::string text = "next-queue " + c.next_queue + ": " + problem +
-                       " (authguard-queue and authguard-spp could not queue a message: 451)";
-    // The default matters only where authguard-queue is installed; a value
-    // someone wrote is meant to be used.
-    if (c.next_queue == ag::Config{}.next_queue)
-        f.warnings.push_back(text + "; set next-queue to qmail-queue's path if it is elsewhere");
+    std::string text = key + " " + path + ": " + problem + " (" + consequence + ")";
+    if (is_default)
+        f.warnings.push_back(text + "; set " + key + " to qmail-queue's path if it is elsewhere");
     else
         f.errors.push_back(text);
+}
+
+void check_next_queue(const ag::Config& c, Findings& f) {
+    const ag::Config defaults;
+    check_queue_program("next-queue", c.next_queue, c.next_queue == defaults.next_queue,
+                        "authguard-queue and authguard-spp could not queue a message: 451", f);
+    // The same path needs saying once.
+    if (c.dkim.next_queue != c.next_queue)
+        check_queue_program("dkim-next-queue", c.dkim.next_queue,
+                            c.dkim.next_queue == defaults.dkim.next_queue,
+                            "authguard-dkim could not queue a message unless DKIMQUEUE names "
+                            "another program: 451",
+                            f);
 }
 
 // The store: reached and authenticated (Redis: connect, AUTH, SELECT,

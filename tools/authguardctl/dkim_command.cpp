@@ -186,7 +186,16 @@ int dkim_keygen(Context& ctx) {
     if (type == dkim::KeyType::rsa && (bits < 1024 || bits > 8192))
         dkim_usage_error("--bits " + std::to_string(bits) + ": 1024-8192 (2048 recommended)");
     bool force = ctx.options["force"].as<bool>();
+    // The keys go into the control directory qmail already has; making one
+    // here would hide a wrong --control or AUTHGUARD_CONTROL.
+    if (!fs::is_directory(ctx.control_dir))
+        throw authguard::ConfigError("the control directory " + ctx.control_dir.string() +
+                                     " does not exist (--control, AUTHGUARD_CONTROL)");
     std::optional<gid_t> group = key_group(ctx);
+    if (!ctx.options.count("group") && !fs::exists(ctx.control_dir / "authguard"))
+        std::cerr << "authguardctl: note: " << esc((ctx.control_dir / "authguard").string())
+                  << " does not exist, so the key gets your group; authguard-dkim runs as "
+                     "qmail-smtpd's user and must read it: use --group, or chgrp it\n";
 
     const fs::path top = ctx.control_dir / "domainkeys";
     const fs::path dir = top / domain;
@@ -382,7 +391,7 @@ int dkim_check(Context& ctx) {
     j.end_array().key("problems").begin_array();
     for (const auto& p : problems) {
         j.value(p);
-        if (!ctx.json) std::cout << "key error: " << esc(p) << "\n";
+        if (!ctx.json) std::cout << esc(domain) << ": key error: " << esc(p) << "\n";
     }
     j.end_array().end_object();
     if (ctx.json) print_json(j);
