@@ -47,7 +47,7 @@ export ASAN_OPTIONS  = abort_on_error=1:detect_leaks=0
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
 
-LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp lib/spf/*.cpp lib/dkim/*.cpp)
+LIB_SRC  = $(wildcard lib/*.cpp lib/asn/*.cpp lib/spf/*.cpp lib/dkim/*.cpp lib/policy/*.cpp)
 # lib/spf/ (the SPF check) is linked only by what uses it; libspf2's static
 # archive needs libresolv (res_query) beside it.
 SPF_LIBS = -lspf2 -lresolv
@@ -64,7 +64,7 @@ UNIT_SRC = $(wildcard tests/unit/*.cpp)
 UNIT_OBJ = $(UNIT_SRC:%.cpp=$(B)/obj/%.o)
 
 PROGRAMS = $(B)/authguard-checkpw $(B)/authguard-queue $(B)/authguard-spp $(B)/authguard-spf \
-           $(B)/authguard-dkim $(B)/authguardctl
+           $(B)/authguard-dkim $(B)/authguard-policyd $(B)/authguardctl
 TEST_PROGRAMS = $(B)/unit-tests $(B)/vchkpw-standin $(B)/qmail-queue-standin $(B)/traffic-gen \
                 $(B)/spf-rfc7208-suite $(B)/spf-eval
 
@@ -95,7 +95,7 @@ $(B)/gen/authguard_version.hpp: VERSION
 	@mkdir -p $(@D)
 	v=$$(cat VERSION) && case "$$v" in ''|*[!0-9.]*) echo "VERSION: not a version: '$$v'" >&2; exit 1;; esac && \
 	  printf '#pragma once\ninline constexpr char authguard_version_text[] = "%s";\n' "$$v" > $@
-$(foreach d,plugins/checkpw plugins/queue plugins/spp plugins/spf tools/authguardctl,$(B)/obj/$(d)/main.o): \
+$(foreach d,plugins/checkpw plugins/queue plugins/spp plugins/spf plugins/dkim plugins/policyd tools/authguardctl,$(B)/obj/$(d)/main.o): \
   $(B)/gen/authguard_version.hpp
 
 # Each Redis script becomes a header holding its text and the SHA1 that
@@ -132,6 +132,11 @@ $(B)/authguard-spf: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/spf/*.cpp))
 # shared (DKIM_STAGE_LIBS above).
 $(B)/authguard-dkim: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/dkim/*.cpp)) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(DKIM_STAGE_LIBS)
+
+# authguard-policyd: a daemon, linked as authguardctl (glibc shared: its
+# NSS resolves the host names of tcp: listeners and of `redis =`).
+$(B)/authguard-policyd: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard plugins/policyd/*.cpp)) $(B)/libauthguard.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(CTL_LIBS)
 
 $(B)/authguardctl: $(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/authguardctl/*.cpp)) $(B)/libauthguard.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(CTL_LIBS) -lcrypto -lresolv
@@ -300,6 +305,8 @@ FUZZ_SRC_spf_record     = lib/spf/syntax.cpp
 FUZZ_SRC_spf_check      = lib/spf/check.cpp lib/spf/syntax.cpp lib/spf/dns.cpp
 FUZZ_SRC_dkim_header    = lib/dkim/message.cpp
 FUZZ_SRC_dkim_key_record = lib/dkim/keys.cpp
+FUZZ_SRC_postfix_request = lib/policy/postfix.cpp
+FUZZ_SRC_http_request   = lib/policy/http.cpp lib/policy/dovecot.cpp lib/encoding.cpp
 
 ifneq ($(B),$(FUZZ_COV))
 $(FUZZ_COV)/libauthguard.a: FORCE

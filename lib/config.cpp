@@ -291,6 +291,11 @@ class Loader {
             if (v.empty() || v.find_first_of(" \t;()\"\\") != std::string::npos)
                 fail(line.number, "'dkim-authserv-id' wants a host name, not '" + v + "'");
             config_.dkim.authserv_id = v;
+        } else if (key == "dovecot-policy-secret") {
+            if (v.find(':') == std::string::npos || v.find_first_of(" \t\r\n") != std::string::npos)
+                fail(line.number, "'dovecot-policy-secret' wants USER:PASSWORD (no spaces), as in "
+                                  "Dovecot's auth_policy_server_api_header");
+            config_.policyd.dovecot_secret = v;
         } else if (key == "dkim-next-queue") {
             if (v.empty() || v.front() != '/')
                 fail(line.number, "'dkim-next-queue' wants an absolute path");
@@ -462,6 +467,7 @@ po::options_description known_keys() {
                           "dkim-sign",
                           "dkim-verify",
                           "dkim-authserv-id",
+                          "dovecot-policy-secret",
                           "dkim-next-queue",
                           "dkim-spool-dir",
                           "dkim-on-error",

@@ -144,6 +144,13 @@ struct Config {
         int dns_timeout = 10; // dkim-dns-timeout: seconds per key lookup
     } dkim;
 
+    // authguard-policyd (authguard-policyd(8)).
+    struct Policyd {
+        // dovecot-policy-secret: "user:password" that Dovecot's
+        // auth_policy_server_api_header must carry (HTTP Basic); "" = none.
+        std::string dovecot_secret;
+    } policyd;
+
     // authguardctl follow's state file (its position in each log); by
     // default authguard-follow.state beside the control directory.
     std::string follow_state;

@@ -8,6 +8,7 @@
 #include "authguard/dkim/keys.hpp"
 
 #include "authguard/config.hpp"
+#include "authguard/encoding.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -137,62 +138,8 @@ std::string public_key_bytes(EVP_PKEY* key, KeyType type) {
     return out;
 }
 
-constexpr std::string_view base64_alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16 |
-                          static_cast<unsigned char>(bytes[i + 1]) << 8 |
-                          static_cast<unsigned char>(bytes[i + 2]);
-        for (int shift = 18; shift >= 0; shift -= 6)
-            out += base64_alphabet[(n >> shift) & 63];
-    }
-    std::size_t rest = bytes.size() - i;
-    if (rest > 0) {
-        std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
-        if (rest == 2) n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-        out += base64_alphabet[(n >> 18) & 63];
-        out += base64_alphabet[(n >> 12) & 63];
-        out += rest == 2 ? base64_alphabet[(n >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
 bool is_blank(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-// Base64 with blanks anywhere (RFC 6376's FWS inside p=) and the padding
-// optional; nullopt for any other byte, misplaced "=" or a cut-off group.
-std::optional<std::string> base64_decode(std::string_view text) {
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0, symbols = 0, padding = 0;
-    for (char c : text) {
-        if (is_blank(c)) continue;
-        if (c == '=') {
-            ++padding;
-            continue;
-        }
-        if (padding > 0) return std::nullopt; // data after "="
-        auto at = base64_alphabet.find(c);
-        if (at == std::string_view::npos) return std::nullopt;
-        acc = (acc << 6) | static_cast<std::uint32_t>(at);
-        bits += 6;
-        ++symbols;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
-    if (symbols % 4 == 1) return std::nullopt;
-    if (padding > 2 || (padding > 0 && (symbols + padding) % 4 != 0)) return std::nullopt;
-    return out;
 }
 
 std::string lower(std::string_view text) {
@@ -577,7 +524,7 @@ bool record_matches_key(const KeyRecord& record, const SigningKey& key, std::str
         return false;
     }
 
-    auto published = base64_decode(p);
+    auto published = base64_decode(p, Base64Blanks::skipped);
     if (!published) {
         why = "p= is not valid base64";
         return false;

@@ -362,6 +362,7 @@ for k in $keys; do
     override) f=user_thresholds ;;
     fingerprint-secret) f=fingerprints ;;
     redis-password) f=redis_password_set ;;
+    dovecot-policy-secret) f=dovecot_policy_secret_set ;;
     sentinel) f=sentinels ;;
     *) f=${k//-/_} ;;
     esac

@@ -15,7 +15,7 @@ trap_cleanup
 VERSION=$(cat "$AG_ROOT/VERSION")
 HOOKS="authguard-checkpw authguard-queue authguard-spp authguard-spf authguard-dkim"
 SPP_LINKS="authguard-spp-auth authguard-spp-mail authguard-spp-rcpt authguard-spp-data"
-MANS="man5/authguard.5 man8/authguard-checkpw.8 man8/authguard-queue.8 man8/authguard-spp.8 man8/authguard-spf.8 man8/authguard-dkim.8 man8/authguardctl.8"
+MANS="man5/authguard.5 man8/authguard-checkpw.8 man8/authguard-queue.8 man8/authguard-spp.8 man8/authguard-spf.8 man8/authguard-dkim.8 man8/authguard-policyd.8 man8/authguardctl.8"
 CONTROLS="authguard authguard-allow smtpplugins"
 EXAMPLES=$AG_ROOT/contrib/netqmail-1.06/control
 
@@ -79,6 +79,8 @@ for p in $HOOKS; do
     check_eq "installed $p answers --version" "$p $VERSION" "$("$Q/bin/$p" --version 2>&1)"
 done
 check "make install: authguardctl is installed stripped" stripped "$ROOT/usr/local/sbin/authguardctl"
+check_eq "installed authguard-policyd answers --version" "authguard-policyd $VERSION" \
+    "$("$ROOT/usr/local/sbin/authguard-policyd" --version 2>&1)"
 check_eq "installed authguardctl answers --version" "authguardctl $VERSION" \
     "$("$ROOT/usr/local/sbin/authguardctl" --version 2>&1)"
 links=
@@ -170,7 +172,7 @@ else
     not_ok "dpkg -i installs the package ($(tail -3 "$AG_TMP/dpkg-i.out" | tr '\n' ' '))"
     exit 1
 fi
-PKG_FILES="/usr/sbin/authguardctl /usr/lib/authguard/authguard-checkpw /usr/lib/authguard/authguard-queue
+PKG_FILES="/usr/sbin/authguardctl /usr/sbin/authguard-policyd /usr/lib/authguard/authguard-checkpw /usr/lib/authguard/authguard-queue
 /usr/lib/authguard/authguard-spp /usr/lib/authguard/authguard-spp-mail /usr/share/man/man8/authguardctl.8.gz
 /usr/share/man/man5/authguard.5.gz /usr/share/doc/authguard/copyright /usr/share/doc/authguard/README.Debian
 /usr/share/doc/authguard/examples/netqmail-1.06/control/authguard

@@ -1181,6 +1181,7 @@ int cmd_check_config(Context& ctx) {
         store_json(j, c);
         j.key("redis").value(c.store.redis).key("redis_db").value(c.store.redis_db);
         j.key("redis_password_set").value(!c.store.redis_password.empty());
+        j.key("dovecot_policy_secret_set").value(!c.policyd.dovecot_secret.empty());
         j.key("key_prefix").value(c.store.key_prefix);
         j.key("connect_timeout_ms").value(c.store.connect_timeout_ms);
         j.key("command_timeout_ms").value(c.store.command_timeout_ms);
