@@ -166,7 +166,7 @@ check: deps
 	AG_BUILD=$(abspath $(B)) tests/run-all
 
 # What CI runs after `make check`: the sanitizer build and its pass over the
-# unit tests, checkpw.sh, queue.sh, spp.sh, spf.sh, dkim.sh and dkim-keys.sh, then FUZZ_SECONDS of
+# unit tests, checkpw.sh, queue.sh, spp.sh, spf.sh, dkim.sh, dkim-keys.sh and policyd.sh, then FUZZ_SECONDS of
 # every fuzz harness (tests/reliability).
 check-reliability: deps
 	@tools/install-deps fuzz
@@ -195,6 +195,11 @@ demo: deps
 bench: deps
 	$(MAKE) $(B)/authguard-checkpw $(B)/vchkpw-standin
 	bench/run
+
+# bench/policyd.sh's load generator (standalone: no library, no store).
+$(B)/bench/policyd-load: bench/policyd-load.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(filter-out -MMD -MP,$(AG_FLAGS)) $(CXXFLAGS) -o $@ $<
 
 # ---- make install, make uninstall -------------------------------------------
 # tools/install-tree does the work, with these variables (override any on the

@@ -5,6 +5,8 @@
 // its fixed prefix rather than by searching the whole line.
 #include "authguard/logscan.hpp"
 
+#include <strings.h>
+
 #include <cstring>
 #include <ctime>
 #include <iterator>
@@ -13,7 +15,8 @@
 namespace authguard::logscan {
 
 // The names, in the enums' order.
-constexpr std::string_view source_names[] = {"vchkpw", "authguard", "qmail-smtpd", "dovecot"};
+constexpr std::string_view source_names[] = {"vchkpw", "authguard", "qmail-smtpd", "dovecot",
+                                             "postfix"};
 constexpr std::string_view skip_reason_names[] = {"none",        "unknown-format", "malformed",
                                                   "bad-address", "bad-user",       "invalid-utf8",
                                                   "too-long",    "unterminated"};
@@ -397,6 +400,101 @@ void dovecot_line(Line& l, sv service, sv text) {
     l.auth.attempts = attempts;
 }
 
+// Postfix's smtpd (smtpd.c, smtpd_sasl_glue.c), under any syslog_name
+// ending in "/smtpd". The service is what master.cf's "-o syslog_name="
+// says: postfix/submission, postfix/smtps or postfix/submissions (port 465,
+// smtps here as in service_for_port); any other name is smtp.
+sv postfix_service(sv tag) {
+    sv name = tag.substr(0, tag.size() - 6); // without "/smtpd"
+    auto slash = name.rfind('/');
+    sv last = slash == sv::npos ? name : name.substr(slash + 1);
+    if (equals(last, "submission")) return "submission";
+    if (equals(last, "smtps") || equals(last, "submissions")) return "smtps";
+    return "smtp";
+}
+
+// Postfix's "name[address]", or "name[address]:port" with
+// smtpd_client_port_logging = yes (SMTPD_BUILD_NAMADDRPORT). The address is
+// bare (smtpd keeps "IPv6:" for rfc_addr, the Received: field): a prefix is
+// dropped all the same. `port` is 0 when not logged.
+bool postfix_client(sv namaddr, sv& address, std::uint32_t& port) {
+    auto close = namaddr.rfind(']');
+    auto open = close == sv::npos ? sv::npos : namaddr.rfind('[', close);
+    if (open == sv::npos) return false;
+    address = namaddr.substr(open + 1, close - open - 1);
+    if (address.size() > 5 && ::strncasecmp(address.data(), "ipv6:", 5) == 0)
+        address.remove_prefix(5);
+    sv rest = namaddr.substr(close + 1);
+    port = 0;
+    if (rest.empty()) return true;
+    return rest[0] == ':' && parse_number(rest.substr(1), port) && port > 0 && port <= 65535;
+}
+
+// Where the next ", key=" of Postfix's "a=1, b=2" list begins (npos: none).
+std::size_t next_postfix_field(sv text) {
+    for (std::size_t at = text.find(", "); at != sv::npos; at = text.find(", ", at + 1)) {
+        std::size_t i = at + 2;
+        while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || text[i] == '_'))
+            ++i;
+        if (i > at + 2 && i < text.size() && text[i] == '=') return at;
+    }
+    return sv::npos;
+}
+
+bool is_alnum(char c) {
+    return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+// `tag` is "postfix/submission/smtpd" (or another ".../smtpd"), `body` what
+// follows "tag[pid]: ", `pid` 0 when the line has none.
+void postfix_line(Line& l, sv tag, sv body, std::uint64_t pid) {
+    sv service = postfix_service(tag);
+    sv address;
+    std::uint32_t port = 0;
+    if (starts_with(body, "warning: ")) {
+        // "warning: name[IP]: SASL LOGIN authentication failed: REASON, sasl_username=U".
+        // Postfix names the user here only since 20231006 (3.9, and the stable
+        // updates of late 2023: Debian 12's 3.7.11 does); a line without a
+        // user, or with "(unavailable)", has nobody to count the failure
+        // against and is ignored. The name is the client's own: taken whole
+        // to the end of the line, the last field.
+        sv text = body.substr(9);
+        auto sasl = text.find(": SASL ");
+        if (sasl == sv::npos) return;
+        sv rest = text.substr(sasl + 7);
+        sv method = first_word(rest);
+        if (!starts_with(after(rest, method.size() + 1), "authentication failed: ")) return;
+        auto u = rest.find(", sasl_username=");
+        if (u == sv::npos) return;
+        sv user = rest.substr(u + 16);
+        if (user.empty() || equals(user, "(unavailable)")) return;
+        if (!postfix_client(text.substr(0, sasl), address, port))
+            return set_skip(l, SkipReason::malformed);
+        // each failed AUTH is one attempt, as vchkpw's lines: no session
+        return set_auth(l, Source::postfix, user, address, Outcome::bad_password, service);
+    }
+    // "QUEUEID: client=name[IP][:port], sasl_method=M, sasl_username=U[, sasl_sender=S]
+    // [, orig_queue_id=Q][, orig_client=C]": a short (hex) or long queue id.
+    std::size_t i = 0;
+    while (i < body.size() && i <= 32 && is_alnum(body[i]))
+        ++i;
+    if (i == 0 || !starts_with(body.substr(i), ": client=")) return;
+    sv rest = body.substr(i + 9);
+    auto u = rest.find(", sasl_username=");
+    if (u == sv::npos) return; // mail from a client that did not log in: most lines
+    sv user = rest.substr(u + 16);
+    user = user.substr(0, next_postfix_field(user)); // (spaces are kept: printable())
+    if (user.empty()) return;
+    if (!postfix_client(rest.substr(0, rest.find(", ")), address, port))
+        return set_skip(l, SkipReason::malformed);
+    set_auth(l, Source::postfix, user, address, Outcome::success, service);
+    // Logged once per message: one session sending three messages logs three
+    // lines with its pid (and its port, when logged). Scan and follow count
+    // the session's login once, as qmail-smtpd's Accept::AUTH per RCPT.
+    if (pid != 0)
+        l.auth.session = std::uint64_t{1} << 63 | std::uint64_t{port} << 32 | (pid & 0xffffffff);
+}
+
 // qmail-send's lines (after splogger's timestamp, if any).
 // Digits up to `stop` at text[at...]: the number, `at` past the stop.
 inline bool number_until(sv text, std::size_t& at, char stop, std::uint64_t& out) {
@@ -507,6 +605,9 @@ bool qmail_send_text(sv body) {
         return false;
     }
 }
+
+// A login's user name as every reader wants it: not empty, UTF-8.
+void check_user(Line& l);
 
 } // namespace
 
@@ -792,6 +893,18 @@ void Parser::parse_body(const Head& head, Line& l) {
         if (std::memchr(logname.data(), ' ', logname.size())) return;
         vchkpw_line(l, logname, after(body, colon + 2), scratch_service_);
     };
+    // Postfix's smtpd under any syslog_name ("postfix/submission/smtpd")
+    if (tag.size() > 6 && ends_with(tag, "/smtpd")) {
+        // the pid: "tag[1234]: " (the tag and the text are views of one line)
+        std::uint64_t pid = 0;
+        std::size_t at = static_cast<std::size_t>(tag.data() + tag.size() - text.data());
+        if (tag.data() >= text.data() && at < text.size() && text[at] == '[') {
+            std::size_t end = text.find(']', at);
+            if (end == sv::npos || !parse_number(text.substr(at + 1, end - at - 1), pid)) pid = 0;
+        }
+        postfix_line(l, tag, body, pid);
+        return check_user(l);
+    }
     switch (tag.empty() ? '\0' : tag[0]) {
     case 'q':
         if (equals(tag, "qmail")) { // splogger's ident for qmail-send (the bulk of a maillog)
@@ -859,11 +972,17 @@ void Parser::parse_body(const Head& head, Line& l) {
                 return;
         }
     }
+    check_user(l);
+}
+
+namespace {
+void check_user(Line& l) {
     if (l.kind == Kind::auth) {
         if (l.auth.user.empty()) return set_skip(l, SkipReason::bad_user);
         if (!valid_utf8(l.auth.user)) return set_skip(l, SkipReason::invalid_utf8);
     }
 }
+} // namespace
 
 bool parse_time_argument(std::string_view text, std::int64_t& out) {
     if (!text.empty() && text[0] == '@') text.remove_prefix(1);

@@ -26,6 +26,12 @@
 //                     and "... (auth failed, N attempts[ in S secs]): user=<u>,
 //                     ..., rip=IP" (the forms fail2ban's dovecot filter tests
 //                     against, fail2ban/tests/files/logs/dovecot)
+//   Postfix smtpd     under any syslog_name ending in "/smtpd" (postfix/smtpd,
+//                     postfix/submission/smtpd, ...): "QUEUEID: client=name[IP]
+//                     [:port], sasl_method=M, sasl_username=U[, sasl_sender=S]"
+//                     (one line per message, smtpd.c) and "warning: name[IP]:
+//                     SASL M authentication failed: REASON, sasl_username=U"
+//                     (Postfix's of October 2023 on; older ones name no user)
 //   qmail-send        "info msg N: bytes B from <s> qp P uid U",
 //                     "starting delivery D: msg N to local|remote R",
 //                     "delivery D: success|failure|deferral: ...", "end msg N"
@@ -46,7 +52,7 @@ namespace authguard::logscan {
 
 // Who wrote an authentication line. One login can be logged by several
 // (vchkpw and authguard-checkpw's decision line); readers pair them.
-enum class Source : std::uint8_t { vchkpw, authguard, qmail_smtpd, dovecot };
+enum class Source : std::uint8_t { vchkpw, authguard, qmail_smtpd, dovecot, postfix };
 std::string_view to_string(Source source);
 
 enum class Kind : std::uint8_t {
@@ -79,8 +85,12 @@ struct AuthRecord {
     Source source = Source::vchkpw;
     std::string_view service;   // "submission", "smtp", "pop3", "imap", "port-N", ...
     std::uint32_t attempts = 1; // Dovecot: "auth failed, N attempts"
-    std::uint64_t session = 0;  // qmail-smtpd: the pid (one session logs Accept per RCPT)
-    std::string_view verdict;   // authguard lines: "allow", "lock", ...
+    // One SMTP session's key, 0 when none: qmail-smtpd's pid (a session logs
+    // Accept per RCPT); Postfix's successful logins (logged once per message):
+    // the smtpd pid and the client's port when logged, with the top bit set
+    // (see postfix_session in logscan.cpp).
+    std::uint64_t session = 0;
+    std::string_view verdict; // authguard lines: "allow", "lock", ...
 };
 
 struct MessageRecord {

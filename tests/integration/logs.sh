@@ -679,6 +679,59 @@ kill -TERM "$SVC"; wait "$SVC"
 check "contrib/authguard-follow/run: follows, keeps its state beside the control directory, stops on TERM" \
     contains_all "$(cat "$W/svc.out")" "following $W/svc.log from byte 0" "stopped after 2 logins"
 
+# --- Postfix's SASL lines (issue 16), in syslog and RFC 3339 stamps ---
+# Postfix logs a login once per message ("QUEUEID: client=..., sasl_username=U"):
+# scan counts one login per smtpd session (its pid, and the client's port
+# when smtpd_client_port_logging = yes), as the grep | sort -u pipeline
+# below; a failure counts when the warning names the user (Postfix of late
+# 2023 on), else it is ignored.
+cat > "$W/postfix.log" <<'LOG'
+Jul 22 10:00:01 mx postfix/submission/smtpd[100]: 4XyZ1234abc: client=unknown[192.0.2.10], sasl_method=PLAIN, sasl_username=pf@example.com
+Jul 22 10:00:05 mx postfix/submission/smtpd[100]: 4XyZ1234abd: client=unknown[192.0.2.10], sasl_method=PLAIN, sasl_username=pf@example.com, sasl_sender=pf@example.com
+Jul 22 10:00:09 mx postfix/submission/smtpd[100]: 3F1A2B4C5D: client=unknown[192.0.2.10], sasl_method=PLAIN, sasl_username=pf@example.com
+Jul 22 10:01:00 mx postfix/smtpd[200]: 4XyZ1234abe: client=host.example[198.51.100.7]:40000, sasl_method=LOGIN, sasl_username=pf@example.com
+Jul 22 10:01:02 mx postfix/smtpd[200]: 4XyZ1234abf: client=host.example[198.51.100.7]:40000, sasl_method=LOGIN, sasl_username=pf@example.com
+Jul 22 10:03:00 mx postfix/smtpd[200]: 4XyZ1234abg: client=host.example[198.51.100.7]:40001, sasl_method=LOGIN, sasl_username=pf@example.com
+Jul 22 10:04:00 mx postfix/smtps/smtpd[300]: 4XyZ1234abh: client=unknown[2001:db8::5], sasl_method=PLAIN, sasl_username=pf@example.com
+Jul 22 10:05:00 mx postfix/smtpd[300]: 4XyZ1234abi: client=mx.example[198.51.100.9]
+Jul 22 10:06:00 mx postfix/submission/smtpd[400]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=pf@example.com
+Jul 22 10:06:05 mx postfix/submission/smtpd[400]: warning: unknown[203.0.113.10]:5555: SASL PLAIN authentication failed: (reason unavailable), sasl_username=pf@example.com
+Jul 22 10:06:09 mx postfix/submission/smtpd[400]: warning: unknown[203.0.113.11]: SASL LOGIN authentication failed: UGFzc3dvcmQ6
+Jul 22 10:06:10 mx postfix/submission/smtpd[400]: warning: unknown[203.0.113.12]: SASL LOGIN authentication failed: x, sasl_username=(unavailable)
+LOG
+pf_counts() { python3 -c 'import json, sys
+d = [json.loads(l) for l in sys.stdin if "pf@example.com" in l][0]
+print(d["logins"], d["success_addresses"], d["failures"], d["failing_addresses"], d["first_seen_utc"])'; }
+pf_sessions=$(grep -v 'warning:' "$W/postfix.log" | grep 'sasl_username=' |
+    sed -E 's/.*smtpd\[([0-9]+)\]: [^ ]+ client=([^,]*),.*/\1 \2/' | sort -u | wc -l)
+pf_failures=$(grep 'authentication failed: .*, sasl_username=' "$W/postfix.log" | grep -vc '=(unavailable)$')
+check_eq "postfix (syslog): one login per smtpd session (pid, port), failures that name the user" \
+    "$pf_sessions 3 $pf_failures 2 2013-07-22T01:00:01Z" "$(scan --json "$W/postfix.log" 2>/dev/null | pf_counts)"
+check_eq "... which is 4 sessions of 6 message lines, 2 of 4 failures" "4 2" "$pf_sessions $pf_failures"
+sed -E 's/^Jul 22 ([0-9:]+) /2013-07-22T\1.123456+09:00 /' "$W/postfix.log" > "$W/postfix.rfc3339"
+check_eq "postfix (RFC 3339): the same counts" "$(scan --json "$W/postfix.log" 2>/dev/null | pf_counts)" \
+    "$(scan --json "$W/postfix.rfc3339" 2>/dev/null | pf_counts)"
+check "postfix: the services, from syslog_name" contains_all \
+    "$(scan --json "$W/postfix.log" 2>/dev/null | grep pf@example.com)" submission smtps smtp
+# follow: a botnet's Postfix logins (two messages a session, from 12
+# networks, in both stamps) lock the account, each session counted once
+PFC=$(new_control postfix-follow)
+now=$(date +%s)
+for i in $(seq 12); do
+    t=$((now - 900 + i * 30))
+    for m in 1 2; do
+        if ((i % 2)); then stamp=$(date -d "@$((t + m))" '+%b %e %H:%M:%S'); else stamp=$(date -u -d "@$((t + m))" '+%Y-%m-%dT%H:%M:%S.000000+00:00'); fi
+        echo "$stamp mx postfix/submission/smtpd[$((5000 + i))]: 4Bot${i}x$m: client=unknown[$((40 + i)).23.1.$i]:$((30000 + i)), sasl_method=LOGIN, sasl_username=bot@example.com"
+    done
+done > "$W/postfix-bot.log"
+out=$("$CTL" --control "$PFC" follow --once --from-start --state "$W/postfix-bot.state" "$W/postfix-bot.log" 2>&1)
+check "follow: Postfix's logins lock the hijacked account" contains_all "$out" "lock user=bot@example.com"
+check_eq "follow: locked in the store" "['bot@example.com']" \
+    "$("$CTL" --control "$PFC" locks --json | python3 -c 'import json,sys; print([l["user"] for l in json.loads(sys.stdin.read())["locks"]])')"
+"$CTL" --control "$PFC" scan --json "$W/postfix-bot.log" 2>/dev/null | users_json "$W/postfix-bot.users"
+check_eq "follow: each Postfix session's login stored once, as scan counts (24 lines, 12 logins)" "[] 12" \
+    "$(store_vs_scan "$PFC" "$W/postfix-bot.users") $(pyq "$W/postfix-bot.users" 'u["bot@example.com"]["logins"]')"
+
 # --- the log-file copy: stamped as multilog stamps (tai64n), read by scan ---
 # (issue 12: the copy had no time stamp, and scan skipped every line of it)
 TC=$(new_control stamped)

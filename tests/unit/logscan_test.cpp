@@ -293,6 +293,175 @@ TEST_CASE("logscan: Dovecot logins") {
               .kind == Kind::ignored);
 }
 
+TEST_CASE("logscan: Postfix smtpd SASL logins, in syslog and RFC 3339 stamps") {
+    Parser p = seed_parser();
+    Line l = p.parse("Dec  3 10:00:01 mx postfix/submission/smtpd[1234]: 4XyZ1234abc: "
+                     "client=unknown[203.0.113.9], "
+                     "sasl_method=PLAIN, sasl_username=user@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.source == Source::postfix);
+    CHECK(to_string(l.auth.source) == "postfix");
+    CHECK(l.auth.service == "submission");
+    CHECK(l.auth.user == "user@example.com");
+    CHECK(l.auth.address == "203.0.113.9");
+    CHECK(l.auth.outcome == Outcome::success);
+    const std::uint64_t session = l.auth.session;
+    CHECK(session != 0);
+    // the same session's next message: the same pid, the same session key
+    l = p.parse("Dec  3 10:00:05 mx postfix/submission/smtpd[1234]: 3F1A2B4C5D: "
+                "client=unknown[203.0.113.9], "
+                "sasl_method=PLAIN, sasl_username=user@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.session == session);
+    // RFC 3339, a port (smtpd_client_port_logging), a sender: plain smtpd is smtp
+    l = p.parse("2026-12-03T10:00:01.123456+00:00 mx postfix/smtpd[1234]: 4XyZ1234abc: "
+                "client=host.example[198.51.100.7]:40000, sasl_method=LOGIN, "
+                "sasl_username=user@example.com, "
+                "sasl_sender=other@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.time == 1796292001);
+    CHECK(l.auth.service == "smtp");
+    CHECK(l.auth.user == "user@example.com");
+    CHECK(l.auth.address == "198.51.100.7");
+    CHECK(l.auth.session != session); // the port tells sessions of one process apart
+    // smtps under either name; another syslog_name; IPv6, with or without IPv6:
+    l = p.parse(
+        "Dec  3 10:00:01 mx postfix/smtps/smtpd[7]: 4XyZ1234abc: client=unknown[2001:db8::1], "
+        "sasl_method=PLAIN, sasl_username=a@example.com, orig_queue_id=4Abc, "
+        "orig_client=x[192.0.2.1]");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.service == "smtps");
+    CHECK(l.auth.address == "2001:db8::1");
+    CHECK(l.auth.user == "a@example.com");
+    l = p.parse("Dec  3 10:00:01 mx postfix/submissions/smtpd[7]: ABCDEF: "
+                "client=unknown[IPv6:2001:db8::2]:1025, "
+                "sasl_method=PLAIN, sasl_username=a@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.service == "smtps");
+    CHECK(l.auth.address == "2001:db8::2");
+    l = p.parse("Dec  3 10:00:01 mx postfix-out/smtpd[7]: ABCDEF: client=unknown[192.0.2.5], "
+                "sasl_method=PLAIN, "
+                "sasl_username=b@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.service == "smtp");
+    // mail from a client that did not log in, and other smtpd lines: ignored
+    CHECK(
+        p.parse("Dec  3 10:00:01 mx postfix/smtpd[7]: 4XyZ1234abc: client=mx.example[198.51.100.7]")
+            .kind == Kind::ignored);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[7]: connect from unknown[203.0.113.9]").kind ==
+          Kind::ignored);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[7]: NOQUEUE: reject: RCPT from "
+                  "unknown[203.0.113.9]: 554 5.7.1 "
+                  "<x@example.net>: Relay access denied; from=<a@b> to=<x@example.net> proto=ESMTP "
+                  "helo=<h>")
+              .kind == Kind::ignored);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/cleanup[8]: 4XyZ1234abc: message-id=<1@example.com>")
+              .kind == Kind::ignored);
+}
+
+TEST_CASE("logscan: Postfix's failed SASL logins count when the line names the user") {
+    Parser p = seed_parser();
+    Line l = p.parse("Dec  3 10:00:01 mx postfix/submission/smtpd[1234]: warning: "
+                     "unknown[203.0.113.9]: SASL LOGIN "
+                     "authentication failed: UGFzc3dvcmQ6, sasl_username=user@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.source == Source::postfix);
+    CHECK(l.auth.outcome == Outcome::bad_password);
+    CHECK(l.auth.user == "user@example.com");
+    CHECK(l.auth.address == "203.0.113.9");
+    CHECK(l.auth.service == "submission");
+    CHECK(l.auth.session == 0); // every failed AUTH is an attempt of its own
+    l = p.parse("2026-12-03T10:00:01+00:00 mx postfix/smtpd[9]: warning: "
+                "unknown[2001:db8::7]:51234: SASL PLAIN "
+                "authentication failed: (reason unavailable), sasl_username=x@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.address == "2001:db8::7");
+    CHECK(l.auth.user == "x@example.com");
+    // Postfix before October 2023: no user, nobody to count it against
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[9]: warning: unknown[203.0.113.9]: SASL LOGIN "
+                  "authentication "
+                  "failed: UGFzc3dvcmQ6")
+              .kind == Kind::ignored);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[9]: warning: unknown[203.0.113.9]: SASL LOGIN "
+                  "authentication "
+                  "failed: generic failure, sasl_username=(unavailable)")
+              .kind == Kind::ignored);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[9]: warning: unknown[203.0.113.9]: SASL LOGIN "
+                  "authentication "
+                  "aborted")
+              .kind == Kind::ignored);
+    // the client's own name, whole: a ", key=" inside it does not cut it
+    l = p.parse("Dec  3 10:00:01 mx postfix/smtpd[9]: warning: unknown[203.0.113.9]: SASL PLAIN "
+                "authentication "
+                "failed: x, sasl_username=evil, sasl_username=victim@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.user == "evil, sasl_username=victim@example.com");
+}
+
+TEST_CASE("logscan: hostile Postfix lines") {
+    Parser p = seed_parser();
+    // a user name with spaces (printable() keeps them): the name, whole
+    Line l = p.parse("Dec  3 10:00:01 mx postfix/smtpd[1]: ABC123: client=unknown[192.0.2.1], "
+                     "sasl_method=PLAIN, "
+                     "sasl_username=John Smith, sasl_sender=js@example.com");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.user == "John Smith");
+    // a missing bracket, a bad port: malformed, never a guess
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[1]: ABC123: client=unknown192.0.2.1, "
+                  "sasl_method=PLAIN, "
+                  "sasl_username=a@b")
+              .reason == SkipReason::malformed);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[1]: ABC123: client=unknown[192.0.2.1, "
+                  "sasl_method=PLAIN, "
+                  "sasl_username=a@b")
+              .reason == SkipReason::malformed);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[1]: ABC123: client=unknown[192.0.2.1]:99999, "
+                  "sasl_method=PLAIN, "
+                  "sasl_username=a@b")
+              .reason == SkipReason::malformed);
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[1]: warning: unknown192.0.2.1: SASL LOGIN "
+                  "authentication "
+                  "failed: x, sasl_username=a@b")
+              .reason == SkipReason::malformed);
+    // an empty name, bytes that are not UTF-8
+    CHECK(p.parse("Dec  3 10:00:01 mx postfix/smtpd[1]: ABC: client=u[192.0.2.1], "
+                  "sasl_method=PLAIN, sasl_username=")
+              .kind == Kind::ignored);
+    CHECK(
+        p.parse("Dec  3 10:00:01 mx postfix/smtpd[1]: ABC: client=u[192.0.2.1], sasl_method=PLAIN, "
+                "sasl_username=\xff\xfe")
+            .reason == SkipReason::invalid_utf8);
+    // no pid: no session to count once, each line a login
+    l = p.parse("Dec  3 10:00:01 mx postfix/smtpd: ABC: client=u[192.0.2.1], sasl_method=PLAIN, "
+                "sasl_username=a@b");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.session == 0);
+    // a huge line: read in one pass, the name whole
+    std::string huge =
+        "Dec  3 10:00:01 mx postfix/smtpd[1]: ABC: client=u[192.0.2.1], sasl_method=PLAIN, "
+        "sasl_username=" +
+        std::string(1 << 20, 'a') + "@example.com";
+    l = p.parse(huge);
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.user.size() == (1u << 20) + 12);
+    std::string brackets =
+        "Dec  3 10:00:01 mx postfix/smtpd[1]: ABC: client=" + std::string(100000, '[') +
+        ", sasl_username=a@b";
+    CHECK(p.parse(brackets).reason == SkipReason::malformed);
+    // every prefix of both lines is understood or skipped, never a crash
+    for (std::string line :
+         {std::string(
+              "2026-12-03T10:00:01.123456+00:00 mx postfix/submission/smtpd[1234]: 4XyZ1234abc: "
+              "client=host.example[2001:db8::1]:40000, sasl_method=LOGIN, "
+              "sasl_username=user@example.com, "
+              "sasl_sender=s@example.com"),
+          std::string("Dec  3 10:00:01 mx postfix/smtps/smtpd[1234]: warning: "
+                      "unknown[203.0.113.9]:1: SASL LOGIN "
+                      "authentication failed: UGFzc3dvcmQ6, sasl_username=user@example.com")})
+        for (std::size_t n = 0; n <= line.size(); ++n)
+            p.parse(std::string_view(line).substr(0, n));
+}
+
 TEST_CASE("logscan: formats and their clocks") {
     Parser p = seed_parser();
     CHECK(p.parse("2013-07-22T18:52:46+09:00 mx vpopmail[1]: vchkpw-smtp: password fail a@b:192.0.2.1").time ==

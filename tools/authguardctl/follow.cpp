@@ -622,8 +622,10 @@ class Follower {
         } else {
             return true;
         }
-        // Accept::AUTH comes again with every RCPT of one session
-        if (a.source == ls::Source::qmail_smtpd &&
+        // Accept::AUTH comes again with every RCPT of one session, Postfix's
+        // login with every message of one session (logscan.hpp: AuthRecord)
+        if ((a.source == ls::Source::qmail_smtpd ||
+             (a.source == ls::Source::postfix && a.session != 0)) &&
             f.context.repeats_session(a.session, event.user, event.address, at))
             return true;
         event.time = line_.time;

@@ -808,8 +808,9 @@ struct LogScan::Impl {
     void login(std::uint32_t user, std::uint32_t address, std::int64_t time, ag::Outcome outcome,
                ls::Source source, std::uint32_t service, std::uint32_t attempts,
                std::uint64_t session) {
-        if (source == ls::Source::qmail_smtpd) {
-            // Accept::AUTH is logged again with every RCPT of the session.
+        if (source == ls::Source::qmail_smtpd || (source == ls::Source::postfix && session)) {
+            // Accept::AUTH is logged again with every RCPT of the session,
+            // Postfix's login with every message (logscan.hpp: AuthRecord).
             auto [known, fresh] =
                 smtp_sessions.try_emplace(session, SmtpSession{user, address, time, outcome});
             if (!fresh && known->user == user && known->address == address &&
