@@ -118,6 +118,7 @@ std::string format_dump(const UserDump& d) {
         j.key("address").text(o.address);
         j.key("first").number(o.first).key("last").number(o.last).key("count").number(o.count);
         if (o.fingerprint) j.key("fingerprint").number(*o.fingerprint);
+        if (!o.service.empty()) j.key("service").text(o.service);
         j.close('}');
     }
     j.close(']');
@@ -174,6 +175,8 @@ UserDump parse_dump(std::string_view line) {
                 if (f < 0 || f > 0xffff) throw std::runtime_error("fingerprint out of range");
                 o.fingerprint = static_cast<std::uint16_t>(f);
             }
+            if (const Value* service = item.find("service"); service && !service->is_null())
+                o.service = string_field(item, "service");
             d.history.observations.push_back(std::move(o));
         }
     }

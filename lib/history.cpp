@@ -29,10 +29,32 @@ std::optional<Observation> parse_observation(std::string_view field, std::string
         return true;
     };
     if (!number(o.first) || !number(o.last) || !number(o.count)) return std::nullopt;
+    const char* before_fingerprint = p;
     std::int64_t fp = 0;
     if (p < end && number(fp) && fp >= 0 && fp <= 0xffff)
         o.fingerprint = static_cast<std::uint16_t>(fp);
+    else
+        p = before_fingerprint;
+    while (p < end && *p == ' ')
+        ++p;
+    if (p < end && *p == '@') {
+        const char* word = ++p;
+        while (p < end && *p != ' ')
+            ++p;
+        o.service.assign(word, p);
+    }
     return o;
+}
+
+std::string observation_suffix(const std::optional<std::uint16_t>& fingerprint,
+                               std::string_view service) {
+    std::string out;
+    if (fingerprint) out += " " + std::to_string(*fingerprint);
+    std::string word;
+    for (char c : service.substr(0, 16))
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') word += c;
+    if (!word.empty()) out += " @" + word;
+    return out;
 }
 
 std::string mark_field(std::string_view follower) {

@@ -754,7 +754,8 @@ RecordResult LmdbStore::record(const Event& event, const RecordOptions& options)
             if (!obs) obs.emplace();
             std::string field = std::string(1, mode) + "|" + event.address;
             std::string suffix;
-            if (mode == 'f' && event.fingerprint) suffix = " " + std::to_string(*event.fingerprint);
+            suffix =
+                observation_suffix(mode == 'f' ? event.fingerprint : std::nullopt, event.service);
             const std::size_t max = static_cast<std::size_t>(config_.max_entries);
             if (const std::string* old = obs->get(field)) {
                 Observation o;
@@ -1089,7 +1090,7 @@ void LmdbStore::restore(const UserDump& d) {
         for (auto& o : d.history.observations) {
             std::string value = std::to_string(o.first) + " " + std::to_string(o.last) + " " +
                                 std::to_string(o.count);
-            if (o.fingerprint) value += " " + std::to_string(*o.fingerprint);
+            value += observation_suffix(o.fingerprint, o.service);
             obs.set(observation_field(o.kind, o.address), std::move(value));
         }
         if (d.history.dropped > 0) obs.set("x|dropped", std::to_string(d.history.dropped));

@@ -14,6 +14,12 @@ bool lock_in_force(const std::optional<Lock>& lock, std::int64_t now) {
     return lock && (lock->until == 0 || lock->until > now);
 }
 
+// The service as the other stores keep it (observation_suffix): a word.
+std::string stored_service(std::string_view service) {
+    std::string suffix = observation_suffix(std::nullopt, service);
+    return suffix.empty() ? std::string() : suffix.substr(2);
+}
+
 const History& empty_history() {
     static const History none;
     return none;
@@ -78,6 +84,7 @@ const History& MemoryStore::record_in_place(const Event& event, const RecordOpti
         existing->last = std::max(existing->last, now);
         ++existing->count;
         existing->fingerprint = fingerprint; // the script rewrites the value: the latest, or none
+        existing->service = stored_service(event.service);
     } else {
         // Full (the hash's fields: the observations and, once used,
         // "x|dropped"): forget what has expired; if still full, forget the
@@ -102,7 +109,8 @@ const History& MemoryStore::record_in_place(const Event& event, const RecordOpti
                 ++h.dropped;
             }
         }
-        h.observations.push_back(Observation{kind, event.address, now, now, 1, fingerprint});
+        h.observations.push_back(Observation{kind, event.address, now, now, 1, fingerprint,
+                                             stored_service(event.service)});
     }
     if (options.mark) u->marks[options.mark->follower] = options.mark->token;
     u->observations_expire = std::max(u->observations_expire, now + config_.known_period);

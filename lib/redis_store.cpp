@@ -251,8 +251,10 @@ RedisStore::Reply RedisStore::eval_script(const Script& script,
 RecordResult RedisStore::record(const Event& event, const RecordOptions& options) {
     std::string mode = "-";
     if (options.count) mode = event.outcome == Outcome::success ? "s" : "f";
+    // The script appends it to the value after a space (record.lua).
     std::string fingerprint =
-        event.fingerprint && mode == "f" ? std::to_string(*event.fingerprint) : "";
+        observation_suffix(mode == "f" ? event.fingerprint : std::nullopt, event.service);
+    if (!fingerprint.empty()) fingerprint.erase(0, 1);
     std::string now = event.time > 0 ? std::to_string(event.time) : "";
     std::vector<std::string> eval{"EVALSHA",
                                   record_lua_sha1,
@@ -494,7 +496,7 @@ void RedisStore::restore(const UserDump& d) {
     for (auto& o : d.history.observations) {
         std::string value = std::to_string(o.first) + " " + std::to_string(o.last) + " " +
                             std::to_string(o.count);
-        if (o.fingerprint) value += " " + std::to_string(*o.fingerprint);
+        value += observation_suffix(o.fingerprint, o.service);
         obs.emplace_back(observation_field(o.kind, o.address), value);
     }
     if (d.history.dropped > 0) obs.emplace_back("x|dropped", std::to_string(d.history.dropped));

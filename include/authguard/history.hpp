@@ -21,7 +21,16 @@ struct Observation {
     std::int64_t last = 0;
     std::int64_t count = 0;
     std::optional<std::uint16_t> fingerprint; // failures: the latest one seen
+    // The latest event's service ("submission", "imap", "pop3"; see
+    // Event::service), "" when it was not recorded (entries older than it).
+    std::string service;
 };
+
+// What follows "first last count" in a stored value: " FINGERPRINT" and
+// " @SERVICE", each when there is one (the service cut to a word of
+// [a-z0-9-], at most 16 bytes).
+std::string observation_suffix(const std::optional<std::uint16_t>& fingerprint,
+                               std::string_view service);
 
 struct Lock {
     std::int64_t since = 0;

@@ -88,6 +88,28 @@ bool RecentKeys::contains(const std::string& key, std::chrono::steady_clock::tim
     return index_.count(key) != 0;
 }
 
+void RecentKeys::add(const std::string& key, std::chrono::steady_clock::time_point now) {
+    expire(now);
+    if (auto it = index_.find(key); it != index_.end()) {
+        ++it->second->held;
+        it->second->at = now;
+        order_.splice(order_.end(), order_, it->second); // keeps `order_` oldest first
+        return;
+    }
+    insert(key, now);
+}
+
+bool RecentKeys::take(const std::string& key, std::chrono::steady_clock::time_point now) {
+    expire(now);
+    auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    if (--it->second->held == 0) {
+        order_.erase(it->second);
+        index_.erase(it);
+    }
+    return true;
+}
+
 void RecentKeys::expire(std::chrono::steady_clock::time_point now) {
     while (!order_.empty() && now - order_.front().at >= ttl_) {
         index_.erase(order_.front().key);
@@ -96,23 +118,26 @@ void RecentKeys::expire(std::chrono::steady_clock::time_point now) {
 }
 
 SessionMemory::SessionMemory()
-    : sessions_(memory_capacity, memory_ttl), dovecot_smtp_(memory_capacity, memory_ttl) {}
+    : sessions_(memory_capacity, memory_ttl), dovecot_smtp_(memory_capacity, memory_ttl),
+      postfix_smtp_(memory_capacity, memory_ttl) {}
 
 bool SessionMemory::first_request_of_session(const std::string& session) {
     std::lock_guard lock(mutex_);
     return sessions_.insert(session, std::chrono::steady_clock::now());
 }
 
-void SessionMemory::dovecot_smtp_login(const std::string& user, const std::string& address) {
+bool SessionMemory::smtp_login_counted_by_other(Side side, const std::string& user,
+                                                const std::string& address) {
     std::lock_guard lock(mutex_);
-    dovecot_smtp_.insert(user_address_key(user, address), std::chrono::steady_clock::now());
-}
-
-bool SessionMemory::dovecot_counted_smtp_login(const std::string& user,
-                                               const std::string& address) {
-    std::lock_guard lock(mutex_);
-    return dovecot_smtp_.contains(user_address_key(user, address),
-                                  std::chrono::steady_clock::now());
+    auto now = std::chrono::steady_clock::now();
+    std::string key = user_address_key(user, address);
+    RecentKeys& mine = side == Side::dovecot ? dovecot_smtp_ : postfix_smtp_;
+    RecentKeys& other = side == Side::dovecot ? postfix_smtp_ : dovecot_smtp_;
+    if (other.take(key, now)) return true;
+    // Where Postfix's SASL is not Dovecot's (or Dovecot's SMTP clients do
+    // not ask us), the marks are never taken: they go after memory_ttl.
+    mine.add(key, now);
+    return false;
 }
 
 std::string postfix_action(const Decision& d) {
@@ -171,7 +196,8 @@ std::string Service::answer_postfix(const PostfixRequest& request) {
 std::string Service::postfix_login(const std::string& user, const PostfixRequest& request,
                                    const std::string& address) {
     // Dovecot, asked by Postfix's SASL, has reported this login already.
-    if (memory_.dovecot_counted_smtp_login(user, address)) return "DUNNO";
+    if (memory_.smtp_login_counted_by_other(SessionMemory::Side::postfix, user, address))
+        return "DUNNO";
     Event event;
     event.user = user;
     event.address = address;
@@ -240,8 +266,14 @@ DovecotAnswer Service::answer_dovecot(const DovecotRequest& request) {
         // fingerprint authguard-checkpw makes.
         event.fingerprint = pwhash_value(request.pwhash);
     }
+    // Postfix SASL through Dovecot: Postfix's request for the same login
+    // may come first, or while this check runs. Marked before the store
+    // call, not after: a lock or a notification (the slow checks) left a
+    // window where Postfix's request counted the login a second time.
+    if (*request.success && event.service == "smtp" &&
+        memory_.smtp_login_counted_by_other(SessionMemory::Side::dovecot, user, address))
+        return {};
     Decision d = guard_.check(event, how);
-    if (*request.success && event.service == "smtp") memory_.dovecot_smtp_login(user, address);
     if (refused_for_lock(d)) return {-1, locked_text};
     return {};
 }

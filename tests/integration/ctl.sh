@@ -129,7 +129,7 @@ check_eq "show alice exits 0" 0 "$code"
 check "show: locked, with reason and evidence" \
     contains "$out" LOCKED "lock-new-networks-short=6" "10.16.0.0/16  2023-11-14T22:19:20Z  10.16.0.5"
 check "show: observations with UTC times and networks" \
-    contains "$out" "success  2023-11-12T22:13:20Z  2023-11-12T22:13:20Z      1   -  203.0.113.0/24  203.0.0.0/16  203.0.113.10"
+    grep -qE "success  2023-11-12T22:13:20Z  2023-11-12T22:13:20Z      1   -  +[a-z0-9-]+ +203.0.113.0/24  203.0.0.0/16  203.0.113.10" <<<"$out"
 check_eq "show normalises the name (ALICE@EXAMPLE.COM)" 0 "$(rc ctl show ALICE@Example.COM)"
 one_json "show --json is one JSON line" ctl show alice@example.com --json
 # The locking login was refused, so it is not remembered: six networks in

@@ -122,6 +122,11 @@ check_eq "... and the next allow is refused" -1 \
     "$(dv "$D" allow login=imapbot@example.com "${A[@]}" | sed 's/.*"status":\([-0-9]*\).*/\1/')"
 check "dovecot: the logins carry the service (imap)" \
     grep -q "user=imapbot@example.com .*service=imap" "$C/authguard.log"
+check_eq "authguardctl show lists the service of each login (imap)" imap \
+    "$(AUTHGUARD_CONTROL=$C "$AG_BUILD/authguardctl" show --json imapbot@example.com |
+        python3 -c 'import json,sys; print(" ".join(sorted({o["service"] for o in json.load(sys.stdin)["observations"]})))')"
+check "... and submission for a Postfix login on port 587" \
+    bash -c 'AUTHGUARD_CONTROL=$1 "$2" show hello@example.com | grep -q " submission "' _ "$C" "$AG_BUILD/authguardctl"
 dv "$D" report login=imapuser@example.com remote=203.0.113.9 success=false policy_reject=false pwhash=0b11 "${A[@]}" >/dev/null
 check "dovecot: a wrong password counts as a failure" \
     grep -q "user=imapuser@example.com .*outcome=bad-password" "$C/authguard.log"

@@ -29,7 +29,7 @@ struct Account {
                 found = true;
             }
         }
-        if (!found) history.observations.push_back({kind, address, time, time, 1, fp});
+        if (!found) history.observations.push_back({kind, address, time, time, 1, fp, {}});
         Event e{user, address, time, ok ? Outcome::success : Outcome::bad_password, "submission",
                 fp};
         Decision d = decide(history, e, config);

@@ -24,3 +24,22 @@ TEST_CASE("observation fields and values") {
     CHECK(!parse_observation("s|", "1 2 3"));
     CHECK(!parse_observation("s|1.2.3.4", "1 2 99999 70000").value().fingerprint);
 }
+
+TEST_CASE("observation values carry the latest service; older values without one still parse") {
+    CHECK(observation_suffix(std::nullopt, "") == "");
+    CHECK(observation_suffix(4242, "") == " 4242");
+    CHECK(observation_suffix(std::nullopt, "imap") == " @imap");
+    CHECK(observation_suffix(17, "submission") == " 17 @submission");
+    // A service from the network is cut to a word: no space can shift the fields.
+    CHECK(observation_suffix(std::nullopt, "evil 1 2 3") == " @evil123");
+    CHECK(observation_suffix(std::nullopt, "a-very-long-service-name") == " @a-very-long-serv");
+    auto f = parse_observation("f|192.0.2.1", "100 200 3 4242 @pop3");
+    REQUIRE(f);
+    CHECK(f->fingerprint == 4242);
+    CHECK(f->service == "pop3");
+    auto s = parse_observation("s|192.0.2.1", "100 200 3 @submission");
+    REQUIRE(s);
+    CHECK(!s->fingerprint);
+    CHECK(s->service == "submission");
+    CHECK(parse_observation("s|192.0.2.1", "100 200 3")->service.empty());
+}

@@ -169,3 +169,37 @@ TEST_CASE("policy: an SMTP login Dovecot reports and Postfix asks about counts o
     f.postfix("carol@example.com", "198.51.100.51", "41001");
     CHECK(f.networks("carol@example.com") == 2);
 }
+
+TEST_CASE("policy: an SMTP login counts once in either order, once per session") {
+    Fixture f;
+    auto logins = [&](const std::string& user) {
+        unsigned n = 0;
+        for (const auto& o : f.store.load(user).observations)
+            n += o.count;
+        return n;
+    };
+    // Dovecot does not wait for the report's answer: Postfix's request can
+    // come first.
+    CHECK(f.postfix("dave@example.com", "198.51.100.60", "42000") == "DUNNO");
+    f.dovecot(DovecotCommand::report, "dave@example.com", "198.51.100.60", true, "smtp");
+    CHECK(logins("dave@example.com") == 1);
+    // Two sessions from one address, their halves interleaved: two logins.
+    f.dovecot(DovecotCommand::report, "dave@example.com", "198.51.100.60", true, "smtp");
+    f.dovecot(DovecotCommand::report, "dave@example.com", "198.51.100.60", true, "smtp");
+    f.postfix("dave@example.com", "198.51.100.60", "42001");
+    f.postfix("dave@example.com", "198.51.100.60", "42002");
+    CHECK(logins("dave@example.com") == 3);
+}
+
+TEST_CASE("policy recent keys: add and take count") {
+    RecentKeys keys(10, std::chrono::seconds(10));
+    auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    CHECK_FALSE(keys.take("a", t));
+    keys.add("a", t);
+    keys.add("a", t + std::chrono::seconds(5));
+    CHECK(keys.take("a", t + std::chrono::seconds(6)));
+    CHECK(keys.take("a", t + std::chrono::seconds(12))); // renewed by the second add
+    CHECK_FALSE(keys.take("a", t + std::chrono::seconds(12)));
+    keys.add("b", t);
+    CHECK_FALSE(keys.take("b", t + std::chrono::seconds(10)));
+}

@@ -52,7 +52,7 @@ struct Account {
         }
         if (!found)
             history.observations.push_back(
-                {Observation::Kind::success, address, time, time, 1, {}});
+                {Observation::Kind::success, address, time, time, 1, {}, {}});
         Decision d =
             decide(history, {user, address, time, Outcome::success, "submission", {}}, config);
         if (d.verdict == Verdict::lock && !history.lock)

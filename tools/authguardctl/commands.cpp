@@ -456,6 +456,11 @@ int cmd_show(Context& ctx) {
                 j.value(static_cast<std::int64_t>(*o->fingerprint));
             else
                 j.null();
+            j.key("service");
+            if (o->service.empty())
+                j.null();
+            else
+                j.value(o->service);
             j.key("expired").value(old(*o));
             j.end_object();
         }
@@ -533,8 +538,8 @@ int cmd_show(Context& ctx) {
         out << ", " << h.dropped << " dropped (max-entries " << config.max_entries << ")";
     out << "\n";
     if (!obs.empty()) {
-        Table table({"KIND", "FIRST SEEN", "LAST SEEN", "COUNT", "FP", "NETWORK", "WIDE NETWORK",
-                     "ADDRESS"},
+        Table table({"KIND", "FIRST SEEN", "LAST SEEN", "COUNT", "FP", "SERVICE", "NETWORK",
+                     "WIDE NETWORK", "ADDRESS"},
                     {false, false, false, true, true});
         bool any_old = false;
         for (auto* o : obs) {
@@ -545,7 +550,8 @@ int cmd_show(Context& ctx) {
                 any_old = true;
             }
             table.row({kind, utc(o->first), utc(o->last), std::to_string(o->count),
-                       o->fingerprint ? std::to_string(*o->fingerprint) : "-", esc(keys.net),
+                       o->fingerprint ? std::to_string(*o->fingerprint) : "-",
+                       o->service.empty() ? "-" : esc(o->service), esc(keys.net),
                        esc(ag::address_network_label(o->address, config)), esc(o->address)});
         }
         table.print(out, "  ");

@@ -918,12 +918,14 @@ struct LogScan::Impl {
             for (int kind = 0; kind < 2; ++kind) {
                 const StoredObservation& o = slot.stored[kind];
                 if (o.count == 0) continue;
-                kept.push_back(
-                    {o.order,
-                     ag::Observation{kind == 0 ? ag::Observation::Kind::success
-                                               : ag::Observation::Kind::failure,
-                                     addresses[slot.address].text, std::int64_t{o.first},
-                                     std::int64_t{o.last}, std::int64_t{o.count}, std::nullopt}});
+                kept.push_back({o.order, ag::Observation{kind == 0 ? ag::Observation::Kind::success
+                                                                   : ag::Observation::Kind::failure,
+                                                         addresses[slot.address].text,
+                                                         std::int64_t{o.first},
+                                                         std::int64_t{o.last},
+                                                         std::int64_t{o.count},
+                                                         std::nullopt,
+                                                         {}}});
             }
         }
         std::sort(kept.begin(), kept.end(), [](auto& a, auto& b) { return a.first < b.first; });

@@ -31,6 +31,10 @@ class RecentKeys {
     // True when `key` was not held (and holds it now).
     bool insert(const std::string& key, std::chrono::steady_clock::time_point now);
     bool contains(const std::string& key, std::chrono::steady_clock::time_point now);
+    // A multiset use: `add` holds one more of `key` (and renews its time),
+    // `take` gives one back; true when one was held.
+    void add(const std::string& key, std::chrono::steady_clock::time_point now);
+    bool take(const std::string& key, std::chrono::steady_clock::time_point now);
     std::size_t size() const { return order_.size(); }
 
   private:
@@ -38,6 +42,7 @@ class RecentKeys {
     struct Entry {
         std::string key;
         std::chrono::steady_clock::time_point at;
+        unsigned held = 1;
     };
     std::size_t capacity_;
     std::chrono::seconds ttl_;
@@ -54,12 +59,19 @@ class SessionMemory {
     // True the first time a Postfix session (see session_key in service.cpp)
     // is seen: its login is to be counted.
     bool first_request_of_session(const std::string& session);
-    void dovecot_smtp_login(const std::string& user, const std::string& address);
-    bool dovecot_counted_smtp_login(const std::string& user, const std::string& address);
+    // One SMTP login (Postfix SASL through Dovecot) reaches the daemon
+    // twice: as Dovecot's report (protocol smtp) and as Postfix's first
+    // request of the session, in either order (Dovecot does not wait for
+    // the report's answer). The first to come counts it; the second finds
+    // its mark, takes it and counts nothing. True: the other side has
+    // counted it already.
+    enum class Side { dovecot, postfix };
+    bool smtp_login_counted_by_other(Side side, const std::string& user,
+                                     const std::string& address);
 
   private:
     std::mutex mutex_;
-    RecentKeys sessions_, dovecot_smtp_;
+    RecentKeys sessions_, dovecot_smtp_, postfix_smtp_;
 };
 
 struct DovecotAnswer {
