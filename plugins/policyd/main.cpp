@@ -20,6 +20,7 @@
 #include <boost/program_options.hpp>
 #include <grp.h>
 #include <iostream>
+#include <sstream>
 
 namespace ag = authguard;
 namespace po = boost::program_options;
@@ -59,6 +60,11 @@ int run(int argc, char** argv) {
         "group of the unix sockets (Postfix's smtpd runs as postfix)");
     add("control", po::value<std::string>()->value_name("DIR"),
         "the control directory (default $AUTHGUARD_CONTROL, else /var/qmail/control)");
+    if (ag::help_asked(argc, argv)) {
+        std::ostringstream text;
+        text << usage << "\n" << d;
+        return ag::print_help(text.str().c_str());
+    }
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(argc, argv).options(d).run(), vm);
@@ -127,7 +133,6 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     if (ag::version_asked(argc, argv)) return ag::print_version("authguard-policyd");
-    if (ag::help_asked(argc, argv)) return ag::print_help(usage);
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
