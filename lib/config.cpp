@@ -516,7 +516,8 @@ void load_main_text(Config& config, const std::string& content, const std::files
         for (auto& opt : parsed.options) {
             std::string value = opt.value.empty() ? std::string() : trim(opt.value.front());
             loader.apply(opt.string_key, Line{number, value});
-            if ((opt.string_key == "redis-password" || opt.string_key == "fingerprint-secret") &&
+            if ((opt.string_key == "redis-password" || opt.string_key == "fingerprint-secret" ||
+                 opt.string_key == "dovecot-policy-secret") &&
                 !value.empty()) {
                 holds_secret = true;
                 secret_line = number;

@@ -116,6 +116,8 @@ int run(int argc, char** argv) {
             for (const auto& spec : vm[key].as<std::vector<std::string>>())
                 listeners.push_back(ag::policyd::listen_on(spec, protocol, listen));
         }
+    } catch (const ag::policyd::ListenSyntaxError& e) {
+        return usage_error(e.what());
     } catch (const std::exception& e) {
         std::cerr << "authguard-policyd: " << e.what() << "\n";
         return exit_listen;

@@ -43,6 +43,17 @@ std::string sys_error(const std::string& what) {
     return what + ": " + std::strerror(errno);
 }
 
+// The daemon's own news (start, reload, a control file it cannot use) goes
+// to stderr as well, for the run script's multilog or the journal; the
+// decisions go where the hooks' go (syslog, log-file).
+void announce(Logger& logger, Logger::Level level, const std::string& line) {
+    logger.write(level, line);
+    std::string_view own = line;
+    if (own.starts_with("policyd: ")) own.remove_prefix(9);
+    std::string text = "authguard-policyd: " + std::string(own) + "\n";
+    [[maybe_unused]] auto w = ::write(2, text.data(), text.size());
+}
+
 void set_nonblocking(int fd) {
     int flags = ::fcntl(fd, F_GETFL);
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -52,8 +63,8 @@ Listener listen_unix(const std::string& path, Protocol protocol, const ListenOpt
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     if (path.empty() || path.front() != '/' || path.size() >= sizeof sa.sun_path)
-        throw std::runtime_error("unix:" + path + ": wants an absolute path of at most " +
-                                 std::to_string(sizeof sa.sun_path - 1) + " bytes");
+        throw ListenSyntaxError("unix:" + path + ": wants an absolute path of at most " +
+                                std::to_string(sizeof sa.sun_path - 1) + " bytes");
     std::memcpy(sa.sun_path, path.data(), path.size());
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd.get() < 0) throw std::runtime_error(sys_error("socket"));
@@ -70,10 +81,19 @@ Listener listen_unix(const std::string& path, Protocol protocol, const ListenOpt
     mode_t old = ::umask(0177);
     int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
     ::umask(old);
-    if (rc != 0) throw std::runtime_error(sys_error("unix:" + path + ": bind"));
+    if (rc != 0)
+        throw std::runtime_error(
+            sys_error("unix:" + path + ": bind") +
+            (errno == EACCES ? " (the daemon's user cannot create files in that directory: "
+                               "Postfix's private/ is postfix's own; use a directory the daemon "
+                               "owns, or check_policy_service inet:127.0.0.1:PORT)"
+                             : ""));
     if (options.unix_group != static_cast<gid_t>(-1) &&
         ::chown(path.c_str(), static_cast<uid_t>(-1), options.unix_group) != 0)
-        throw std::runtime_error(sys_error("unix:" + path + ": chgrp"));
+        throw std::runtime_error(
+            sys_error("unix:" + path + ": chgrp") +
+            " (only root, or a member of that group, may give the socket its group: add the "
+            "daemon's user to it, or start the daemon as root)");
     if (::chmod(path.c_str(), options.unix_mode) != 0)
         throw std::runtime_error(sys_error("unix:" + path + ": chmod"));
     if (::listen(fd.get(), 256) != 0)
@@ -85,12 +105,12 @@ Listener listen_tcp(const std::string& spec, const std::string& where, Protocol 
     std::string host, port;
     if (!where.empty() && where.front() == '[') {
         auto close = where.find("]:");
-        if (close == std::string::npos) throw std::runtime_error(spec + ": wants [ADDRESS]:PORT");
+        if (close == std::string::npos) throw ListenSyntaxError(spec + ": wants [ADDRESS]:PORT");
         host = where.substr(1, close - 1);
         port = where.substr(close + 2);
     } else {
         auto colon = where.rfind(':');
-        if (colon == std::string::npos) throw std::runtime_error(spec + ": wants HOST:PORT");
+        if (colon == std::string::npos) throw ListenSyntaxError(spec + ": wants HOST:PORT");
         host = where.substr(0, colon);
         port = where.substr(colon + 1);
     }
@@ -130,14 +150,14 @@ struct Done {
 // their next request.
 class ConfigSlot {
   public:
-    explicit ConfigSlot(Config config)
-        : config_(std::make_shared<const Config>(std::move(config))) {}
+    // nullptr: no usable configuration (the file does not parse and no
+    // last valid copy exists): every request is answered unchecked.
+    explicit ConfigSlot(std::shared_ptr<const Config> config) : config_(std::move(config)) {}
     std::shared_ptr<const Config> get() {
         std::lock_guard lock(mutex_);
         return config_;
     }
-    void set(Config config) {
-        auto fresh = std::make_shared<const Config>(std::move(config));
+    void set(std::shared_ptr<const Config> fresh) {
         std::lock_guard lock(mutex_);
         config_ = std::move(fresh);
     }
@@ -208,6 +228,11 @@ class Worker {
             done.connection = job->connection;
             try {
                 prepare();
+                if (!service_) {
+                    done.bytes = unchecked_answer(*job);
+                    queues_.push_done(std::move(done));
+                    continue;
+                }
                 if (auto* postfix = std::get_if<policy::PostfixRequest>(&job->request))
                     done.bytes = policy::postfix_reply(answer_postfix(*postfix));
                 else
@@ -228,13 +253,33 @@ class Worker {
     }
 
   private:
+    // Without a usable configuration nothing is judged and no store is
+    // opened (the defaults would open a new, empty LMDB store and let every
+    // locked account in without a word): the mail goes on, and it is said
+    // at most every 10 s.
+    std::string unchecked_answer(const Job& job) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_unchecked_log_ > std::chrono::seconds(10)) {
+            last_unchecked_log_ = now;
+            announce(logger_, Logger::Level::error,
+                     "policyd: no usable configuration (control/authguard does not parse and "
+                     "there is no last valid copy): answering without any check until it is "
+                     "fixed");
+        }
+        if (std::holds_alternative<policy::PostfixRequest>(job.request))
+            return policy::postfix_reply("DUNNO");
+        bool keep = std::get<policy::HttpRequest>(job.request).keep_alive;
+        return policy::http_response(200, "application/json", policy::dovecot_answer(0, ""), keep);
+    }
+
     // The store and service of the configuration in force.
     void prepare() {
         auto current = configs_.get();
-        if (current == config_ && service_) return;
+        if (current == config_ && (service_ || !current)) return;
         service_.reset();
         store_.reset();
         config_ = std::move(current);
+        if (!config_) return;
         if (!config_->log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
             logger_.set_copy_path(config_->log_file);
         store_ = open_store(*config_);
@@ -287,6 +332,7 @@ class Worker {
     std::shared_ptr<const Config> config_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<policy::Service> service_;
+    std::chrono::steady_clock::time_point last_unchecked_log_{};
 };
 
 // ---- connections ------------------------------------------------------------
@@ -383,13 +429,26 @@ void Loop::maybe_reload(bool forced) {
     if (!forced && same_stat(st, control_stat_)) return;
     control_stat_ = st;
     try {
-        configs_.set(load_config(options_.control_dir));
-        logger_.write(Logger::Level::info,
-                      std::string("policyd: configuration ") +
-                          (forced ? "reloaded (SIGHUP)" : "reloaded (changed)"));
+        Config fresh = load_config(options_.control_dir);
+        // The worker pool was sized for the store kind at the start (LMDB:
+        // one environment per process, one worker).
+        if (fresh.store.kind != options_.store_kind) {
+            announce(logger_, Logger::Level::error,
+                     "policyd: control/authguard changes the kind of store; restart the daemon "
+                     "for that. Keeping the configuration in force");
+            return;
+        }
+        if (!fresh.log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
+            logger_.set_copy_path(fresh.log_file);
+        configs_.set(std::make_shared<const Config>(std::move(fresh)));
+        announce(logger_, Logger::Level::info,
+                 std::string("policyd: configuration ") +
+                     (forced ? "reloaded (SIGHUP)" : "reloaded (changed)"));
     } catch (const std::exception& e) {
-        logger_.write(Logger::Level::error, "policyd: " + escape_for_log(e.what(), 512) +
-                                                "; keeping the configuration in force");
+        announce(logger_, Logger::Level::error,
+                 "policyd: " + escape_for_log(e.what(), 512) +
+                     (configs_.get() ? "; keeping the configuration in force"
+                                     : "; still answering without any check"));
     }
 }
 
@@ -682,7 +741,7 @@ Listener listen_on(const std::string& spec, Protocol protocol, const ListenOptio
     if (spec.rfind("unix:", 0) == 0) return listen_unix(spec.substr(5), protocol, options);
     if (spec.rfind("tcp:", 0) == 0) return listen_tcp(spec, spec.substr(4), protocol);
     if (spec.rfind("inet:", 0) == 0) return listen_tcp(spec, spec.substr(5), protocol);
-    throw std::runtime_error("'" + spec + "': wants unix:/PATH or tcp:HOST:PORT");
+    throw ListenSyntaxError("'" + spec + "': wants unix:/PATH or tcp:HOST:PORT");
 }
 
 std::vector<Listener> inherited_listeners() {
@@ -721,23 +780,35 @@ int serve(std::vector<Listener> listeners, const ServerOptions& options, Logger&
     std::signal(SIGPIPE, SIG_IGN);
 
     LoadedConfig loaded = load_config_or_last_valid(options.control_dir);
-    if (!loaded.problem.empty()) logger.write(Logger::Level::error, "policyd: " + loaded.message());
     if (!loaded.config.log_file.empty() && !std::getenv("AUTHGUARD_LOG_FILE"))
         logger.set_copy_path(loaded.config.log_file);
     ServerOptions effective = options;
+    std::shared_ptr<const Config> usable;
+    if (loaded.source == LoadedConfig::Source::defaults && !loaded.problem.empty()) {
+        announce(logger, Logger::Level::error,
+                 "policyd: " + loaded.problem +
+                     "; no last valid copy to use: answering without any check until it is "
+                     "fixed (the file is read again within 2 s of a change)");
+        // A daemon serving Postfix and Dovecot most likely shares Redis.
+        effective.store_kind = StoreConfig::Kind::redis;
+    } else {
+        if (!loaded.problem.empty())
+            announce(logger, Logger::Level::error, "policyd: " + loaded.message());
+        effective.store_kind = loaded.config.store.kind;
+        usable = std::make_shared<const Config>(std::move(loaded.config));
+    }
     // LMDB allows one environment per process: one worker then (its calls
     // are local and short).
-    if (loaded.config.store.kind == StoreConfig::Kind::lmdb && effective.workers > 1) {
-        effective.workers = 1;
-    }
-    ConfigSlot configs(std::move(loaded.config));
+    if (effective.store_kind == StoreConfig::Kind::lmdb) effective.workers = 1;
+    ConfigSlot configs(std::move(usable));
     std::string names;
     for (auto& l : listeners)
         names += (names.empty() ? "" : ", ") + l.name +
                  (l.protocol == Protocol::dovecot ? " (dovecot)" : " (postfix)");
     if (!options.spawn)
-        logger.write(Logger::Level::info, "policyd: serving " + names + " with " +
-                                              std::to_string(effective.workers) + " worker(s)");
+        announce(logger, Logger::Level::info,
+                 "policyd: serving " + names + " with " + std::to_string(effective.workers) +
+                     " worker(s)");
     Loop loop(std::move(listeners), effective, logger, configs);
     return loop.run();
 }

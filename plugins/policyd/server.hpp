@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -33,8 +34,15 @@ struct ListenOptions {
     gid_t unix_group = static_cast<gid_t>(-1); // -1: the daemon's own
 };
 
+// An address that is not one (a usage error, unlike a socket that cannot
+// be opened).
+struct ListenSyntaxError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 // "unix:/path", "tcp:HOST:PORT", "tcp:[V6]:PORT" (inet: as Postfix writes
-// it, too). Throws std::runtime_error with what went wrong.
+// it, too). Throws ListenSyntaxError for a malformed address, else
+// std::runtime_error with what went wrong.
 Listener listen_on(const std::string& spec, Protocol protocol, const ListenOptions& options);
 // The sockets systemd passed (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES): a
 // name "dovecot" speaks Dovecot's protocol, any other Postfix's.
@@ -48,6 +56,8 @@ struct ServerOptions {
     std::size_t max_request_bytes = 65536;
     std::filesystem::path control_dir;
     bool spawn = false; // one Postfix connection on fds 0 and 1 (spawn(8)); exit at its end
+    // Set by serve(): the kind of store the pool was sized for.
+    StoreConfig::Kind store_kind = StoreConfig::Kind::redis;
 };
 
 // Runs until SIGTERM or SIGINT (or, in spawn mode, the connection's end).

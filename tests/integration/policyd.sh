@@ -190,6 +190,24 @@ out=$(printf 'request=smtpd_access_policy\nsasl_username=victim@example.com\ncli
 check_eq "spawn mode: one request on stdin, the answer on stdout" \
     "action=REJECT 5.7.1 this account is locked, ask your postmaster" "$(echo "$out" | head -1)"
 
+# ---- a control file with a typo and no last valid copy --------------------------
+TYPO=$W/typo-root/control # a parent of its own: no last valid copy of another suite's
+mkdir -p "$TYPO"
+printf 'redis = unix:%s\nkey-prefix = t-policyd:\nlock-new-networks-shrot = 3\n' "$AG_REDIS_SOCK" >"$TYPO/authguard"
+start_daemon typo "$TYPO" --postfix "unix:$W/typo.sock"
+wait_for test -S "$W/typo.sock"
+check_eq "a typo at the start with no last valid copy: answered unchecked (DUNNO), not refused" DUNNO \
+    "$(pf "unix:$W/typo.sock" sasl_username=victim@example.com client_address=46.101.66.80)"
+check "... with no new, empty store opened beside the control directory (it let locked accounts in)" \
+    test ! -e "$W/typo-root/authguard"
+check "... and said on stderr, naming the line" \
+    grep -q "^authguard-policyd: .*authguard:3: unknown key 'lock-new-networks-shrot'.*without any check" "$W/typo.stderr"
+sed -i 's/shrot/short/' "$TYPO/authguard"
+sleep 3
+check_eq "the file fixed: read again, and the locked account refused" \
+    "REJECT 5.7.1 this account is locked, ask your postmaster" \
+    "$(pf "unix:$W/typo.sock" sasl_username=victim@example.com client_address=46.101.66.80)"
+
 # ---- the store down --------------------------------------------------------------
 DOWN=$(new_control policyd-down <<EOF
 redis = unix:$W/no-redis.sock
@@ -252,4 +270,6 @@ check "200 clients, 100,000 requests: every one answered, no error" \
 total=0
 for u in $(seq 0 499); do total=$((total + $(rate t-policyd-load: "load$u@example.com" m))); done
 check_eq "... and the store counted exactly 100,000 messages" 100000 "$total"
-check_eq "nothing on the daemons' stderr" "" "$(cat "$W"/*.stderr)"
+check_eq "nothing on the daemons' stderr but their own news" "" \
+    "$(grep -hv '^authguard-policyd: ' "$W"/*.stderr)"
+check "... which says that it serves" grep -q "^authguard-policyd: serving unix:$W/pf.sock (postfix)" "$W/main.stderr"
