@@ -19,6 +19,14 @@ namespace authguard::policy {
 
 namespace {
 
+// Ends an SMTP login's check that SessionMemory was told of, however it ends.
+struct SmtpLoginCheck {
+    SessionMemory& memory;
+    const std::string& user;
+    const std::string& address;
+    ~SmtpLoginCheck() { memory.smtp_login_check_done(user, address); }
+};
+
 constexpr std::size_t memory_capacity = 100000;
 constexpr std::chrono::seconds memory_ttl{3600};
 
@@ -128,16 +136,32 @@ bool SessionMemory::first_request_of_session(const std::string& session) {
 
 bool SessionMemory::smtp_login_counted_by_other(Side side, const std::string& user,
                                                 const std::string& address) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     auto now = std::chrono::steady_clock::now();
     std::string key = user_address_key(user, address);
     RecentKeys& mine = side == Side::dovecot ? dovecot_smtp_ : postfix_smtp_;
     RecentKeys& other = side == Side::dovecot ? postfix_smtp_ : dovecot_smtp_;
-    if (other.take(key, now)) return true;
+    if (other.take(key, now)) {
+        // The other side may still be in its store call (Dovecot's report
+        // is not waited for: Postfix's RCPT can come while it locks).
+        check_done_.wait_for(lock, std::chrono::seconds(2),
+                             [&] { return checks_in_flight_.count(key) == 0; });
+        return true;
+    }
     // Where Postfix's SASL is not Dovecot's (or Dovecot's SMTP clients do
     // not ask us), the marks are never taken: they go after memory_ttl.
     mine.add(key, now);
+    ++checks_in_flight_[key];
     return false;
+}
+
+void SessionMemory::smtp_login_check_done(const std::string& user, const std::string& address) {
+    {
+        std::lock_guard lock(mutex_);
+        auto it = checks_in_flight_.find(user_address_key(user, address));
+        if (it != checks_in_flight_.end() && --it->second <= 0) checks_in_flight_.erase(it);
+    }
+    check_done_.notify_all();
 }
 
 std::string postfix_action(const Decision& d) {
@@ -198,6 +222,7 @@ std::string Service::postfix_login(const std::string& user, const PostfixRequest
     // Dovecot, asked by Postfix's SASL, has reported this login already.
     if (memory_.smtp_login_counted_by_other(SessionMemory::Side::postfix, user, address))
         return "DUNNO";
+    SmtpLoginCheck in_flight{memory_, user, address};
     Event event;
     event.user = user;
     event.address = address;
@@ -270,9 +295,11 @@ DovecotAnswer Service::answer_dovecot(const DovecotRequest& request) {
     // may come first, or while this check runs. Marked before the store
     // call, not after: a lock or a notification (the slow checks) left a
     // window where Postfix's request counted the login a second time.
-    if (*request.success && event.service == "smtp" &&
-        memory_.smtp_login_counted_by_other(SessionMemory::Side::dovecot, user, address))
+    bool smtp = *request.success && event.service == "smtp";
+    if (smtp && memory_.smtp_login_counted_by_other(SessionMemory::Side::dovecot, user, address))
         return {};
+    std::optional<SmtpLoginCheck> in_flight;
+    if (smtp) in_flight.emplace(memory_, user, address);
     Decision d = guard_.check(event, how);
     if (refused_for_lock(d)) return {-1, locked_text};
     return {};

@@ -7,6 +7,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
 using namespace authguard;
 using namespace authguard::policy;
 
@@ -202,4 +205,23 @@ TEST_CASE("policy recent keys: add and take count") {
     CHECK_FALSE(keys.take("a", t + std::chrono::seconds(12)));
     keys.add("b", t);
     CHECK_FALSE(keys.take("b", t + std::chrono::seconds(10)));
+}
+
+TEST_CASE("policy: the second side of an SMTP login waits for the first side's check to end") {
+    // Dovecot's report is not waited for: Postfix's RCPT may come while the
+    // report's check is still storing the lock it decided.
+    SessionMemory memory;
+    using Side = SessionMemory::Side;
+    REQUIRE_FALSE(memory.smtp_login_counted_by_other(Side::dovecot, "u@example.com", "192.0.2.1"));
+    std::atomic<bool> returned{false};
+    bool taken = false;
+    std::thread postfix([&] {
+        taken = memory.smtp_login_counted_by_other(Side::postfix, "u@example.com", "192.0.2.1");
+        returned = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK_FALSE(returned.load()); // still waiting for the report's check
+    memory.smtp_login_check_done("u@example.com", "192.0.2.1");
+    postfix.join();
+    CHECK(taken);
 }

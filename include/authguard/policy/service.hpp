@@ -14,6 +14,7 @@
 #include "authguard/store.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -65,12 +66,19 @@ class SessionMemory {
     // the report's answer). The first to come counts it; the second finds
     // its mark, takes it and counts nothing. True: the other side has
     // counted it already.
+    // False: this side counts it, and must call smtp_login_check_done once
+    // its check is over (SmtpLoginCheck does). True: taken after waiting (at
+    // most 2 s) for the other side's check to end, so that a lock that check
+    // sets is in the store before this side judges the message.
     enum class Side { dovecot, postfix };
     bool smtp_login_counted_by_other(Side side, const std::string& user,
                                      const std::string& address);
+    void smtp_login_check_done(const std::string& user, const std::string& address);
 
   private:
     std::mutex mutex_;
+    std::condition_variable check_done_;
+    std::unordered_map<std::string, int> checks_in_flight_;
     RecentKeys sessions_, dovecot_smtp_, postfix_smtp_;
 };
 
