@@ -21,10 +21,14 @@ namespace {
 
 // Ends an SMTP login's check that SessionMemory was told of, however it ends.
 struct SmtpLoginCheck {
+    SmtpLoginCheck(SessionMemory& memory, const std::string& user, const std::string& address)
+        : memory(memory), user(user), address(address) {}
+    SmtpLoginCheck(const SmtpLoginCheck&) = delete;
+    SmtpLoginCheck& operator=(const SmtpLoginCheck&) = delete;
+    ~SmtpLoginCheck() { memory.smtp_login_check_done(user, address); }
     SessionMemory& memory;
     const std::string& user;
     const std::string& address;
-    ~SmtpLoginCheck() { memory.smtp_login_check_done(user, address); }
 };
 
 constexpr std::size_t memory_capacity = 100000;
