@@ -549,12 +549,8 @@ void Loop::pump(std::uint64_t id) {
             c.closing = true;
         }
     }
-    if (c.busy) return;
-    if (c.closing || (c.peer_closed && c.out.empty())) {
-        flush(id);
-        return;
-    }
-    flush(id);
+    // flush() closes a connection that is closing or whose peer is gone.
+    if (!c.busy) flush(id);
 }
 
 void Loop::flush(std::uint64_t id) {
