@@ -121,6 +121,39 @@ Decision Guard::check(Event event, const CheckOptions& how) {
     return decision;
 }
 
+Decision Guard::check_before_password(const Event& event) {
+    Decision decision;
+    if (config_.user_allowed(event.user)) return decision;
+    std::string line;
+    try {
+        // An allowlisted network is not counted, as in check(); a locked
+        // account stays locked there too.
+        LockAttempt attempt =
+            store_.attempt_on_lock(event.user, event.time, !config_.address_allowed(event.address));
+        if (!attempt.lock) return decision;
+        decision.verdict = Verdict::refuse_locked;
+        decision.reason =
+            "locked since " + std::to_string(attempt.lock->since) + ": " + attempt.lock->reason;
+        line = " time=" + std::to_string(attempt.now) +
+               " attempts_after=" + std::to_string(attempt.lock->attempts_after);
+    } catch (const StoreError& e) {
+        bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
+        decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
+        decision.reason =
+            std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
+        line = " note=\"" + escape_for_log(e.what(), 256) + "\"";
+    }
+    // outcome=unchecked: the password was not checked; scan does not count
+    // the line as a login.
+    logger_.write(
+        decision.verdict == Verdict::refuse_locked ? Logger::Level::warning : Logger::Level::error,
+        std::string(to_string(decision.verdict)) + " user=" + escape_word_for_log(event.user) +
+            " address=" + escape_word_for_log(event.address, 64) +
+            " service=" + escape_word_for_log(event.service, 32) + " outcome=unchecked" + line +
+            " reason=\"" + escape_for_log(decision.reason, 256) + "\"");
+    return decision;
+}
+
 Decision Guard::check_message(const std::string& sender, int messages, int recipients,
                              std::string_view context, int pending_recipients,
                              int pending_messages) {

@@ -917,6 +917,29 @@ std::optional<std::string> LmdbStore::session_user(const std::string& session, s
     });
 }
 
+LockAttempt LmdbStore::attempt_on_lock(const std::string& user, std::int64_t time, bool count) {
+    return run(count, [&](Keys& keys) {
+        LockAttempt result;
+        const std::int64_t clock = keys.clock();
+        result.now = time > 0 ? time : clock;
+        const std::string key = lock_key(user);
+        std::optional<Value> lock = keys.get(key);
+        if (!lock) return result;
+        auto until = lock->get("until") ? to_int(*lock->get("until")) : std::nullopt;
+        if (!until || (*until != 0 && *until <= result.now)) return result;
+        if (count) {
+            incr(*lock, "attempts_after", 1);
+            lock->set("last_attempt", std::to_string(result.now));
+            lock->expire_at = clock + config_.lock_retention;
+            keys.put(key, *lock);
+        }
+        History h;
+        fill_history(h, std::nullopt, lock);
+        result.lock = std::move(h.lock);
+        return result;
+    });
+}
+
 bool LmdbStore::set_lock(const std::string& user, const Lock& lock) {
     return run(true, [&](Keys& keys) {
         const std::string key = lock_key(user);

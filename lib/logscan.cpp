@@ -325,6 +325,9 @@ void authguard_line(Line& l, sv body, std::string& scratch_user, std::string& sc
     if (!field(body, "address=", address) || !field(body, "outcome=", outcome_text))
         return set_skip(l, SkipReason::malformed);
     if (!field(body, "service=", service)) service = "unknown";
+    // A login refused before its password was checked (authguard-policyd,
+    // Dovecot's allow): no login to count.
+    if (equals(outcome_text, "unchecked")) return;
     Outcome outcome;
     if (equals(outcome_text, "success"))
         outcome = Outcome::success;

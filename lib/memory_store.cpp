@@ -215,6 +215,20 @@ std::optional<std::string> MemoryStore::session_user(const std::string& session_
     return it->second.user;
 }
 
+LockAttempt MemoryStore::attempt_on_lock(const std::string& user, std::int64_t time, bool count) {
+    LockAttempt result;
+    result.now = clock_for(time);
+    UserState* u = find_user(user, result.now);
+    if (!u || !lock_in_force(u->history.lock, result.now)) return result;
+    if (count) {
+        ++u->history.lock->attempts_after;
+        u->history.lock->last_attempt = result.now;
+        u->lock_expire = std::max(u->lock_expire, result.now + config_.lock_retention);
+    }
+    result.lock = u->history.lock;
+    return result;
+}
+
 bool MemoryStore::set_lock(const std::string& user, const Lock& lock) {
     std::int64_t now = clock_for(lock.since);
     UserState* u = find_user(user, now);

@@ -27,6 +27,10 @@ bool spawn_detached(const std::vector<std::string>& argv, const std::string& inp
         ::setsid();
         int pipe_fds[2];
         if (::pipe(pipe_fds) != 0) ::_exit(1);
+        // Closed by a successful exec, written by a failed one: a program
+        // that does not exist is reported ("cannot start"), not lost.
+        int exec_fds[2];
+        if (::pipe2(exec_fds, O_CLOEXEC) != 0) ::_exit(1);
         pid_t child = ::fork();
         if (child < 0) ::_exit(1);
         if (child == 0) {
@@ -34,14 +38,24 @@ bool spawn_detached(const std::vector<std::string>& argv, const std::string& inp
             ::dup2(pipe_fds[0], 0);
             ::dup2(null_fd, 1);
             ::dup2(null_fd, 2);
-            for (int fd = 3; fd < 64; ++fd) ::close(fd);
+            for (int fd = 3; fd < 64; ++fd)
+                if (fd != exec_fds[1]) ::close(fd);
             std::vector<char*> args;
             for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
             args.push_back(nullptr);
             ::execv(args[0], args.data());
+            char failed = 1;
+            [[maybe_unused]] auto n = ::write(exec_fds[1], &failed, 1);
             ::_exit(127);
         }
         ::close(pipe_fds[0]);
+        ::close(exec_fds[1]);
+        char failed = 0;
+        ssize_t got;
+        while ((got = ::read(exec_fds[0], &failed, 1)) < 0 && errno == EINTR) {
+        }
+        if (got > 0) ::_exit(1);
+        ::close(exec_fds[0]);
         // The feeding is left to one more detached process: a program that
         // stalls before reading a message larger than the pipe holds would
         // otherwise hold the hook that waits for this one.

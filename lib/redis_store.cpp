@@ -359,6 +359,32 @@ void RedisStore::take_back_success(const std::string& user, const std::string& a
              observation_field(Observation::Kind::success, address)});
 }
 
+LockAttempt RedisStore::attempt_on_lock(const std::string& user, std::int64_t time, bool count) {
+    // As record.lua counts an attempt on a lock, without the observations.
+    static constexpr const char* script =
+        "local now = tonumber(ARGV[1]) "
+        "if not now then now = tonumber(redis.call('TIME')[1]) end "
+        "local u = tonumber(redis.call('HGET', KEYS[1], 'until')) "
+        "if not u or (u ~= 0 and u <= now) then return {now, {}} end "
+        "if ARGV[2] == '1' then "
+        "  redis.call('HINCRBY', KEYS[1], 'attempts_after', 1) "
+        "  redis.call('HSET', KEYS[1], 'last_attempt', now) "
+        "  redis.call('EXPIRE', KEYS[1], ARGV[3]) "
+        "end "
+        "return {now, redis.call('HGETALL', KEYS[1])}";
+    Reply reply =
+        command({"EVAL", script, "1", lock_key(user), time > 0 ? std::to_string(time) : "",
+                 count ? "1" : "0", std::to_string(config_.lock_retention)});
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        throw StoreError("redis: unexpected reply to the lock attempt script");
+    LockAttempt result;
+    result.now = as_int(reply->element[0]);
+    History h;
+    fill_history(h, nullptr, reply->element[1]);
+    result.lock = std::move(h.lock);
+    return result;
+}
+
 bool RedisStore::set_lock(const std::string& user, const Lock& lock) {
     static constexpr const char* script =
         "local old = redis.call('HGET', KEYS[1], 'until') "

@@ -56,6 +56,12 @@ class Guard {
     Decision check(Event event, const std::string& bind_session = {});
     Decision check(Event event, const CheckOptions& options);
 
+    // A login the server asks about before it checks the password (Dovecot's
+    // allow): refused while the account is locked, and then counted as an
+    // attempt after the lock (Store::attempt_on_lock). Nothing else can be
+    // judged before the password is: any other verdict is allow, unlogged.
+    Decision check_before_password(const Event& event);
+
     // A message from `sender` (a user, or "relay:<address>") with this many
     // envelope recipients; messages == 0 only checks the lock and counts.
     // `pending_recipients` and `pending_messages` are judged as if counted,

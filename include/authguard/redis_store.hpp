@@ -34,6 +34,7 @@ class RedisStore final : public Store {
     std::optional<std::string> session_user(const std::string& session_key,
                                             std::int64_t ttl) override;
     void take_back_success(const std::string& user, const std::string& address) override;
+    LockAttempt attempt_on_lock(const std::string& user, std::int64_t time, bool count) override;
     bool set_lock(const std::string& user, const Lock& lock) override;
     bool clear_lock(const std::string& user, const std::vector<std::string>& forget) override;
     History load(const std::string& user) override;

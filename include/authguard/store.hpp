@@ -57,6 +57,12 @@ struct RecordOptions {
     std::optional<FeedMark> mark;
 };
 
+// What Store::attempt_on_lock found.
+struct LockAttempt {
+    std::int64_t now = 0;     // the clock the store used
+    std::optional<Lock> lock; // the lock in force, if any
+};
+
 struct StoreStats {
     std::int64_t users = 0;
     std::int64_t locks = 0;
@@ -130,6 +136,15 @@ class Store {
     // judged as new again. The observation goes when that login was its
     // only one, else it counts one less.
     virtual void take_back_success(const std::string& user, const std::string& address) = 0;
+
+    // A login the server refused before checking its password, on the word
+    // of a policy answer about a locked account (Dovecot's allow): counted
+    // in the lock's attempts_after and last_attempt, as record() counts
+    // every attempt on a locked account, but no login is recorded: its
+    // password was never checked. count == false only reads (an allowlisted
+    // network). time == 0: the store's clock. Returns the lock, after the
+    // count, when one is in force.
+    virtual LockAttempt attempt_on_lock(const std::string& user, std::int64_t time, bool count) = 0;
 
     // Sets the lock unless one is already there; true when this call set it.
     virtual bool set_lock(const std::string& user, const Lock& lock) = 0;

@@ -85,14 +85,18 @@ std::string service_of_protocol(std::string_view protocol) {
 
 bool RecentKeys::insert(const std::string& key, std::chrono::steady_clock::time_point now) {
     expire(now);
-    if (auto it = index_.find(key); it != index_.end()) return false;
-    order_.push_back({key, now});
-    index_.emplace(key, std::prev(order_.end()));
-    while (order_.size() > capacity_) {
-        index_.erase(order_.front().key);
-        order_.pop_front();
-    }
+    auto [it, added] = index_.try_emplace(key);
+    if (!added) return false;
+    order_.push_back({&it->first, now});
+    it->second = std::prev(order_.end());
+    while (order_.size() > capacity_)
+        drop_oldest();
     return true;
+}
+
+void RecentKeys::drop_oldest() {
+    index_.erase(index_.find(*order_.front().key)); // by iterator: the key dies with the node
+    order_.pop_front();
 }
 
 bool RecentKeys::contains(const std::string& key, std::chrono::steady_clock::time_point now) {
@@ -123,10 +127,8 @@ bool RecentKeys::take(const std::string& key, std::chrono::steady_clock::time_po
 }
 
 void RecentKeys::expire(std::chrono::steady_clock::time_point now) {
-    while (!order_.empty() && now - order_.front().at >= ttl_) {
-        index_.erase(order_.front().key);
-        order_.pop_front();
-    }
+    while (!order_.empty() && now - order_.front().at >= ttl_)
+        drop_oldest();
 }
 
 SessionMemory::SessionMemory()
@@ -268,7 +270,14 @@ DovecotAnswer Service::answer_dovecot(const DovecotRequest& request) {
     }
     std::string address = canonical_address(request.remote);
     if (request.command == DovecotCommand::allow) {
-        Decision d = guard_.check_message(user, 0, 0, "dovecot-allow", 0, 0);
+        // A refused allow ends the login (Dovecot sends no second allow):
+        // it is counted once, as an attempt after the lock.
+        Event event;
+        event.user = user;
+        event.address = address;
+        event.time = event_time(config_);
+        event.service = service_of_protocol(request.protocol);
+        Decision d = guard_.check_before_password(event);
         if (refused_for_lock(d)) return {-1, locked_text};
         // on-store-failure = tempfail: Dovecot has no "try later"; a delay
         // slows a guessing client while the store is away.

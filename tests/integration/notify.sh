@@ -62,6 +62,11 @@ for i in 1 2 3 4 5 6; do
     rc=$(checkpw "$control2" bob@example.com secret "46.$((100 + i)).1.1" AUTHGUARD_NOW=$((t + i * 60)))
 done
 check_eq "lock still enforced when the notifier is missing" 1 "$rc"
+check "a notifier that cannot be started is logged at the lock (it was reported as started)" \
+    grep -q 'note="cannot start notify-command /nonexistent/notifier' "$control2/authguard.log"
+check "check-config warns of a notifier that cannot be started" \
+    grep -q "warning: notify-command /nonexistent/notifier: No such file" \
+    <<<"$("$AG_BUILD/authguardctl" --control "$control2" check-config 2>&1)"
 
 # --- times for people, and a manual lock in its own words (issue 12) ---
 # The hooks and authguardctl run with TZ=Asia/Tokyo: every time in the

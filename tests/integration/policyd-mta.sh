@@ -61,6 +61,8 @@ rate() {
     redis hgetall "$P{$1}:rate" | paste - - | awk -v k="$2" '
         $1 ~ "^s[0-9]+" k "$" { n += $2 } END { print n + 0 }'
 }
+# attempts USER: the lock's count of attempts after it.
+attempts() { redis hget "$P{$1}:lock" attempts_after; }
 # logins USER [OUTCOME]: the daemon's log lines for USER with that outcome.
 logins() { grep -c "user=$1 .*outcome=${2:-success}" "$C/authguard.log" || true; }
 wait_for() { # wait_for COMMAND...: up to 5 s
@@ -160,6 +162,7 @@ check "the account is locked in the store" locked imapbot@example.com
 check "... with the service imap in the log" grep -q "user=imapbot@example.com .*service=imap" "$C/authguard.log"
 check "Dovecot's refusal carries the daemon's message" \
     grep -q '^no imapbot@example.com 81.17.1.1 .*locked' <<<"$out"
+a0=$(attempts imapbot@example.com)
 out=$(imap_login imapbot@example.com pw-imap 81.11.1.1)
 rc=$?
 echo "# after the lock, IMAP from a known network: $out"
@@ -168,6 +171,11 @@ out=$(pop3_login imapbot@example.com pw-imap)
 rc=$?
 echo "# after the lock, POP3: $out"
 check_eq "... and over POP3" 1 "$rc"
+check_eq "the two refused logins count as attempts after the lock" $((a0 + 2)) \
+    "$(attempts imapbot@example.com)"
+check "... and log as refused logins (outcome=unchecked), not as message checks" \
+    grep -q "refuse-locked user=imapbot@example.com address=81.11.1.1 service=imap outcome=unchecked" \
+    "$C/authguard.log"
 check "a wrong IMAP password counts as a failure (outcome=bad-password)" \
     wait_for grep -q "user=user2@example.com .*outcome=bad-password" "$C/authguard.log"
 check_eq "... and not as a login" 0 "$(logins user2@example.com)"

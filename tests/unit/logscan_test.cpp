@@ -153,6 +153,11 @@ TEST_CASE("logscan: authguard's own decision lines") {
     CHECK(p.parse("Jul 22 18:52:57 mx authguard[1]: allow queue sender=a@example.com recipients=1").kind ==
           Kind::ignored);
     CHECK(p.parse("Jul 22 18:52:57 mx authguard[1]: unlock user=a by root").kind == Kind::ignored);
+    // authguard-policyd refusing a locked account before the password check
+    // (Dovecot's allow): no login happened
+    CHECK(p.parse("Jul 22 18:52:57 mx authguard[1]: refuse-locked user=a address=192.0.2.1 "
+                  "service=imap outcome=unchecked time=1 attempts_after=3")
+              .kind == Kind::ignored);
     CHECK(p.parse("Jul 22 18:52:57 mx authguard[1]: allow user=a address=192.0.2.1 outcome=maybe").kind ==
           Kind::skipped);
 }

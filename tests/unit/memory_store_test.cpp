@@ -125,6 +125,21 @@ TEST_CASE("memory store: a full history forgets the expired, then the least rece
     CHECK(h.observations.back().address == "203.0.113.10");
 }
 
+TEST_CASE("memory store: a login refused before its password check counts as an attempt") {
+    Config c;
+    MemoryStore store(c);
+    CHECK(!store.attempt_on_lock("erin", 100, true).lock);
+    CHECK(store.users().empty());
+    store.record(login("erin", "192.0.2.1", 100), true);
+    CHECK(store.set_lock("erin", Lock{150, 0, "test", "", 0, 150}));
+    LockAttempt a = store.attempt_on_lock("erin", 300, true);
+    REQUIRE(a.lock);
+    CHECK(a.lock->attempts_after == 1);
+    CHECK(a.lock->last_attempt == 300);
+    CHECK(store.attempt_on_lock("erin", 310, false).lock->attempts_after == 1);
+    CHECK(store.load("erin").observations.size() == 1);
+}
+
 TEST_CASE("memory store: locks") {
     Config c;
     MemoryStore store(c);

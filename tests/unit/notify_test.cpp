@@ -99,3 +99,17 @@ TEST_CASE("manual lock notification said the password leaked and listed manual a
     CHECK(has(lock_message(c, "eve@example.com", "6 new networks", "10.1.0.0/16@1[10.1.0.5]", t0),
               "The password has probably leaked."));
 }
+
+// Session 14: a mail-program that did not exist failed in the detached
+// child, after the hook had been told all was well: no "cannot start".
+TEST_CASE("a notification program that cannot be started is reported, one that can is not") {
+    Config c;
+    c.notify_mail = "postmaster@example.com";
+    c.mail_program = "/nonexistent/qmail-inject";
+    CHECK(notify_admin(c, "subject", "text") == "mail-program /nonexistent/qmail-inject ");
+    c.mail_program = "/bin/true";
+    c.notify_command = {"/nonexistent/notify"};
+    CHECK(notify_admin(c, "subject", "text") == "notify-command /nonexistent/notify ");
+    c.notify_command = {"/bin/cat"};
+    CHECK(notify_admin(c, "subject", "text").empty());
+}

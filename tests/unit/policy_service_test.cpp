@@ -159,6 +159,22 @@ TEST_CASE("policy dovecot: reports from many networks lock; the next allow refus
     auto a = f.dovecot(DovecotCommand::allow, "imapbot@example.com", "81.11.1.1");
     CHECK(a.status == -1);
     CHECK(a.message == "this account is locked, ask your postmaster");
+    // Each refused login is an attempt after the lock, counted once: the
+    // report that follows (policy_reject) adds nothing, and no login from
+    // the refused address is recorded.
+    auto before = f.store.load("imapbot@example.com");
+    REQUIRE(before.lock);
+    f.dovecot(DovecotCommand::report, "imapbot@example.com", "81.99.1.1", false, "imap", true);
+    CHECK(f.dovecot(DovecotCommand::allow, "imapbot@example.com", "81.99.1.1").status == -1);
+    f.dovecot(DovecotCommand::report, "imapbot@example.com", "81.99.1.1", false, "imap", true);
+    auto after = f.store.load("imapbot@example.com");
+    CHECK(after.lock->attempts_after == before.lock->attempts_after + 1);
+    CHECK(after.observations.size() == before.observations.size());
+    // and the log reads as a refused login, not as a message check
+    std::string log = f.dir.read("log");
+    CHECK(log.find("refuse-locked user=imapbot@example.com address=81.99.1.1 service=imap "
+                   "outcome=unchecked") != std::string::npos);
+    CHECK(log.find("dovecot-allow") == std::string::npos);
 }
 
 TEST_CASE("policy: an SMTP login Dovecot reports and Postfix asks about counts once") {

@@ -251,6 +251,38 @@ TEST_CASE_TEMPLATE("store: locks", F, RedisFixture, LmdbFixture) {
     CHECK(store.users() == std::vector<std::string>{"dave", "zoe"});
 }
 
+TEST_CASE_TEMPLATE("store: a login refused before its password check counts as an attempt, "
+                   "not as a login",
+                   F, RedisFixture, LmdbFixture) {
+    SKIP_UNLESS_AVAILABLE();
+    F f("u5b:");
+    auto& store = *f.store;
+    // no lock: nothing counted, nothing created
+    LockAttempt a = store.attempt_on_lock("erin", 100, true);
+    CHECK(!a.lock);
+    CHECK(a.now == 100);
+    CHECK(store.users().empty());
+    store.record(login("erin", "192.0.2.1", 100), true);
+    CHECK(store.set_lock("erin", Lock{150, 0, "test", "evidence", 0, 150}));
+    a = store.attempt_on_lock("erin", 300, true);
+    REQUIRE(a.lock);
+    CHECK(a.lock->attempts_after == 1);
+    CHECK(a.lock->last_attempt == 300);
+    CHECK(a.lock->reason == "test");
+    // only reading (an allowlisted network) counts nothing
+    a = store.attempt_on_lock("erin", 310, false);
+    REQUIRE(a.lock);
+    CHECK(a.lock->attempts_after == 1);
+    History h = store.load("erin");
+    CHECK(h.lock->attempts_after == 1);
+    CHECK(h.observations.size() == 1); // no login recorded
+    // an expired lock is not in force: no attempt counted on it
+    CHECK(store.clear_lock("erin", {}));
+    CHECK(store.set_lock("erin", Lock{400, 500, "timed", "", 0, 400}));
+    CHECK(!store.attempt_on_lock("erin", 600, true).lock);
+    CHECK(store.load("erin").lock->attempts_after == 0);
+}
+
 TEST_CASE_TEMPLATE("store: hostile user names are stored binary-safe under one hash tag", F,
                    RedisFixture, LmdbFixture) {
     SKIP_UNLESS_AVAILABLE();

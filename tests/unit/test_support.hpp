@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <stdlib.h>
@@ -25,6 +26,10 @@ class TempDir {
     const std::filesystem::path& path() const { return path_; }
     void write(const std::string& name, const std::string& text) const {
         std::ofstream(path_ / name) << text;
+    }
+    std::string read(const std::string& name) const {
+        std::ifstream in(path_ / name);
+        return std::string(std::istreambuf_iterator<char>(in), {});
     }
 
   private:

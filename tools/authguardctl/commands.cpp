@@ -993,16 +993,18 @@ std::string dkim_policy_text(const ag::Config& c) {
 // authguard-dkim pass each message on to. A value someone wrote is meant to
 // be used (an error when it cannot run); a default matters only where that
 // stage is installed (a warning).
+// Why `path` cannot be run, or "".
+std::string program_problem(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+    if (!S_ISREG(st.st_mode)) return "not a file";
+    if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) return "not executable";
+    return "";
+}
+
 void check_queue_program(const std::string& key, const std::string& path, bool is_default,
                          const std::string& consequence, Findings& f) {
-    struct stat st {};
-    std::string problem;
-    if (::stat(path.c_str(), &st) != 0)
-        problem = std::strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        problem = "not a file";
-    else if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
-        problem = "not executable";
+    std::string problem = program_problem(path);
     if (problem.empty()) return;
     std::string text = key + " " + path + ": " + problem + " (" + consequence + ")";
     if (is_default)
@@ -1022,6 +1024,20 @@ void check_next_queue(const ag::Config& c, Findings& f) {
                             "authguard-dkim could not queue a message unless DKIMQUEUE names "
                             "another program: 451",
                             f);
+}
+
+// The programs that tell the admin of a lock: a hook that cannot start
+// one logs "cannot start" at the lock, when it is too late to notice.
+void check_notify_programs(const ag::Config& c, Findings& f) {
+    if (!c.notify_mail.empty())
+        if (auto problem = program_problem(c.mail_program); !problem.empty())
+            f.warnings.push_back("mail-program " + c.mail_program + ": " + problem +
+                                 " (locks and alerts would not be mailed to " + c.notify_mail +
+                                 "; on a host without qmail, set it to /usr/sbin/sendmail)");
+    if (!c.notify_command.empty())
+        if (auto problem = program_problem(c.notify_command.front()); !problem.empty())
+            f.warnings.push_back("notify-command " + c.notify_command.front() + ": " + problem +
+                                 " (locks and alerts would not reach it)");
 }
 
 // The store: reached and authenticated (Redis: connect, AUTH, SELECT,
@@ -1129,6 +1145,7 @@ int cmd_check_config(Context& ctx) {
 
     Findings findings;
     check_next_queue(c, findings);
+    check_notify_programs(c, findings);
     check_state_dir(c, findings);
     check_store(ctx, c, findings);
 

@@ -40,11 +40,14 @@ class RecentKeys {
 
   private:
     void expire(std::chrono::steady_clock::time_point now);
+    // The key is kept once, in index_'s node (whose address never changes);
+    // the list points at it.
     struct Entry {
-        std::string key;
+        const std::string* key;
         std::chrono::steady_clock::time_point at;
         unsigned held = 1;
     };
+    void drop_oldest();
     std::size_t capacity_;
     std::chrono::seconds ttl_;
     std::list<Entry> order_; // oldest first
