@@ -1,15 +1,16 @@
 // config.cpp - reading and validating the control files.
 //
-// Boost.Program_options' config-file parser reads each "key = value" line;
-// it is fed one line at a time so that every error can name file:line.
+// Each "key = value" line is read as Boost.Program_options' config-file
+// parser read it (a '#' anywhere starts a comment, then "name = value",
+// both trimmed, the name one of known_keys()), without Boost: its static
+// constructors and its stream-based parse, run by every hook at every
+// login, cost more than the rest of the file's work (issue 17).
 #include "authguard/config.hpp"
 
 #include "authguard/asn/table.hpp"
 #include "authguard/event.hpp"
 #include "authguard/fd.hpp"
 #include "authguard/lmdb_store.hpp"
-
-#include <boost/program_options.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,8 +24,6 @@
 
 #include <functional>
 #include <sstream>
-
-namespace po = boost::program_options;
 
 namespace authguard {
 
@@ -101,12 +100,29 @@ std::optional<bool> parse_bool(std::string_view text) {
     return std::nullopt;
 }
 
+// Words separated by white space (isspace in the C locale), as `in >> w`
+// splits them.
 std::vector<std::string> split_words(std::string_view text) {
+    constexpr std::string_view space = " \t\n\v\f\r";
     std::vector<std::string> out;
-    std::istringstream in{std::string(text)};
-    for (std::string w; in >> w;)
-        out.push_back(w);
+    for (auto b = text.find_first_not_of(space); b != std::string_view::npos;
+         b = text.find_first_not_of(space, b)) {
+        auto e = std::min(text.find_first_of(space, b), text.size());
+        out.emplace_back(text.substr(b, e - b));
+        b = e;
+    }
     return out;
+}
+
+// Calls f(line, number) for each line as std::getline splits them: on
+// '\n', no empty line after a final '\n'.
+template <typename F> void for_each_line(std::string_view content, F&& f) {
+    int number = 0;
+    for (std::size_t pos = 0; pos < content.size();) {
+        auto end = std::min(content.find('\n', pos), content.size());
+        f(content.substr(pos, end - pos), ++number);
+        pos = end + 1;
+    }
 }
 
 // Sets one threshold from text; returns an error message or "".
@@ -174,6 +190,13 @@ class Loader {
             config_.store.lmdb_path = v;
         } else if (key == "lmdb-lock-timeout-ms") {
             config_.store.lmdb_lock_timeout_ms = integer(10, 60000);
+        } else if (key == "lmdb-sync") {
+            if (v == "always")
+                config_.store.lmdb_sync = StoreConfig::LmdbSync::always;
+            else if (v == "periodic")
+                config_.store.lmdb_sync = StoreConfig::LmdbSync::periodic;
+            else
+                fail(line.number, "'lmdb-sync' wants always or periodic, not '" + v + "'");
         } else if (key == "lmdb-map-size") {
             auto size = parse_size(v);
             if (!size || *size < (1LL << 20) || *size > (1LL << 40))
@@ -425,13 +448,15 @@ class Loader {
     bool store_named_ = false, redis_named_ = false;
 };
 
-po::options_description known_keys() {
-    po::options_description desc;
-    auto add = [&](const char* name) { desc.add_options()(name, po::value<std::string>()); };
+// Every key control/authguard may hold, sorted for binary_search.
+std::vector<std::string_view> known_keys() {
+    std::vector<std::string_view> keys;
+    auto add = [&](std::string_view name) { keys.push_back(name); };
     for (const char* k : {"store",
                           "lmdb-path",
                           "lmdb-map-size",
                           "lmdb-lock-timeout-ms",
+                          "lmdb-sync",
                           "sentinel",
                           "sentinel-master",
                           "redis",
@@ -480,8 +505,16 @@ po::options_description known_keys() {
                           "follow-state"})
         add(k);
     for (auto& [k, field] : threshold_fields())
-        add(std::string(k).c_str());
-    return desc;
+        add(k);
+    std::sort(keys.begin(), keys.end());
+    return keys;
+}
+
+// Boost 1.74's trim_ws.
+std::string_view trim_ws(std::string_view s) {
+    auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string_view::npos) return {};
+    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
 
 // control/authguard's text; `path` names it in errors. With check_mode,
@@ -489,41 +522,38 @@ po::options_description known_keys() {
 // which is 0600 whatever the file's mode was).
 void load_main_text(Config& config, const std::string& content, const std::filesystem::path& path,
                     bool check_mode) {
-    std::istringstream in(content);
     Loader loader(config, path.string());
-    static const po::options_description desc = known_keys();
+    static const std::vector<std::string_view> keys = known_keys();
     bool holds_secret = false;
     int secret_line = 0;
-    std::string text;
-    for (int number = 1; std::getline(in, text); ++number) {
+    for_each_line(content, [&](std::string_view text, int number) {
         std::string t = trim(text);
-        if (t.empty() || t.front() == '#') continue;
+        if (t.empty() || t.front() == '#') return;
         if (t.front() == '[') loader.fail(number, "sections are not used in this file");
         if (t.find('=') == std::string::npos) loader.fail(number, "expected 'key = value'");
-        std::istringstream one(t + "\n");
-        po::parsed_options parsed(&desc);
-        try {
-            parsed = po::parse_config_file(one, desc, false);
-        } catch (const po::error& e) {
-            // Never e.what(): Boost 1.74 substitutes %canonical_option% and
-            // the like in it in a loop that never ends when the key itself
-            // holds such a placeholder. The key is ours to name.
+        // What Boost's parser did with the line: a '#' anywhere starts a
+        // comment; a line left without '=' cannot be read.
+        std::string_view s = trim_ws(std::string_view(t).substr(0, t.find('#')));
+        if (s.empty()) return;
+        auto eq = s.find('=');
+        std::string_view name = eq == std::string_view::npos ? s : trim_ws(s.substr(0, eq));
+        if (eq == std::string_view::npos || !std::binary_search(keys.begin(), keys.end(), name)) {
+            // The key as written before any comment, as the errors always named it.
             std::string key = trim(std::string_view(t).substr(0, t.find('=')));
-            bool unknown = dynamic_cast<const po::unknown_option*>(&e) != nullptr;
-            loader.fail(number, std::string(unknown ? "unknown key '" : "cannot read key '") +
+            loader.fail(number, std::string(eq != std::string_view::npos ? "unknown key '"
+                                                                         : "cannot read key '") +
                                     escape_for_log(key, 64) + "'");
         }
-        for (auto& opt : parsed.options) {
-            std::string value = opt.value.empty() ? std::string() : trim(opt.value.front());
-            loader.apply(opt.string_key, Line{number, value});
-            if ((opt.string_key == "redis-password" || opt.string_key == "fingerprint-secret" ||
-                 opt.string_key == "dovecot-policy-secret") &&
-                !value.empty()) {
-                holds_secret = true;
-                secret_line = number;
-            }
+        std::string value = trim(trim_ws(s.substr(eq + 1)));
+        std::string key(name);
+        loader.apply(key, Line{number, value});
+        if ((key == "redis-password" || key == "fingerprint-secret" ||
+             key == "dovecot-policy-secret") &&
+            !value.empty()) {
+            holds_secret = true;
+            secret_line = number;
         }
-    }
+    });
     loader.finish_overrides();
     loader.finish_store();
     loader.check_consistency();
@@ -551,13 +581,11 @@ bool looks_like_network(std::string_view t) {
 
 void load_allow_text(Config& config, const std::string& content,
                      const std::filesystem::path& path) {
-    std::istringstream in(content);
-    std::string text;
-    for (int number = 1; std::getline(in, text); ++number) {
+    for_each_line(content, [&](std::string_view text, int number) {
         auto where = [&] { return path.string() + ":" + std::to_string(number) + ": "; };
         auto hash = text.find('#');
-        std::string t = trim(std::string_view(text).substr(0, hash));
-        if (t.empty()) continue;
+        std::string t = trim(text.substr(0, hash));
+        if (t.empty()) return;
         if (t.find_first_of(" \t") != std::string::npos)
             throw ConfigError(where() + "one network or user per line, not '" +
                               escape_for_log(t, 80) + "'");
@@ -577,7 +605,7 @@ void load_allow_text(Config& config, const std::string& content,
         } else {
             config.allow_users.push_back(config.lowercase_users ? lower(t) : t);
         }
-    }
+    });
 }
 
 // A control file's text; nullopt when it does not exist (the defaults).

@@ -1,44 +1,72 @@
 // identity.cpp - session keys and trusted identity for the post-AUTH hooks.
 #include "authguard/identity.hpp"
 
+#include "authguard/fd.hpp"
 #include "authguard/guard.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <string_view>
+#include <vector>
 
 namespace authguard {
 
 namespace {
 
-// Field 22 of /proc/PID/stat: the start time in clock ticks since boot. The
-// command name (field 2) may hold spaces and parentheses, so fields are
-// counted from the last ')'.
-std::string start_time_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// The first 4 KB of a /proc file, read with one read(2): every login reads
+// up to three of them, and a stream would cost more than the read.
+std::string read_proc(pid_t pid, const char* name) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), name);
+    Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return {};
+    char buf[4096];
+    ssize_t n;
+    do
+        n = ::read(fd.get(), buf, sizeof buf);
+    while (n < 0 && errno == EINTR);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+// The fields of /proc/PID/stat after the command name (field 2), which may
+// hold spaces and parentheses: fields are counted from the last ')'.
+// fields_after_name(stat)[0] is field 3.
+std::vector<std::string_view> fields_after_name(std::string_view stat, std::size_t up_to) {
+    std::vector<std::string_view> fields;
     auto close = stat.rfind(')');
-    if (close == std::string::npos) return {};
-    std::istringstream fields(stat.substr(close + 1));
-    std::string field;
-    for (int i = 3; i <= 22 && fields >> field; ++i)
-        if (i == 22) return field;
-    return {};
+    if (close == std::string_view::npos) return fields;
+    std::string_view rest = stat.substr(close + 1);
+    while (fields.size() < up_to) {
+        auto b = rest.find_first_not_of(" \n");
+        if (b == std::string_view::npos) break;
+        auto e = rest.find_first_of(" \n", b);
+        fields.push_back(rest.substr(b, e == std::string_view::npos ? rest.npos : e - b));
+        if (e == std::string_view::npos) break;
+        rest.remove_prefix(e);
+    }
+    return fields;
+}
+
+// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+std::string start_time_of(pid_t pid) {
+    std::string stat = read_proc(pid, "stat");
+    auto fields = fields_after_name(stat, 20);
+    return fields.size() == 20 ? std::string(fields[19]) : std::string();
 }
 
 // Field 4 of /proc/PID/stat: the parent's pid (0 when unknown).
 pid_t parent_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream fields(stat.substr(close + 1));
-    std::string state;
+    std::string stat = read_proc(pid, "stat");
+    auto fields = fields_after_name(stat, 2);
+    if (fields.size() < 2) return 0;
     long ppid = 0;
-    fields >> state >> ppid;
+    std::from_chars(fields[1].data(), fields[1].data() + fields[1].size(), ppid);
     return static_cast<pid_t>(ppid);
 }
 
@@ -47,9 +75,12 @@ pid_t parent_of(pid_t pid) {
 // "/bin/sh -c 'PROG /bin/true 3<&0'" (and dash forks for it) but forks its
 // queue program directly, so the two would see different parents.
 bool is_shell_command(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string argv0, argv1;
-    if (!std::getline(in, argv0, '\0') || !std::getline(in, argv1, '\0')) return false;
+    std::string cmdline = read_proc(pid, "cmdline");
+    auto end0 = cmdline.find('\0');
+    if (end0 == std::string::npos) return false;
+    auto end1 = cmdline.find('\0', end0 + 1);
+    if (end1 == std::string::npos) end1 = cmdline.size(); // a rewritten argv may lack it
+    std::string argv0 = cmdline.substr(0, end0), argv1 = cmdline.substr(end0 + 1, end1 - end0 - 1);
     std::string name = argv0.substr(argv0.rfind('/') + 1); // npos + 1 == 0
     if (argv1 != "-c") return false;
     for (const char* shell : {"sh", "dash", "bash", "ash", "ksh", "mksh", "zsh"})
@@ -61,10 +92,7 @@ bool is_shell_command(pid_t pid) {
 // program's exit code to take back a count), so a stage behind it in the
 // chain (authguard-dkim) has it, not qmail-smtpd, as its parent.
 bool is_forking_queue_stage(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-    std::string comm;
-    std::getline(in, comm);
-    return comm == "authguard-queue";
+    return read_proc(pid, "comm") == "authguard-queue\n";
 }
 
 } // namespace

@@ -305,9 +305,10 @@ class Keys {
 
     // Commits what changed; a transaction that changed nothing is only
     // aborted (no disk write).
-    void finish() {
+    bool finish() {
         if (dirty_) txn_.commit();
         else txn_.abort();
+        return dirty_;
     }
 
   private:
@@ -593,6 +594,14 @@ LmdbStore::LmdbStore(const Config& config)
 
 LmdbStore::~LmdbStore() = default;
 
+void LmdbStore::prepare() {
+    try {
+        env();
+    } catch (const StoreError&) {
+        // the next call opens it again, and fails the same way
+    }
+}
+
 LmdbStore::Env& LmdbStore::env() {
     if (env_) return *env_;
     const std::string where = "lmdb " + path_.string();
@@ -637,8 +646,12 @@ LmdbStore::Env& LmdbStore::env() {
         check(mdb_env_set_mapsize(raw, map_size(config_.store.lmdb_map_size)), "set the map size");
         // One fdatasync per commit: a power loss may undo the last commit
         // but never leaves a damaged file. MDB_NOTLS: slots belong to
-        // transactions, not threads.
-        check(mdb_env_open(raw, path_.c_str(), MDB_NOTLS | MDB_NOMETASYNC, 0660), "open");
+        // transactions, not threads. lmdb-sync = periodic: no sync at
+        // commit (MDB_NOSYNC), see sync_if_due().
+        unsigned flags = MDB_NOTLS | (config_.store.lmdb_sync == StoreConfig::LmdbSync::periodic
+                                          ? MDB_NOSYNC
+                                          : MDB_NOMETASYNC);
+        check(mdb_env_open(raw, path_.c_str(), flags, 0660), "open");
     } catch (const MdbError& e) {
         throw StoreError(where + ": " + describe(e, path_) + (e.rc == EACCES ? hint : ""));
     }
@@ -667,6 +680,18 @@ LmdbStore::Env& LmdbStore::env() {
     return *env_;
 }
 
+// lmdb-sync = periodic: commits reach the page cache only; the first commit
+// a second or more after the last sync (of any process: writer.lock's
+// mtime records it) syncs the data file. The sync of "always" costs
+// 0.1-3 ms a login on a disk (bench/RESULTS.md section 5); this one, about
+// one login a second. A failed sync is retried by the next commit.
+void LmdbStore::sync_if_due(Env& e) {
+    if (config_.store.lmdb_sync != StoreConfig::LmdbSync::periodic) return;
+    struct stat st {};
+    if (::fstat(e.writer_lock.get(), &st) == 0 && std::time(nullptr) - st.st_mtime < 1) return;
+    if (mdb_env_sync(e.env.get(), 1) == MDB_SUCCESS) ::futimens(e.writer_lock.get(), nullptr);
+}
+
 // Runs `body` on a Keys view of a new transaction, and commits. Retries the
 // LMDB codes that ask for it: another process grew the map, or the map is
 // full (expired keys are collected first, once).
@@ -684,7 +709,9 @@ template <typename F> auto LmdbStore::run(bool write, F&& body) {
             }
             Keys keys(e.env.get(), write, store_clock(), e.max_key);
             auto result = body(keys);
-            keys.finish();
+            bool committed = keys.finish();
+            turn.reset(); // the next writer need not wait for a sync
+            if (committed) sync_if_due(e);
             return result;
         } catch (const MdbError& err) {
             if (err.rc == MDB_MAP_RESIZED && attempt < 3) {

@@ -77,6 +77,14 @@ void marks_of(const redisReply* hash, std::vector<std::pair<std::string, std::st
 
 RedisStore::RedisStore(const Config& config) : config_(config) {}
 
+void RedisStore::prepare() {
+    try {
+        connection();
+    } catch (const StoreError& e) {
+        prepare_failure_ = e.what();
+    }
+}
+
 std::string RedisStore::observations_key(const std::string& user) const {
     return config_.store.key_prefix + "{" + user + "}";
 }
@@ -171,12 +179,22 @@ std::string RedisStore::primary_from_sentinels() {
 
 redisContext& RedisStore::connection() {
     if (context_) return *context_;
+    if (prepare_failure_) throw StoreError(*std::exchange(prepare_failure_, std::nullopt));
     where_ = config_.store.sentinels.empty() ? config_.store.redis : primary_from_sentinels();
     context_ = connect_to(where_);
     if (context_->err) fail("cannot connect");
-    // pipeline_once: a failure here is not retried (see pipeline).
-    if (!config_.store.redis_password.empty()) pipeline_once({{"AUTH", config_.store.redis_password}});
-    if (config_.store.redis_db != 0) pipeline_once({{"SELECT", std::to_string(config_.store.redis_db)}});
+    // pipeline_once: a failure here is not retried (see pipeline). A
+    // connection that AUTH or SELECT refused is not one to use: the next
+    // call (after prepare(), the first real one) must see this failure.
+    try {
+        if (!config_.store.redis_password.empty())
+            pipeline_once({{"AUTH", config_.store.redis_password}});
+        if (config_.store.redis_db != 0)
+            pipeline_once({{"SELECT", std::to_string(config_.store.redis_db)}});
+    } catch (const StoreError&) {
+        context_.reset();
+        throw;
+    }
     return *context_;
 }
 

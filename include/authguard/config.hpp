@@ -61,6 +61,10 @@ struct StoreConfig {
     std::string lmdb_path;                    // empty: "authguard" beside the control directory
     std::int64_t lmdb_map_size = 256LL << 20; // bytes the database may grow to
     int lmdb_lock_timeout_ms = 2000;          // a write waits this long for another writer
+    // "lmdb-sync": always, an fdatasync per commit; periodic, commits left to
+    // the page cache and synced by the first commit a second after the last
+    // sync (a power loss may lose that second, or damage the file).
+    enum class LmdbSync { always, periodic } lmdb_sync = LmdbSync::always;
     std::vector<std::string> sentinels;       // host:port of each Redis Sentinel
     std::string sentinel_master;              // the name the sentinels monitor the primary as
     std::string redis = "127.0.0.1:6379";     // host:port, [v6]:port or unix:/path

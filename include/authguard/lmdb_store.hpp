@@ -38,6 +38,7 @@ std::filesystem::path default_lmdb_path(const std::filesystem::path& control_dir
 class LmdbStore final : public Store {
   public:
     explicit LmdbStore(const Config& config);
+    void prepare() override; // opens the environment (no transaction)
     ~LmdbStore() override;
     LmdbStore(const LmdbStore&) = delete;
     LmdbStore& operator=(const LmdbStore&) = delete;
@@ -94,6 +95,7 @@ class LmdbStore final : public Store {
   private:
     struct Env; // the MDB_env and its handle, opened on first use
     Env& env();
+    void sync_if_due(Env& e); // lmdb-sync = periodic
     // Runs body(keys) in one transaction and commits it (lmdb_store.cpp).
     template <typename F> auto run(bool write, F&& body);
     // gc's work: each batch waits at most lock_timeout_ms for writer.lock,

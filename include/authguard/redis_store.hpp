@@ -24,6 +24,8 @@ class RedisStore final : public Store {
   public:
     explicit RedisStore(const Config& config);
 
+    void prepare() override; // connects; a failure waits for the next call
+
     using Store::record;
     RecordResult record(const Event& event, const RecordOptions& options) override;
     using Store::count_message;
@@ -77,6 +79,9 @@ class RedisStore final : public Store {
 
     const Config& config_;
     Context context_;
+    // prepare()'s failure to connect, thrown by the next call instead of a
+    // second attempt: a Redis that is down costs one connect timeout, not two.
+    std::optional<std::string> prepare_failure_;
     std::string where_; // the server context_ is connected to
 };
 

@@ -89,6 +89,12 @@ class Store {
   public:
     virtual ~Store() = default;
 
+    // Connects (Redis) or opens the environment (LMDB) ahead of the first
+    // call, so that a hook can do it while it waits for something else
+    // (authguard-checkpw: while the real checkpassword runs). Never throws:
+    // a failure is the first real call's, as if prepare() had not run.
+    virtual void prepare() {}
+
     // Adds the event (unless options.count is false) and returns the
     // history. event.time == 0 means "use the store's clock".
     virtual RecordResult record(const Event& event, const RecordOptions& options) = 0;

@@ -228,7 +228,11 @@ int guard_stage(int argc, char** argv) {
     report.write.reset();
     verdict.read.reset();
 
+    // Connected (or the LMDB environment opened) while the real
+    // checkpassword runs, not after it: the login then waits for one round
+    // trip only. A failure here is the first record()'s, as before.
     std::unique_ptr<ag::Store> store = ag::open_store(config);
+    store->prepare();
     ag::Guard guard(config, *store, logger);
 
     // A good password: record it, and bind this SMTP session to the user

@@ -352,6 +352,52 @@ TEST_CASE("lmdb store: a full map is reported, and gc makes room") {
     CHECK(store.record(login("late", "192.0.2.1", t + c.known_period + 1), true).history.observations.size() == 1);
 }
 
+// lmdb-sync = periodic must not lose what a later process reads (the page
+// cache is shared), and must still sync: the first commit a second or more
+// after the last sync does it and marks writer.lock's mtime.
+TEST_CASE("lmdb store: lmdb-sync = periodic keeps every commit and syncs at most once a second") {
+    testing::TempDir dir;
+    Config c = lmdb_config(dir);
+    c.store.lmdb_sync = StoreConfig::LmdbSync::periodic;
+    {
+        LmdbStore first(c);
+        first.record(login("alice", "192.0.2.1", 100), true);
+    }
+    auto lock = dir.path() / "db" / "writer.lock";
+    struct stat st {};
+    REQUIRE(::stat(lock.c_str(), &st) == 0);
+    CHECK(std::time(nullptr) - st.st_mtime <= 1); // made (or marked) just now
+    // Marked two seconds ago: the next commit syncs and marks again.
+    timespec old_times[2] = {{std::time(nullptr) - 2, 0}, {std::time(nullptr) - 2, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, lock.c_str(), old_times, 0) == 0);
+    LmdbStore second(c);
+    second.record(login("alice", "198.51.100.1", 101), true);
+    REQUIRE(::stat(lock.c_str(), &st) == 0);
+    CHECK(std::time(nullptr) - st.st_mtime <= 1);
+    CHECK(second.load("alice").observations.size() == 2);
+    c.store.lmdb_sync = StoreConfig::LmdbSync::always; // a process of the other kind reads it all
+    LmdbStore third(c);
+    CHECK(third.load("alice").observations.size() == 2);
+}
+
+// authguard-checkpw opens the store while the real checkpassword runs: a
+// store that cannot be opened is the first call's StoreError, not prepare()'s.
+TEST_CASE("lmdb store: prepare() opens ahead and never throws") {
+    testing::TempDir dir;
+    Config c = lmdb_config(dir);
+    LmdbStore store(c);
+    store.prepare();
+    CHECK(std::filesystem::exists(dir.path() / "db" / "data.mdb"));
+    store.record(login("alice", "192.0.2.1", 100), true);
+    CHECK(store.load("alice").observations.size() == 1);
+
+    Config bad;
+    bad.store.lmdb_path = "/dev/null/authguard";
+    LmdbStore impossible(bad);
+    CHECK_NOTHROW(impossible.prepare());
+    CHECK(error_of(impossible).find("cannot create the directory") != std::string::npos);
+}
+
 TEST_CASE("config: which store the control file names") {
     testing::TempDir dir;
     auto kind_of = [&](const std::string& text) {
@@ -377,6 +423,17 @@ TEST_CASE("config: which store the control file names") {
     CHECK(l.store.lmdb_path == "/srv/ag");
     CHECK(l.store.lmdb_map_size == 2LL << 30);
 
+    CHECK(l.store.lmdb_sync == StoreConfig::LmdbSync::always); // the safe default
+    dir.write("authguard", "lmdb-sync = periodic\n");
+    CHECK(load_config(dir.path()).store.lmdb_sync == StoreConfig::LmdbSync::periodic);
+    dir.write("authguard", "lmdb-sync = always\n");
+    CHECK(load_config(dir.path()).store.lmdb_sync == StoreConfig::LmdbSync::always);
+
+    for (const char* bad : {"lmdb-sync = never\n", "lmdb-sync =\n"}) {
+        dir.write("authguard", bad);
+        CHECK_THROWS_WITH_AS(load_config(dir.path()), doctest::Contains("'lmdb-sync' wants"),
+                             ConfigError);
+    }
     for (const char* bad : {"store = memcached\n", "lmdb-path = relative\n", "lmdb-map-size = 10k\n",
                             "sentinel = nohost\n", "sentinel = 10.0.0.1:26379\n"}) {
         dir.write("authguard", bad);

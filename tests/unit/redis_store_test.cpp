@@ -85,6 +85,34 @@ TEST_CASE("redis store: unreachable and failing servers throw StoreError quickly
     CHECK_THROWS_AS(bad.now(), StoreError);
 }
 
+// authguard-checkpw connects while the real checkpassword runs. A server
+// that is down must cost one connect timeout, not two: prepare()'s failure
+// is the next call's StoreError, and the call after that tries again.
+TEST_CASE("redis store: prepare() connects ahead; its failure is the next call's") {
+    Config c;
+    c.store.redis = "unix:/nonexistent/redis.sock";
+    RedisStore down(c);
+    CHECK_NOTHROW(down.prepare());
+    std::string first, second;
+    try {
+        down.record(login("x", "192.0.2.1", 1), true);
+    } catch (const StoreError& e) {
+        first = e.what();
+    }
+    try {
+        down.record(login("x", "192.0.2.1", 1), true);
+    } catch (const StoreError& e) {
+        second = e.what();
+    }
+    CHECK(first.find("redis unix:/nonexistent/redis.sock: cannot connect") == 0);
+    CHECK(second == first);
+    if (!test_redis()) return;
+    Config reachable = redis_config("u9:"); // (the store keeps a reference)
+    RedisStore up(reachable);
+    up.prepare();
+    CHECK(up.record(login("carol", "192.0.2.1", 3000), true).history.observations.size() == 1);
+}
+
 TEST_CASE("redis store: no sentinel answering is a quick StoreError naming them") {
     Config c;
     c.store.kind = StoreConfig::Kind::redis;
