@@ -23,6 +23,23 @@
 #
 # Environment: SCAN_BENCH_ROUNDS (default 21), SCAN_BENCH_USERS (550),
 # SCAN_BENCH_DAYS (7), AG_BUILD (default build/).
+#
+# SCAN_BENCH_SHAPE picks the log's mix (maillog-gen's shape options), as
+# scan's cost per line depends on it:
+#   default     the 550-user week above (SCAN_BENCH_USERS, SCAN_BENCH_DAYS);
+#   webmail     3,000 users over two days, no POP3 polling, most logins
+#               through webmail or phones that take a new address at every
+#               login, 8% failing first, 1,000 names tried once by a
+#               brute-force run, 1 to 50 recipients a message;
+#   bruteforce  500 users over three days, 30% of logins failing first, and
+#               30,000 names tried once each;
+#   large       50,000 users in one day, a few logins each, one or two
+#               recipients, no inbound mail (fewer qmail-send lines).
+# SCAN_BENCH_BASELINE=/path/to/another/authguardctl times that one too, in
+# the same rounds (an earlier build: before and after, side by side), and
+# checks that its JSON output equals scan's. SCAN_BENCH_LOCALES (default
+# "C.UTF-8 C") and SCAN_BENCH_LAYOUTS (default "free pinned") cut the run
+# short.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,9 +52,27 @@ W=$B/bench/scan
 mkdir -p "$W"
 export TZ=Asia/Tokyo LC_ALL=C.UTF-8 # (the timed pipeline runs in each locale below)
 
-LOG=$W/maillog-$USERS-$DAYS
+SHAPE=${SCAN_BENCH_SHAPE:-default}
+case $SHAPE in
+default) GEN=(--users "$USERS" --days "$DAYS") ;;
+webmail)
+    GEN=(--users 3000 --days 2 --pop3-share 0 --phone-share 0.7 --phone-new-address
+        --webmail-share 0.6 --webmail-daily --failure-share 0.08 --bruteforce 1000
+        --recipients 50 --inbound-per-user 1) ;;
+bruteforce)
+    GEN=(--users 500 --days 3 --failure-share 0.3 --bruteforce 30000 --pop3-share 0.2
+        --recipients 20 --inbound-per-user 2) ;;
+large)
+    GEN=(--users 50000 --days 1 --pop3-share 0 --phone-share 0.2 --home-logins 1
+        --inbound-per-user 0 --recipients 2) ;;
+*)
+    echo "SCAN_BENCH_SHAPE: default, webmail, bruteforce or large, not '$SHAPE'" >&2
+    exit 2 ;;
+esac
+LOG=$W/maillog-$SHAPE
+if [ "$SHAPE" = default ]; then LOG=$W/maillog-$USERS-$DAYS; fi
 if [ ! -s "$LOG" ]; then
-    "$ROOT/tests/standins/maillog-gen" --users "$USERS" --days "$DAYS" > "$LOG.tmp"
+    "$ROOT/tests/standins/maillog-gen" "${GEN[@]}" > "$LOG.tmp"
     mv "$LOG.tmp" "$LOG"
 fi
 mkdir -p "$W/control" # all defaults: the verdicts of a fresh installation
@@ -56,12 +91,12 @@ EOF
 chmod +x "$W/first-stage"
 SCAN=("$CTL" --control "$W/control" scan --year 2013 "$LOG")
 
-bytes=$(stat -c %s "$LOG")
+bytes=$(stat -L -c %s "$LOG")
 lines=$(wc -l < "$LOG")
-logins=$(grep -c 'login success' "$LOG")
-qmail=$(grep -c ' qmail: ' "$LOG")
-spamd=$(grep -c ' spamd\[' "$LOG")
-echo "== log: $LOG"
+logins=$(grep -c 'login success' "$LOG" || true) # (grep -c fails on 0: a shape without spamd)
+qmail=$(grep -c ' qmail: ' "$LOG" || true)
+spamd=$(grep -c ' spamd\[' "$LOG" || true)
+echo "== log: $LOG (shape $SHAPE: maillog-gen ${GEN[*]})"
 echo "$bytes bytes, $lines lines: $logins login success ($((100 * logins / lines))%), $qmail qmail-send ($((100 * qmail / lines))%), $spamd spamd ($((100 * spamd / lines))%)"
 
 # The same answer first.
@@ -77,20 +112,31 @@ if ! cmp -s "$W/pipeline.out" "$W/scan.out"; then
     exit 1
 fi
 echo "distinct successful addresses per user: scan = pipeline, $(wc -l < "$W/scan.out") users"
+BASELINE=(${SCAN_BENCH_BASELINE:+"$SCAN_BENCH_BASELINE" --control "$W/control" scan --year 2013 "$LOG"})
+if [ ${#BASELINE[@]} -gt 0 ]; then
+    if ! cmp -s <("${SCAN[@]}" --json 2>/dev/null) <("${BASELINE[@]}" --json 2>/dev/null); then
+        echo "scan and the baseline ($SCAN_BENCH_BASELINE) disagree (--json)" >&2
+        exit 1
+    fi
+    echo "baseline $SCAN_BENCH_BASELINE: the same --json output"
+fi
 
 echo "== $ROUNDS rounds each, the two alternating (which goes first swaps every round); one warm-up round"
 echo "   wall time, CPU time (user+sys, all processes), and the median of each round's ratio"
 echo "   (pipeline/scan of two runs side by side: this machine's speed swings between rounds)"
-python3 - "$ROUNDS" "$W/pipeline" "$W/first-stage" "$LOG" -- "${SCAN[@]}" <<'PY'
+python3 - "$ROUNDS" "$W/pipeline" "$W/first-stage" "$LOG" "${SCAN_BENCH_LOCALES:-C.UTF-8 C}" \
+    "${SCAN_BENCH_LAYOUTS:-free pinned}" "${BASELINE[@]}" -- "${SCAN[@]}" <<'PY'
 import os, resource, statistics, subprocess, sys, time
 rounds, pipeline, first_stage, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+locales, wanted_layouts = sys.argv[5].split(), sys.argv[6].split()
+baseline = sys.argv[7:sys.argv.index("--")]
 scan = sys.argv[sys.argv.index("--") + 1:]
 cpu = str(min(os.sched_getaffinity(0)))
 layouts = [("free: the pipeline's processes on every CPU", []),
            ("pinned: both on CPU " + cpu + " (taskset)", ["taskset", "-c", cpu])]
+layouts = [l for l in layouts if l[0].split(":")[0] in wanted_layouts]
 # The pipeline's speed depends on the locale (sort compares by it): C.UTF-8,
 # as on a Debian server with a UTF-8 locale, and C, its fastest.
-locales = ["C.UTF-8", "C"]
 
 def run(argv, env):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -106,9 +152,11 @@ for locale in locales:
         runs = {"pipeline": prefix + [pipeline, log], "scan": prefix + scan}
         if not prefix:
             runs["grep"] = [first_stage, log]
+        if baseline:
+            runs["baseline"] = prefix + baseline
         wall = {name: [] for name in runs}
         used = {name: [] for name in runs}
-        ratios, grep_ratios = [], []
+        ratios, grep_ratios, baseline_ratios = [], [], []
         for r in range(rounds + 1):
             order = list(runs) if r % 2 else list(runs)[::-1]
             took = {name: run(runs[name], env) for name in order}
@@ -120,6 +168,8 @@ for locale in locales:
             ratios.append(took["pipeline"][0] / took["scan"][0])
             if "grep" in runs:
                 grep_ratios.append(took["grep"][0] / took["scan"][0])
+            if "baseline" in runs:
+                baseline_ratios.append(took["baseline"][0] / took["scan"][0])
         ratios.sort()
         print("LC_ALL=%s, %s" % (locale, title))
         for name in runs:
@@ -135,9 +185,18 @@ for locale in locales:
             print("  the pipeline's grep alone (| wc -l) takes %.2f of scan's time (quartiles %.2f..%.2f)" %
                   (statistics.median(grep_ratios), grep_ratios[len(grep_ratios) // 4],
                    grep_ratios[3 * len(grep_ratios) // 4]))
+        if baseline_ratios:
+            baseline_ratios.sort()
+            print("  scan is %.2fx as fast as the baseline (quartiles %.2fx..%.2fx), %.2fx on CPU time;"
+                  " the baseline is %.2fx as fast as the pipeline" %
+                  (statistics.median(baseline_ratios), baseline_ratios[len(baseline_ratios) // 4],
+                   baseline_ratios[3 * len(baseline_ratios) // 4],
+                   statistics.median(used["baseline"]) / statistics.median(used["scan"]),
+                   statistics.median(sorted(w_p / w_b for w_p, w_b in zip(wall["pipeline"], wall["baseline"])))))
 PY
 echo "commands:"
 echo "  pipeline: $(tail -n 1 "$W/pipeline" | sed "s|\"\$1\"|$LOG|")"
 echo "  grep:     grep 'login success' $LOG | wc -l"
 echo "  scan:     ${SCAN[*]}"
+[ ${#BASELINE[@]} -eq 0 ] || echo "  baseline: ${BASELINE[*]}"
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,6 +6,7 @@
 #include "authguard/network_names.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -40,6 +41,28 @@ NetworkKeys network_keys(std::string_view address_text, const Config& config) {
     return keys;
 }
 
+std::size_t NetworkKeyCache::Hash::operator()(std::string_view s) const {
+    constexpr std::uint64_t multiplier = 0xff51afd7ed558ccdULL;
+    std::uint64_t h = s.size() * 0x9e3779b97f4a7c15ULL;
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, s.data() + i, 8);
+        h = (h ^ word) * multiplier;
+        h ^= h >> 32;
+    }
+    std::uint64_t rest = 0;
+    if (i < s.size()) std::memcpy(&rest, s.data() + i, s.size() - i); // (data() may be null)
+    h = (h ^ rest) * multiplier;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+}
+
+const NetworkKeys& NetworkKeyCache::keys(std::string_view address_text, const Config& config) {
+    if (auto it = keys_.find(address_text); it != keys_.end()) return it->second;
+    return keys_.emplace(std::string(address_text), network_keys(address_text, config))
+        .first->second;
+}
+
 std::string describe_network(std::string_view wide_key, std::string_view address_text,
                              const Config& config) {
     auto provider = provider_of(address_text, config);
@@ -52,39 +75,47 @@ namespace {
 
 struct Keyed {
     const Observation* observation;
-    NetworkKeys keys;
+    const NetworkKeys* keys; // in Analysis::cache
 };
 
-// The user's live observations with their network keys, computed once.
+// The user's live observations with their network keys (from the caller's
+// cache, or computed once here).
 struct Analysis {
+    NetworkKeyCache own; // when the caller keeps none
+    NetworkKeyCache* cache;
     std::vector<Keyed> successes, failures;
-    // When each key first had a success, over known-period.
-    std::unordered_map<std::string, std::int64_t> wide_first_seen, prefix_first_seen;
+    // When each key first had a success, over known-period (the keys are
+    // the cache's strings).
+    std::unordered_map<std::string_view, std::int64_t> wide_first_seen, prefix_first_seen;
 
-    Analysis(const History& history, std::int64_t now, const Config& config) {
-        auto earliest = [](auto& map, const std::string& key, std::int64_t t) {
+    Analysis(const History& history, std::int64_t now, const Config& config, NetworkKeyCache* keys)
+        : cache(keys ? keys : &own) {
+        auto earliest = [](auto& map, std::string_view key, std::int64_t t) {
             auto [it, fresh] = map.emplace(key, t);
             if (!fresh) it->second = std::min(it->second, t);
         };
+        successes.reserve(history.observations.size());
         for (auto& o : history.observations) {
             if (o.last < now - config.known_period) continue; // expired, not yet pruned
-            Keyed k{&o, network_keys(o.address, config)};
+            Keyed k{&o, &cache->keys(o.address, config)};
             if (o.kind == Observation::Kind::success) {
-                earliest(wide_first_seen, k.keys.wide, o.first);
-                earliest(prefix_first_seen, k.keys.prefix, o.first);
-                successes.push_back(std::move(k));
+                earliest(wide_first_seen, k.keys->wide, o.first);
+                earliest(prefix_first_seen, k.keys->prefix, o.first);
+                successes.push_back(k);
             } else {
-                failures.push_back(std::move(k));
+                failures.push_back(k);
             }
         }
     }
+    Analysis(const Analysis&) = delete; // `cache` may point into itself
+    Analysis& operator=(const Analysis&) = delete;
 
     // Since when this success's wide network counts as new. A provider is
     // new only where the address's prefix is new too: an installation that
     // turns asn-db on keeps every network it knew under prefixes, even
     // where a /16 is split between providers.
     std::int64_t new_since(const Keyed& k) const {
-        return std::min(wide_first_seen.at(k.keys.wide), prefix_first_seen.at(k.keys.prefix));
+        return std::min(wide_first_seen.at(k.keys->wide), prefix_first_seen.at(k.keys->prefix));
     }
 };
 
@@ -92,8 +123,17 @@ bool is_ipv6(std::string_view key) {
     return key.find(':') != std::string_view::npos;
 }
 
+// How many distinct strings: sorted in place (a few dozen at most, the
+// user's history; std::set allocated a node for each at every event).
+int distinct(std::vector<std::string_view>& keys) {
+    std::sort(keys.begin(), keys.end());
+    return static_cast<int>(std::unique(keys.begin(), keys.end()) - keys.begin());
+}
+
 void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
-    std::set<std::string_view> nets, wides, new_wides, failing_wides;
+    std::vector<std::string_view> nets, wides, new_wides, failing_wides;
+    nets.reserve(a.successes.size());
+    wides.reserve(a.successes.size());
     // By provider and address family: an IPv4 /16 and an IPv6 /28 are not
     // the same unit, and a provider's pool mixing both must not add them.
     std::map<std::pair<std::string_view, bool>, std::set<std::string_view>>
@@ -101,22 +141,23 @@ void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     for (auto& k : a.successes) {
         if (k.observation->last < since) continue;
         ++out.addresses;
-        nets.insert(k.keys.net);
-        wides.insert(k.keys.wide);
-        if (a.new_since(k) >= since) new_wides.insert(k.keys.wide);
-        if (a.prefix_first_seen.at(k.keys.prefix) >= since && k.keys.prefix != k.keys.wide)
-            new_prefixes_by_provider[{k.keys.wide, is_ipv6(k.keys.prefix)}].insert(k.keys.prefix);
+        nets.push_back(k.keys->net);
+        wides.push_back(k.keys->wide);
+        if (a.new_since(k) >= since) new_wides.push_back(k.keys->wide);
+        if (a.prefix_first_seen.at(k.keys->prefix) >= since && k.keys->prefix != k.keys->wide)
+            new_prefixes_by_provider[{k.keys->wide, is_ipv6(k.keys->prefix)}].insert(
+                k.keys->prefix);
     }
     for (auto& k : a.failures) {
         if (k.observation->last < since) continue;
         ++out.failing_addresses;
         out.failures += static_cast<int>(k.observation->count);
-        failing_wides.insert(k.keys.wide);
+        failing_wides.push_back(k.keys->wide);
     }
-    out.networks = static_cast<int>(nets.size());
-    out.wide_networks = static_cast<int>(wides.size());
-    out.new_wide_networks = static_cast<int>(new_wides.size());
-    out.failing_wide_networks = static_cast<int>(failing_wides.size());
+    out.networks = distinct(nets);
+    out.wide_networks = distinct(wides);
+    out.new_wide_networks = distinct(new_wides);
+    out.failing_wide_networks = distinct(failing_wides);
     for (auto& [provider, new_prefixes] : new_prefixes_by_provider) {
         if (static_cast<int>(new_prefixes.size()) <= out.provider_new_prefixes) continue;
         out.provider_new_prefixes = static_cast<int>(new_prefixes.size());
@@ -135,12 +176,12 @@ std::string lock_evidence(const Analysis& a, std::int64_t since, const std::stri
         if (provider.empty()) {
             auto first = a.new_since(k);
             if (first < since) continue;
-            by_network[{a.wide_first_seen.at(k.keys.wide), k.keys.wide}].push_back(
+            by_network[{a.wide_first_seen.at(k.keys->wide), k.keys->wide}].push_back(
                 k.observation->address);
         } else {
-            auto first = a.prefix_first_seen.at(k.keys.prefix);
-            if (k.keys.wide != provider || first < since) continue;
-            by_network[{first, k.keys.prefix}].push_back(k.observation->address);
+            auto first = a.prefix_first_seen.at(k.keys->prefix);
+            if (k.keys->wide != provider || first < since) continue;
+            by_network[{first, k.keys->prefix}].push_back(k.observation->address);
         }
     }
     std::string out;
@@ -162,16 +203,16 @@ Signals signals_of(const Analysis& a, const Event& event, const Config& config) 
     std::map<std::uint16_t, std::set<std::string_view>> wides_by_fingerprint;
     for (auto& k : a.failures)
         if (k.observation->fingerprint && k.observation->last >= event.time - config.window_long)
-            wides_by_fingerprint[*k.observation->fingerprint].insert(k.keys.wide);
+            wides_by_fingerprint[*k.observation->fingerprint].insert(k.keys->wide);
     s.fingerprints = static_cast<int>(wides_by_fingerprint.size());
     for (auto& [fp, wides] : wides_by_fingerprint)
         s.replay_networks = std::max(s.replay_networks, static_cast<int>(wides.size()));
 
     // Known: the user succeeded from this provider (or, as before asn-db,
     // this prefix) before this event.
-    auto event_keys = network_keys(event.address, config);
+    const NetworkKeys& event_keys = a.cache->keys(event.address, config);
     for (auto& k : a.successes) {
-        if (k.keys.wide != event_keys.wide && k.keys.prefix != event_keys.prefix) continue;
+        if (k.keys->wide != event_keys.wide && k.keys->prefix != event_keys.prefix) continue;
         bool this_event_only = k.observation->address == event.address &&
                                k.observation->count <= 1 && event.outcome == Outcome::success;
         if (!this_event_only) s.event_network_known = true;
@@ -180,7 +221,7 @@ Signals signals_of(const Analysis& a, const Event& event, const Config& config) 
         s.event_new_failing_network = true;
         for (auto& k : a.failures) {
             bool this_event_only = k.observation->address == event.address && k.observation->count <= 1;
-            if (k.keys.wide == event_keys.wide && !this_event_only)
+            if (k.keys->wide == event_keys.wide && !this_event_only)
                 s.event_new_failing_network = false;
         }
     }
@@ -190,12 +231,13 @@ Signals signals_of(const Analysis& a, const Event& event, const Config& config) 
 } // namespace
 
 Signals compute_signals(const History& history, const Event& event, const Config& config) {
-    return signals_of(Analysis(history, event.time, config), event, config);
+    return signals_of(Analysis(history, event.time, config, nullptr), event, config);
 }
 
-Decision decide(const History& history, const Event& event, const Config& config) {
+Decision decide(const History& history, const Event& event, const Config& config,
+                NetworkKeyCache* keys) {
     Decision d;
-    Analysis analysis(history, event.time, config);
+    Analysis analysis(history, event.time, config, keys);
     d.signals = signals_of(analysis, event, config);
     const Signals& s = d.signals;
     const Thresholds& t = config.thresholds_for(event.user);
@@ -231,7 +273,7 @@ Decision decide(const History& history, const Event& event, const Config& config
         }
         bool event_brought_it =
             !s.event_network_known ||
-            (!provider.empty() && network_keys(event.address, config).wide == provider);
+            (!provider.empty() && analysis.cache->keys(event.address, config).wide == provider);
         if (!d.reason.empty() && config.alert_only) {
             // Learning after installation: every network is new on day one.
             d.verdict = Verdict::alert;

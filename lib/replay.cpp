@@ -52,7 +52,7 @@ Decision replay_check(const Config& config, MemoryStore& store, const Event& eve
         if (allowlisted) decision.reason = "allowlisted network";
         return decision;
     }
-    decision = decide(history, judged, config);
+    decision = decide(history, judged, config, hints.keys);
     if (allowlisted && decision.verdict != Verdict::refuse_locked) {
         decision.verdict = Verdict::allow;
         decision.reason = "allowlisted network";

@@ -29,6 +29,8 @@
 #include "authguard/history.hpp"
 
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 namespace authguard {
 
@@ -100,6 +102,26 @@ struct NetworkKeys {
 };
 NetworkKeys network_keys(std::string_view address_text, const Config& config);
 
+// network_keys() of each address computed once. decide() needs the keys of
+// every observation in the user's history at every event; a replay of a
+// log (authguardctl scan) decides many events of one user, whose history
+// holds the same addresses each time, and parsing and formatting them again
+// was a third of its time. Valid for one Config (its prefixes and asn-db
+// table); grows with the distinct addresses looked up.
+class NetworkKeyCache {
+  public:
+    const NetworkKeys& keys(std::string_view address_text, const Config& config);
+    std::size_t size() const { return keys_.size(); }
+
+  private:
+    struct Hash { // a few words of an address's text, mixed: cheaper than std::hash's
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const;
+    };
+    // node-based: the references handed out stay valid as it grows
+    std::unordered_map<std::string, NetworkKeys, Hash, std::equal_to<>> keys_;
+};
+
 // "AS17676 SoftBank Corp." for a provider key and one of its addresses
 // (the table is keyed by address), the key itself otherwise (a prefix,
 // "unknown", no table). Not escaped: the name comes from a file.
@@ -108,8 +130,10 @@ std::string describe_network(std::string_view wide_key, std::string_view address
 
 Signals compute_signals(const History& history, const Event& event, const Config& config);
 
-// `history` is the user's state after the event was recorded.
-Decision decide(const History& history, const Event& event, const Config& config);
+// `history` is the user's state after the event was recorded. `keys`, when
+// given, serves the network keys (and keeps the new ones) for many calls.
+Decision decide(const History& history, const Event& event, const Config& config,
+                NetworkKeyCache* keys = nullptr);
 
 // A message submitted by `sender` (a user, or "relay:<address>"), with the
 // counts after it was added.

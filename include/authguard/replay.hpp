@@ -50,6 +50,8 @@ struct ReplayHints {
     // the replay is of the guard at AUTH, where a refused login never got
     // in (traffic-gen --measure).
     bool already_let_in = false;
+    // The caller's cache of network keys, kept across calls (decide()).
+    NetworkKeyCache* keys = nullptr;
 };
 
 // One event through the detector, as Guard::check would (see above). The

@@ -284,3 +284,48 @@ TEST_CASE("without a table the within-provider rule stays out: a /16 is one bloc
         CHECK(d.signals.short_window.provider_new_prefixes == 0);
     }
 }
+
+TEST_CASE("a cache of network keys shared by many decisions changes no decision") {
+    // authguardctl scan keeps one NetworkKeyCache for a whole log: the
+    // cached keys of one user's addresses must never leak into another's
+    // verdict, nor a key of one address be served for another.
+    Account plain, cached;
+    NetworkKeyCache keys;
+    std::vector<std::string> addresses = {"126.15.3.4",     "2001:db8:1::1", "",
+                                          "not-an-address", "126.16.3.4",    "2001:db8:1::2"};
+    for (int i = 0; i < 40; ++i)
+        addresses.push_back(bot_address(i));
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+        std::int64_t t = t0 + static_cast<std::int64_t>(i) * 600;
+        bool ok = i % 7 != 3;
+        Decision want = plain.login(addresses[i], t, ok);
+        // the same event, decided with the shared cache
+        auto kind = ok ? Observation::Kind::success : Observation::Kind::failure;
+        bool found = false;
+        for (auto& o : cached.history.observations)
+            if (o.kind == kind && o.address == addresses[i]) {
+                o.last = t;
+                ++o.count;
+                found = true;
+            }
+        if (!found) cached.history.observations.push_back({kind, addresses[i], t, t, 1, {}, {}});
+        Outcome outcome = ok ? Outcome::success : Outcome::bad_password;
+        Event e{cached.user, addresses[i], t, outcome, "submission", {}};
+        Decision got = decide(cached.history, e, cached.config, &keys);
+        if (ok && refuses_login(got.verdict)) cached.take_back(addresses[i]);
+        if (got.verdict == Verdict::lock && !cached.history.lock)
+            cached.history.lock = Lock{t, 0, got.reason, got.evidence, 0, t};
+        CHECK(got.verdict == want.verdict);
+        CHECK(got.reason == want.reason);
+        CHECK(got.evidence == want.evidence);
+        CHECK(got.notify == want.notify);
+        CHECK(got.signals.long_window.wide_networks == want.signals.long_window.wide_networks);
+        CHECK(got.signals.short_window.new_wide_networks ==
+              want.signals.short_window.new_wide_networks);
+        CHECK(got.signals.event_network_known == want.signals.event_network_known);
+    }
+    CHECK(keys.size() == addresses.size()); // one entry per text ("" and junk too)
+    const NetworkKeys& v6 = keys.keys("2001:db8:1::1", cached.config);
+    CHECK(v6.wide == network_keys("2001:db8:1::1", cached.config).wide);
+    CHECK(&keys.keys("2001:db8:1::1", cached.config) == &v6); // served, not computed again
+}

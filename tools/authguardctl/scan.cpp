@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -422,7 +423,11 @@ struct LogScan::Impl {
     std::vector<std::string> raw_name_texts;
     FlatMap<std::uint32_t> user_by_hash;   // a hash of the name -> id (checked against the name)
     FlatMap<std::uint32_t> ipv4_addresses; // canonical dotted quads -> address id
-    std::vector<UserState> users;
+    // A deque: users never move. A vector copied every user's state (600
+    // bytes) into fresh pages at each doubling, and a log with many names
+    // seen once (a brute-force run) spent most of its time there and in
+    // the page faults.
+    std::deque<UserState> users;
     std::string scratch_user;
 
     std::vector<AddressSlot> pairs;  // every (user, address)
@@ -465,7 +470,10 @@ struct LogScan::Impl {
     std::vector<Delivery> deliveries = std::vector<Delivery>(delivery_slots); // by delivery number
     std::int64_t next_cleanup = 0, next_purge = 0;
     ag::Event event; // reused for every replayed login
-    ls::Line line_;  // reused for every line
+    // The detector's network keys of every address replayed (decide()
+    // needs those of the user's whole history at every login).
+    ag::NetworkKeyCache network_key_cache;
+    ls::Line line_; // reused for every line
 
     Impl(const ag::Config& c, ScanOptions o) : config(c), options(std::move(o)), store(c) {
         if (options.first_year > 0) parser.set_reference(0, options.first_year);
@@ -957,6 +965,7 @@ struct LogScan::Impl {
             u.quiet.below(wides_seen, addresses_seen, static_cast<int>(s.failing_wide_networks));
         hints.address_allowed = slot.allowlisted;
         hints.already_let_in = true; // a log of what the server did, as follow reads it
+        hints.keys = &network_key_cache;
 
         if (!u.in_store && !options.replay_all) {
             expire_stored(u, t);
