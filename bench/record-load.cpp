@@ -1,6 +1,7 @@
 // record-load - drives lib/record.lua on one Redis as fast as one pipelined
-// connection can, with the exact arguments authguard-checkpw sends, and
-// prints events per second.
+// connection can, with the exact commands authguard-checkpw sends (MULTI,
+// EVALSHA, HGETALL of the history and of the lock, EXEC: see
+// RedisStore::record), and prints events per second.
 //
 //   record-load (-s SOCKET | -t HOST:PORT) -f lib/record.lua [options]
 //   -k PREFIX      key prefix (default "bench:")
@@ -9,6 +10,8 @@
 //   -n EVENTS      events to send (default 200000)
 //   -P DEPTH       commands in flight (default 32)
 //   -m MODE        s (success, default) or f (failure, with a fingerprint)
+//   -S SERVICE     the service word stored with each observation, " @SERVICE"
+//                  (default "submission", as the hooks send; "" for none)
 //
 // Event i is user (i mod USERS) from that user's address number
 // ((i / USERS) mod ADDRESSES). With at most 62500 users and 200 addresses
@@ -44,7 +47,7 @@ double now_s() {
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string sock, tcp, script_file, prefix = "bench:", mode = "s";
+    std::string sock, tcp, script_file, prefix = "bench:", mode = "s", service = "submission";
     long users = 100000, addresses = 3, events = 200000, depth = 32;
     for (int i = 1; i < argc; ++i) {
         std::string opt = argv[i];
@@ -60,6 +63,8 @@ int main(int argc, char** argv) {
             prefix = v;
         else if (opt == "-m")
             mode = v;
+        else if (opt == "-S")
+            service = v;
         else if (opt == "-u")
             users = std::atol(v.c_str());
         else if (opt == "-a")
@@ -108,16 +113,22 @@ int main(int argc, char** argv) {
             std::snprintf(address, sizeof address, "10.%ld.%ld.%ld", (n >> 16) & 255,
                           (n >> 8) & 255, n & 255);
         }
-        std::string key = prefix + "{" + user + "}", lock = key + ":lock";
+        std::string key = prefix + "{" + user + "}", lock = key + ":lock", seen = key + ":seen";
+        // As RedisStore::record sends it: "[fingerprint] [@service]".
         std::string fp = mode == "f" ? std::to_string(40000 + i % 20000) : "";
-        const char* args[] = {"EVALSHA", sha.c_str(),  "2",       key.c_str(), lock.c_str(),
-                              "",        mode.c_str(), address,   fp.c_str(),  "2592000",
-                              "86400",   "100",        "34560000"};
+        if (!service.empty()) fp += (fp.empty() ? "@" : " @") + service;
+        const char* args[] = {"EVALSHA",    sha.c_str(), "3",          key.c_str(), lock.c_str(),
+                              seen.c_str(), "",          mode.c_str(), address,     fp.c_str(),
+                              "2592000",    "86400",     "100",        "34560000"};
         constexpr int count = sizeof args / sizeof args[0];
         std::size_t lens[count];
         for (int j = 0; j < count; ++j)
             lens[j] = std::strlen(args[j]);
+        redisAppendCommand(c, "MULTI");
         if (redisAppendCommandArgv(c, count, args, lens) != REDIS_OK) die("append failed");
+        redisAppendCommand(c, "HGETALL %b", key.data(), key.size());
+        redisAppendCommand(c, "HGETALL %b", lock.data(), lock.size());
+        redisAppendCommand(c, "EXEC");
     };
 
     long sent = 0, received = 0, errors = 0;
@@ -126,12 +137,22 @@ int main(int argc, char** argv) {
         send(sent++);
     while (received < events) {
         void* r = nullptr;
+        for (int queued = 0; queued < 4; ++queued) { // MULTI's OK, then QUEUED three times
+            if (redisGetReply(c, &r) != REDIS_OK || !r) die(std::string("reply: ") + c->errstr);
+            auto* status = static_cast<redisReply*>(r);
+            if (status->type == REDIS_REPLY_ERROR) die(std::string("reply: ") + status->str);
+            freeReplyObject(status);
+        }
         if (redisGetReply(c, &r) != REDIS_OK || !r) die(std::string("reply: ") + c->errstr);
         auto* reply = static_cast<redisReply*>(r);
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+            reply->element[0]->type == REDIS_REPLY_ERROR) {
             if (++errors == 1)
                 std::fprintf(stderr, "record-load: unexpected reply: %s\n",
-                             reply->type == REDIS_REPLY_ERROR ? reply->str : "(not an array)");
+                             reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                                     reply->element[0]->type == REDIS_REPLY_ERROR
+                                 ? reply->element[0]->str
+                                 : "(not an array of 3)");
         }
         freeReplyObject(reply);
         ++received;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 namespace authguard {
 
@@ -91,6 +92,10 @@ std::string RedisStore::observations_key(const std::string& user) const {
 
 std::string RedisStore::lock_key(const std::string& user) const {
     return observations_key(user) + ":lock";
+}
+
+std::string RedisStore::seen_key(const std::string& user) const {
+    return observations_key(user) + ":seen";
 }
 
 std::string RedisStore::rate_key(const std::string& sender) const {
@@ -276,9 +281,10 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
     std::string now = event.time > 0 ? std::to_string(event.time) : "";
     std::vector<std::string> eval{"EVALSHA",
                                   record_lua_sha1,
-                                  "2",
+                                  "3",
                                   observations_key(event.user),
                                   lock_key(event.user),
+                                  seen_key(event.user),
                                   now,
                                   mode,
                                   event.address,
@@ -291,15 +297,52 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
         eval.push_back(mark_field(options.mark->follower));
         eval.push_back(options.mark->token);
     }
-    std::vector<std::vector<std::string>> commands;
+    std::vector<std::vector<std::string>> before;
     if (!options.bind_session.empty())
-        commands.push_back({"SET", session_key(options.bind_session), event.user, "EX",
-                            std::to_string(options.session_ttl)});
-    commands.push_back(eval);
+        before.push_back({"SET", session_key(options.bind_session), event.user, "EX",
+                          std::to_string(options.session_ttl)});
+    // One round trip: [SET] MULTI EVALSHA HGETALL HGETALL EXEC. Redis hands
+    // the history over itself, far faster than the script could through
+    // Lua tables (a full history: most of the cost); MULTI makes it the
+    // state the script left. Read only, without MULTI: a full Redis
+    // (maxmemory) refuses every command queued in one, and then nothing
+    // is written for the reads to be out of step with.
+    struct Replies {
+        std::vector<Reply> replies;
+        const redisReply *script = nullptr, *obs = nullptr, *lock = nullptr;
+    };
+    auto transaction = [&](std::vector<std::vector<std::string>> commands) {
+        for (;;) {
+            const bool atomic = eval[7] != "-";
+            if (atomic) commands.push_back({"MULTI"});
+            commands.push_back(eval);
+            commands.push_back({"HGETALL", eval[3]});
+            commands.push_back({"HGETALL", eval[4]});
+            if (atomic) commands.push_back({"EXEC"});
+            Replies r{pipeline(commands)};
+            const std::size_t n = r.replies.size();
+            std::vector<const redisReply*> three{r.replies[n - 3].get(), r.replies[n - 2].get(),
+                                                 r.replies[n - 1].get()};
+            if (atomic) {
+                const redisReply* exec = r.replies.back().get();
+                if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 3)
+                    throw StoreError("redis: unexpected reply to the record script");
+                three = {exec->element[0], exec->element[1], exec->element[2]};
+            }
+            r.script = three[0], r.obs = three[1], r.lock = three[2];
+            if (r.script->type != REDIS_REPLY_ERROR) return r;
+            std::string message(r.script->str, r.script->len);
+            if (message.rfind("NOSCRIPT", 0) != 0 || eval[0] == "EVAL")
+                throw StoreError(server() + ": " + eval[0] + ": " + message);
+            eval[0] = "EVAL"; // first use since Redis started
+            eval[1] = record_lua;
+            commands.clear(); // what went before it did its work
+        }
+    };
     RecordResult result;
-    Reply reply;
+    Replies reply;
     try {
-        reply = std::move(pipeline(commands).back());
+        reply = transaction(std::move(before));
     } catch (const StoreError& e) {
         // Redis full (maxmemory with noeviction): nothing can be written,
         // but the lock and the history can still be read. Judge on them, so
@@ -308,18 +351,11 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
             std::string_view(e.what()).find("OOM command not allowed") == std::string_view::npos)
             throw;
         result.note = std::string("not recorded: ") + e.what();
-        eval[6] = "-"; // read only
-        reply = command(eval);
+        eval[7] = "-"; // read only
+        reply = transaction({});
     }
-    if (is_noscript(reply.get())) { // first use since Redis started
-        eval[0] = "EVAL";
-        eval[1] = record_lua;
-        reply = command(eval);
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
-        throw StoreError("redis: unexpected reply to the record script");
-    result.now = as_int(reply->element[0]);
-    fill_history(result.history, reply->element[1], reply->element[2]);
+    result.now = as_int(reply.script);
+    fill_history(result.history, reply.obs, reply.lock);
     return result;
 }
 
@@ -371,9 +407,10 @@ void RedisStore::take_back_success(const std::string& user, const std::string& a
         "if not old then return 0 end "
         "local first, last, count, rest = string.match(old, '^(%d+) (%d+) (%d+)(.*)$') "
         "if not count or tonumber(count) <= 1 then redis.call('HDEL', KEYS[1], ARGV[1]) "
+        "redis.call('ZREM', KEYS[2], ARGV[1]) " // the index (record.lua) in step
         "else redis.call('HSET', KEYS[1], ARGV[1], first .. ' ' .. last .. ' ' .. "
         "(tonumber(count) - 1) .. rest) end return 1";
-    command({"EVAL", script, "1", observations_key(user),
+    command({"EVAL", script, "2", observations_key(user), seen_key(user),
              observation_field(Observation::Kind::success, address)});
 }
 
@@ -390,9 +427,8 @@ LockAttempt RedisStore::attempt_on_lock(const std::string& user, std::int64_t ti
         "  redis.call('EXPIRE', KEYS[1], ARGV[3]) "
         "end "
         "return {now, redis.call('HGETALL', KEYS[1])}";
-    Reply reply =
-        command({"EVAL", script, "1", lock_key(user), time > 0 ? std::to_string(time) : "",
-                 count ? "1" : "0", std::to_string(config_.lock_retention)});
+    Reply reply = command({"EVAL", script, "1", lock_key(user), time > 0 ? std::to_string(time) : "",
+                           count ? "1" : "0", std::to_string(config_.lock_retention)});
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
         throw StoreError("redis: unexpected reply to the lock attempt script");
     LockAttempt result;
@@ -422,9 +458,11 @@ bool RedisStore::clear_lock(const std::string& user, const std::vector<std::stri
     // the success fields ("s|<address>"), one HDEL each (no unpack limit).
     static constexpr const char* script =
         "local had = redis.call('DEL', KEYS[2]) "
-        "for i = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end "
+        "for i = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) "
+        "redis.call('ZREM', KEYS[3], ARGV[i]) end " // the index (record.lua) in step
         "return had";
-    std::vector<std::string> args{"EVAL", script, "2", observations_key(user), lock_key(user)};
+    std::vector<std::string> args{"EVAL",         script,         "3", observations_key(user),
+                                  lock_key(user), seen_key(user)};
     for (auto& address : forget)
         args.push_back(observation_field(Observation::Kind::success, address));
     Reply reply = command(args);
@@ -486,7 +524,7 @@ StoreStats RedisStore::stats() {
         ++s.users;
         s.observations += static_cast<std::int64_t>(h.observations.size());
         if (h.lock) ++s.locks;
-        for (auto& key : {observations_key(user), lock_key(user)}) {
+        for (auto& key : {observations_key(user), lock_key(user), seen_key(user)}) {
             Reply r = command({"MEMORY", "USAGE", key});
             if (r->type == REDIS_REPLY_INTEGER) s.memory_bytes += r->integer;
         }
@@ -519,10 +557,12 @@ UserDump RedisStore::dump(const std::string& user) {
 }
 
 void RedisStore::restore(const UserDump& d) {
-    // KEYS: observations, lock, rate. ARGV: their three TTLs, then per key
-    // the number of fields and the fields and values.
+    // KEYS: observations, lock, rate, the observations' index (deleted:
+    // record.lua builds it again when the history is next met full). ARGV:
+    // the first three's TTLs, then per key the number of fields and the
+    // fields and values.
     static constexpr const char* script =
-        "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) "
+        "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) "
         "local i = 4 "
         "for k = 1, 3 do "
         "  local n = tonumber(ARGV[i]) i = i + 1 "
@@ -533,7 +573,8 @@ void RedisStore::restore(const UserDump& d) {
         return std::to_string(left > 0 ? left : fallback);
     };
     std::vector<std::string> argv{
-        "EVAL", script, "3", observations_key(d.user), lock_key(d.user), rate_key(d.user),
+        "EVAL", script, "4", observations_key(d.user), lock_key(d.user), rate_key(d.user),
+        seen_key(d.user),
         ttl(d.observations_ttl, config_.known_period), ttl(d.lock_ttl, config_.lock_retention),
         ttl(d.rate_ttl, config_.window_long + std::max<std::int64_t>(1, config_.window_long / 24))};
     std::vector<std::pair<std::string, std::string>> obs, lock, rate;

@@ -1,9 +1,12 @@
 // redis_store.hpp - the Store on Redis (hiredis), shared by every MX host.
 //
-// Keys: <prefix>{<user>} (observations hash) and <prefix>{<user>}:lock.
-// The braces make both one Redis Cluster hash slot, so the record script
-// stays valid there. Every command is bounded by the configured timeouts,
-// which are set again after every reconnect (hiredis drops them).
+// Keys: <prefix>{<user>} (observations hash), <prefix>{<user>}:lock and,
+// once the user's history has been full, <prefix>{<user>}:seen (a sorted
+// set indexing the observations by last seen, so that eviction at the cap
+// does not scan the history: lib/record.lua). The braces make them one
+// Redis Cluster hash slot, so the record script stays valid there. Every
+// command is bounded by the configured timeouts, which are set again after
+// every reconnect (hiredis drops them).
 //
 // With Sentinel (sentinel = host:port,...; sentinel-master = NAME) every new
 // connection first asks the sentinels for the primary's address; a broken
@@ -16,6 +19,8 @@
 #include <hiredis/hiredis.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace authguard {
@@ -48,6 +53,7 @@ class RedisStore final : public Store {
 
     std::string observations_key(const std::string& user) const;
     std::string lock_key(const std::string& user) const;
+    std::string seen_key(const std::string& user) const; // the observations' index
     std::string rate_key(const std::string& sender) const;
     std::string session_key(const std::string& session) const;
 
