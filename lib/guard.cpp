@@ -39,6 +39,19 @@ std::string client_address_from_env() {
     return client_address_from(process_env);
 }
 
+namespace {
+
+// What a hook does when the store cannot be reached: on-store-failure.
+Decision store_failure_decision(const Config& config) {
+    Decision decision;
+    bool tempfail = config.on_store_failure == Config::StoreFailure::tempfail;
+    decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
+    decision.reason = std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
+    return decision;
+}
+
+} // namespace
+
 Guard::Guard(const Config& config, Store& store, Logger& logger)
     : config_(config), store_(store), logger_(logger) {
     if (!config_.asn_db_problem.empty())
@@ -74,9 +87,7 @@ Decision Guard::check(Event event, const CheckOptions& how) {
         options.mark = how.mark;
         result = store_.record(event, options);
     } catch (const StoreError& e) {
-        bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
-        decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
-        decision.reason = std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
+        decision = store_failure_decision(config_);
         log_decision(event, decision, e.what());
         return decision;
     }
@@ -137,10 +148,7 @@ Decision Guard::check_before_password(const Event& event) {
         line = " time=" + std::to_string(attempt.now) +
                " attempts_after=" + std::to_string(attempt.lock->attempts_after);
     } catch (const StoreError& e) {
-        bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
-        decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
-        decision.reason =
-            std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
+        decision = store_failure_decision(config_);
         line = " note=\"" + escape_for_log(e.what(), 256) + "\"";
     }
     // outcome=unchecked: the password was not checked; scan does not count
@@ -191,9 +199,7 @@ Decision Guard::judge_message(const std::string& sender, const MessageCheck& che
         decision = decide_message(counts, sender, config_);
         decision.time = counts.now;
     } catch (const StoreError& e) {
-        bool tempfail = config_.on_store_failure == Config::StoreFailure::tempfail;
-        decision.verdict = tempfail ? Verdict::tempfail : Verdict::allow;
-        decision.reason = std::string("store unavailable, ") + (tempfail ? "tempfail" : "fail-open");
+        decision = store_failure_decision(config_);
         note = e.what();
     }
     // A look (messages == 0) that changes nothing is not worth a log line.
