@@ -1035,6 +1035,49 @@ struct LogScan::Impl {
 
     // The wide network most of the user's successful addresses are in (the
     // first seen among equals), named for people (network_names.hpp).
+    // The users, the most alarming first: ids sorted, not summaries (a
+    // summary is some 400 bytes and strings, and there may be tens of
+    // thousands of brute-force names).
+    std::vector<std::uint32_t> ranking() const {
+        struct Rank {
+            int severity;
+            std::int64_t max_day;
+            std::string_view user; // (most ties are broken by the name)
+            std::uint32_t id;
+        };
+        std::vector<Rank> ranks;
+        ranks.reserve(users.size());
+        for (std::uint32_t id = 0; id < users.size(); ++id)
+            ranks.push_back({severity(users[id].summary.verdict),
+                             users[id].address_windows.max_day(), users[id].summary.user, id});
+        std::sort(ranks.begin(), ranks.end(), [&](const Rank& a, const Rank& b) {
+            if (a.severity != b.severity) return a.severity > b.severity;
+            if (a.max_day != b.max_day) return a.max_day > b.max_day;
+            return a.user < b.user;
+        });
+        std::vector<std::uint32_t> ids;
+        ids.reserve(ranks.size());
+        for (auto& r : ranks)
+            ids.push_back(r.id);
+        return ids;
+    }
+
+    // A user's summary with what is worked out only at the end. State is
+    // UserState (the summary is moved out: LogScan::take_users) or const
+    // UserState (copied).
+    template <class State> UserSummary summary_of(State& u) const {
+        UserSummary s = std::move(u.summary);
+        for (std::size_t i = 0; i < service_names.size() && i < 32; ++i)
+            if (u.service_bits & (1u << i)) s.services.push_back(service_names[i]);
+        std::sort(s.services.begin(), s.services.end());
+        s.max_addresses_1h = u.address_windows.max_hour();
+        s.max_addresses_24h = u.address_windows.max_day();
+        s.max_networks_1h = u.wide_windows.max_hour();
+        s.max_networks_24h = u.wide_windows.max_day();
+        busiest(u, s);
+        return s;
+    }
+
     void busiest(const UserState& u, UserSummary& s) const {
         struct Count {
             std::uint32_t addresses = 0, order = 0, example = 0;
@@ -1143,36 +1186,27 @@ const ScanTotals& LogScan::totals() const {
 }
 
 std::vector<UserSummary> LogScan::users() const {
+    const Impl& impl = *impl_;
+    std::vector<UserSummary> out;
+    out.reserve(impl.users.size());
+    for (auto id : impl.ranking())
+        out.push_back(impl.summary_of(impl.users[id]));
+    return out;
+}
+
+std::vector<UserSummary> LogScan::take_users() {
     std::vector<UserSummary> out;
     out.reserve(impl_->users.size());
-    for (auto& u : impl_->users) {
-        UserSummary s = u.summary;
-        for (std::size_t i = 0; i < impl_->service_names.size() && i < 32; ++i)
-            if (u.service_bits & (1u << i)) s.services.push_back(impl_->service_names[i]);
-        std::sort(s.services.begin(), s.services.end());
-        s.max_addresses_1h = u.address_windows.max_hour();
-        s.max_addresses_24h = u.address_windows.max_day();
-        s.max_networks_1h = u.wide_windows.max_hour();
-        s.max_networks_24h = u.wide_windows.max_day();
-        impl_->busiest(u, s);
-        out.push_back(std::move(s));
-    }
-    std::sort(out.begin(), out.end(), [](const UserSummary& a, const UserSummary& b) {
-        if (severity(a.verdict) != severity(b.verdict))
-            return severity(a.verdict) > severity(b.verdict);
-        if (a.max_addresses_24h != b.max_addresses_24h)
-            return a.max_addresses_24h > b.max_addresses_24h;
-        return a.user < b.user;
-    });
+    for (auto id : impl_->ranking())
+        out.push_back(impl_->summary_of(impl_->users[id]));
     return out;
 }
 
 std::optional<UserSummary> LogScan::user(const std::string& name) const {
     auto id = impl_->user_id(name, false);
     if (id == none) return std::nullopt;
-    for (auto& s : users())
-        if (s.user == name) return s;
-    return std::nullopt;
+    const Impl& impl = *impl_;
+    return impl.summary_of(impl.users[id]);
 }
 
 std::vector<AddressSummary> LogScan::addresses(const std::string& user) const {

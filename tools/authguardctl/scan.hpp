@@ -109,6 +109,8 @@ class LogScan {
 
     // Every user seen, the most alarming first.
     std::vector<UserSummary> users() const;
+    // The same, the summaries moved out: the scan's last call.
+    std::vector<UserSummary> take_users();
     std::optional<UserSummary> user(const std::string& name) const;
     // A user's addresses, first seen first.
     std::vector<AddressSummary> addresses(const std::string& user) const;

@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 
@@ -45,27 +47,98 @@ void keep_heap_for_scan() {
     if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
 }
 
-// Columns separated by two spaces, numbers right-aligned (the text columns
-// flagged in `left`), the last column (the user name, escaped) never padded.
-void print_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& left) {
-    std::vector<std::size_t> width;
-    for (auto& r : rows)
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            if (width.size() <= i) width.push_back(0);
-            width[i] = std::max(width[i], r[i].size());
-        }
-    for (auto& r : rows) {
-        std::string line;
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            if (i) line += "  ";
-            bool last = i + 1 == r.size();
-            line += last                         ? r[i]
-                    : i < left.size() && left[i] ? pad(r[i], width[i])
-                                                 : rpad(r[i], width[i]);
-        }
-        std::cout << line << "\n";
+// The table of users: columns separated by two spaces, numbers
+// right-aligned, the text columns left-aligned, the last (the user name,
+// escaped) never padded. Every row is made twice, once for the column
+// widths and once to print, instead of being kept: with tens of thousands
+// of brute-force names the kept rows were most of the scan's memory. The
+// cells are rewritten in place, row after row.
+class UserTable {
+  public:
+    explicit UserTable(bool named) : named_(named) {
+        header_ = {"VERDICT", "LOCKED AT", "LOGINS", "ADDRS",   "NETS", "WIDE",
+                   "MAX 1H",  "MAX 24H",   "FAILS",  "F-ADDRS", "MSGS", "RCPTS"};
+        // With providers (asn-db), the one most of a user's addresses are
+        // in, as in top; without a table the columns are as they always were.
+        if (named) header_.push_back("BUSIEST WIDE NETWORK");
+        header_.push_back("USER");
+        left_.assign(header_.size(), false);
+        left_[0] = left_[1] = true;
+        if (named) left_[header_.size() - 2] = true;
+        cells_.assign(header_.begin(), header_.end());
+        for (auto c : header_)
+            width_.push_back(c.size());
     }
-}
+    void measure(const UserSummary& s) {
+        fill(s, false);
+        for (std::size_t i = 0; i + 1 < cells_.size(); ++i)
+            width_[i] = std::max(width_[i], cells_[i].size());
+    }
+    void print_header(std::string& out) const { append(header_, out); }
+    void print(const UserSummary& s, std::string& out) {
+        fill(s, true);
+        append(cells_, out);
+    }
+
+  private:
+    static constexpr std::size_t numbers = 10;
+    // The cells of one row, as views into the summary, a few strings and
+    // the number buffers; the last (the name) only when printing: it is
+    // never padded.
+    void fill(const UserSummary& s, bool with_name) {
+        auto verdict = s.verdict == ag::Verdict::refuse_locked ? ag::Verdict::lock : s.verdict;
+        std::size_t i = 0;
+        cells_[i++] = ag::to_string(verdict);
+        locked_at_ = utc(s.locked_at);
+        cells_[i++] = locked_at_;
+        const std::uint64_t values[numbers] = {s.logins,
+                                               static_cast<std::uint64_t>(s.success_addresses),
+                                               static_cast<std::uint64_t>(s.success_networks),
+                                               static_cast<std::uint64_t>(s.success_wide_networks),
+                                               static_cast<std::uint64_t>(s.max_addresses_1h),
+                                               static_cast<std::uint64_t>(s.max_addresses_24h),
+                                               s.failures,
+                                               static_cast<std::uint64_t>(s.failing_addresses),
+                                               s.messages,
+                                               s.recipients};
+        for (std::size_t k = 0; k < numbers; ++k) {
+            auto end = std::to_chars(number_[k], number_[k] + sizeof number_[k], values[k]).ptr;
+            cells_[i++] = std::string_view(number_[k], static_cast<std::size_t>(end - number_[k]));
+        }
+        if (named_) {
+            if (s.busiest_wide_network.empty()) {
+                busiest_ = "-";
+            } else {
+                busiest_ = esc(s.busiest_wide_network_label);
+                busiest_ += ": ";
+                busiest_ += std::to_string(s.busiest_wide_addresses);
+            }
+            cells_[i++] = busiest_;
+        }
+        if (with_name) {
+            name_ = esc(s.user);
+            cells_[i] = name_;
+        }
+    }
+    void append(const std::vector<std::string_view>& row, std::string& out) const {
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            if (i) out += "  ";
+            std::size_t fill =
+                i + 1 == row.size() || row[i].size() >= width_[i] ? 0 : width_[i] - row[i].size();
+            if (!left_[i]) out.append(fill, ' ');
+            out += row[i];
+            if (left_[i]) out.append(fill, ' ');
+        }
+        out += '\n';
+    }
+
+    bool named_;
+    std::vector<std::string_view> header_, cells_;
+    std::vector<bool> left_;
+    std::vector<std::size_t> width_;
+    std::string locked_at_, busiest_, name_;
+    char number_[numbers][24];
+};
 
 std::string time_option(const Context& ctx, const char* name) {
     return ctx.options.count(name) ? ctx.options[name].as<std::string>() : std::string();
@@ -211,7 +284,7 @@ int cmd_scan(Context& ctx) {
     for (auto& path : paths) scan.add_input(path);
     const ScanTotals& totals = scan.totals();
 
-    std::vector<UserSummary> users = scan.users();
+    std::vector<UserSummary> users = scan.take_users();
     if (ctx.json) {
         for (auto& s : users) {
             Json j;
@@ -221,36 +294,19 @@ int cmd_scan(Context& ctx) {
     } else if (users.empty()) {
         std::cout << "no logins found\n";
     } else {
-        // With providers (asn-db), the one most of a user's addresses are in,
-        // as in top; without a table the columns are as they always were.
-        bool named = ctx.config().asn_table != nullptr;
-        std::vector<std::vector<std::string>> rows{{"VERDICT", "LOCKED AT", "LOGINS", "ADDRS",
-                                                    "NETS", "WIDE", "MAX 1H", "MAX 24H", "FAILS",
-                                                    "F-ADDRS", "MSGS", "RCPTS"}};
-        std::vector<bool> left{true, true};
-        if (named) {
-            rows[0].push_back("BUSIEST WIDE NETWORK");
-            left.resize(rows[0].size(), false);
-            left.back() = true;
-        }
-        rows[0].push_back("USER");
+        UserTable table(ctx.config().asn_table != nullptr);
+        for (auto& s : users)
+            table.measure(s);
+        std::string out;
+        table.print_header(out);
         for (auto& s : users) {
-            auto verdict = s.verdict == ag::Verdict::refuse_locked ? ag::Verdict::lock : s.verdict;
-            rows.push_back({std::string(ag::to_string(verdict)), utc(s.locked_at),
-                            std::to_string(s.logins), std::to_string(s.success_addresses),
-                            std::to_string(s.success_networks),
-                            std::to_string(s.success_wide_networks),
-                            std::to_string(s.max_addresses_1h), std::to_string(s.max_addresses_24h),
-                            std::to_string(s.failures), std::to_string(s.failing_addresses),
-                            std::to_string(s.messages), std::to_string(s.recipients)});
-            if (named)
-                rows.back().push_back(s.busiest_wide_network.empty()
-                                          ? "-"
-                                          : esc(s.busiest_wide_network_label) + ": " +
-                                                std::to_string(s.busiest_wide_addresses));
-            rows.back().push_back(esc(s.user));
+            table.print(s, out);
+            if (out.size() >= 1 << 16) {
+                std::cout.write(out.data(), static_cast<std::streamsize>(out.size()));
+                out.clear();
+            }
         }
-        print_table(rows, left);
+        std::cout.write(out.data(), static_cast<std::streamsize>(out.size()));
     }
     std::cout.flush();
     std::cerr << "authguardctl: scan: " << summary_text(totals) << "\n";
