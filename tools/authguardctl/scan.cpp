@@ -1042,17 +1042,26 @@ struct LogScan::Impl {
         struct Rank {
             int severity;
             std::int64_t max_day;
-            std::string_view user; // (most ties are broken by the name)
+            std::uint64_t prefix;  // the name's first 8 bytes, big-endian: most ties
+            std::string_view user; // are broken by the name, most of them there
             std::uint32_t id;
+        };
+        auto prefix_of = [](std::string_view name) {
+            std::uint64_t p = 0;
+            for (std::size_t i = 0; i < 8; ++i)
+                p = (p << 8) | (i < name.size() ? static_cast<unsigned char>(name[i]) : 0u);
+            return p;
         };
         std::vector<Rank> ranks;
         ranks.reserve(users.size());
         for (std::uint32_t id = 0; id < users.size(); ++id)
             ranks.push_back({severity(users[id].summary.verdict),
-                             users[id].address_windows.max_day(), users[id].summary.user, id});
+                             users[id].address_windows.max_day(), prefix_of(users[id].summary.user),
+                             users[id].summary.user, id});
         std::sort(ranks.begin(), ranks.end(), [&](const Rank& a, const Rank& b) {
             if (a.severity != b.severity) return a.severity > b.severity;
             if (a.max_day != b.max_day) return a.max_day > b.max_day;
+            if (a.prefix != b.prefix) return a.prefix < b.prefix;
             return a.user < b.user;
         });
         std::vector<std::uint32_t> ids;
@@ -1078,32 +1087,40 @@ struct LogScan::Impl {
         return s;
     }
 
+    // The wide network with the most successful addresses; of equals, the
+    // one seen first. (Sorted, not counted in a hash map: one allocation a
+    // user, and tens of thousands of users.)
     void busiest(const UserState& u, UserSummary& s) const {
-        struct Count {
-            std::uint32_t addresses = 0, order = 0, example = 0;
+        struct Seen {
+            std::uint32_t wide, order, address; // order: of the address among the successes
         };
-        std::unordered_map<std::uint32_t, Count> counts; // by dense wide network
-        const Count* best = nullptr;
-        std::uint32_t best_wide = 0;
+        std::vector<Seen> seen;
         for (auto index : u.address_slots) { // first seen first
             const AddressSlot& slot = pairs[index];
             if (slot.successes == 0) continue;
-            std::uint32_t wide = addresses[slot.address].wide;
-            auto [it, fresh] = counts.try_emplace(
-                wide, Count{0, static_cast<std::uint32_t>(counts.size()), slot.address});
-            Count& c = it->second;
-            ++c.addresses;
-            if (!best || c.addresses > best->addresses ||
-                (c.addresses == best->addresses && c.order < best->order)) {
-                best = &c; // (unordered_map keeps its elements in place)
-                best_wide = wide;
-            }
+            seen.push_back({addresses[slot.address].wide, static_cast<std::uint32_t>(seen.size()),
+                            slot.address});
         }
-        if (!best) return;
-        s.busiest_wide_network = network_name(best_wide);
+        if (seen.empty()) return;
+        std::sort(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) {
+            return a.wide != b.wide ? a.wide < b.wide : a.order < b.order;
+        });
+        const Seen* best = nullptr; // the first address of the best network
+        std::size_t best_count = 0;
+        for (std::size_t i = 0; i < seen.size();) {
+            std::size_t j = i;
+            while (j < seen.size() && seen[j].wide == seen[i].wide)
+                ++j;
+            if (j - i > best_count || (j - i == best_count && seen[i].order < best->order)) {
+                best = &seen[i];
+                best_count = j - i;
+            }
+            i = j;
+        }
+        s.busiest_wide_network = network_name(best->wide);
         s.busiest_wide_network_label =
-            ag::describe_network(s.busiest_wide_network, addresses[best->example].text, config);
-        s.busiest_wide_addresses = best->addresses;
+            ag::describe_network(s.busiest_wide_network, addresses[best->address].text, config);
+        s.busiest_wide_addresses = static_cast<std::int64_t>(best_count);
     }
 
     void on_mail(const ls::Line& line) {
