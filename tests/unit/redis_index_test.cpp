@@ -8,6 +8,8 @@
 #include "authguard/memory_store.hpp"
 #include "authguard/redis_store.hpp"
 
+#include "raw_redis.hpp"
+
 #include <doctest/doctest.h>
 
 #include <hiredis/hiredis.h>
@@ -33,36 +35,6 @@ Config index_config(const std::string& prefix) {
     return c;
 }
 
-// A raw connection for looking behind the store's back.
-struct Raw {
-    std::unique_ptr<redisContext, void (*)(redisContext*)> c{redisConnectUnix(test_redis()),
-                                                             redisFree};
-    // The reply as text: an integer, a string, or the elements joined by ' '.
-    std::string run(const std::vector<std::string>& argv) {
-        std::vector<const char*> p;
-        std::vector<size_t> l;
-        for (auto& a : argv) {
-            p.push_back(a.data());
-            l.push_back(a.size());
-        }
-        auto* r = static_cast<redisReply*>(
-            redisCommandArgv(c.get(), static_cast<int>(argv.size()), p.data(), l.data()));
-        std::string out;
-        if (!r) return "(no reply)";
-        if (r->type == REDIS_REPLY_INTEGER)
-            out = std::to_string(r->integer);
-        else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
-                 r->type == REDIS_REPLY_ERROR)
-            out.assign(r->str, r->len);
-        else if (r->type == REDIS_REPLY_ARRAY)
-            for (std::size_t i = 0; i < r->elements; ++i)
-                out += (i ? " " : "") + std::string(r->element[i]->str, r->element[i]->len);
-        freeReplyObject(r);
-        return out;
-    }
-    long long integer(const std::vector<std::string>& argv) { return std::stoll(run(argv)); }
-};
-
 Event login(const std::string& user, const std::string& address, std::int64_t time,
             Outcome outcome = Outcome::success) {
     return Event{
@@ -84,8 +56,14 @@ std::string text(const History& h) {
     return out;
 }
 
+// One event recorded by the Redis store and by the reference: the same
+// history back.
+void record_both(RedisStore& store, MemoryStore& memory, const Event& e) {
+    CHECK(text(store.record(e, true).history) == text(memory.record(e, true).history));
+}
+
 // The index holds every field of the hash but x|dropped, and '#'.
-void check_in_step(Raw& raw, RedisStore& store, const std::string& user) {
+void check_in_step(testing::RawRedis& raw, RedisStore& store, const std::string& user) {
     const auto key = store.observations_key(user), seen = store.seen_key(user);
     if (raw.integer({"EXISTS", seen}) == 0) return;
     long long fields = raw.integer({"HLEN", key}) - raw.integer({"HEXISTS", key, "x|dropped"});
@@ -104,7 +82,7 @@ void check_in_step(Raw& raw, RedisStore& store, const std::string& user) {
 TEST_CASE("redis index: a full history evicts what the whole-hash scan evicted (ties, expiry)") {
     SKIP_WITHOUT_REDIS();
     Config c = index_config("ix1:");
-    Raw raw;
+    testing::RawRedis raw;
     raw.run({"DEL", "ix1:{u}", "ix1:{u}:lock", "ix1:{u}:seen"});
     RedisStore redis(c);
     MemoryStore memory(c);
@@ -133,7 +111,7 @@ TEST_CASE("redis index: a full history evicts what the whole-hash scan evicted (
 TEST_CASE("redis index: marks are never evicted nor counted") {
     SKIP_WITHOUT_REDIS();
     Config c = index_config("ix2:");
-    Raw raw;
+    testing::RawRedis raw;
     raw.run({"DEL", "ix2:{v}", "ix2:{v}:lock", "ix2:{v}:seen"});
     RedisStore store(c);
     RecordOptions marked;
@@ -155,7 +133,7 @@ TEST_CASE("redis index: marks are never evicted nor counted") {
 TEST_CASE("redis index: a full history stored without the index is taken over unchanged") {
     SKIP_WITHOUT_REDIS();
     Config c = index_config("ix3:");
-    Raw raw;
+    testing::RawRedis raw;
     raw.run({"DEL", "ix3:{w}", "ix3:{w}:lock", "ix3:{w}:seen"});
     // As an earlier version left it: 8 entries (two seen in the same
     // second, the one stored first first) and a mark; no index.
@@ -185,7 +163,7 @@ TEST_CASE("redis index: a full history stored without the index is taken over un
     for (int i = 0; i < 12; ++i) {
         Event e = login("w", "198.51.100." + std::to_string(2 + i), 7001 + i / 3,
                         i % 4 ? Outcome::bad_password : Outcome::success);
-        CHECK(text(store.record(e, true).history) == text(memory.record(e, true).history));
+        record_both(store, memory, e);
     }
     check_in_step(raw, store, "w");
 }
@@ -193,13 +171,11 @@ TEST_CASE("redis index: a full history stored without the index is taken over un
 TEST_CASE("redis index: take_back_success, clear_lock and restore keep it in step") {
     SKIP_WITHOUT_REDIS();
     Config c = index_config("ix4:");
-    Raw raw;
+    testing::RawRedis raw;
     raw.run({"DEL", "ix4:{x}", "ix4:{x}:lock", "ix4:{x}:seen", "ix4:{x}:rate"});
     RedisStore store(c);
     MemoryStore memory(c);
-    auto both = [&](const Event& e) {
-        CHECK(text(store.record(e, true).history) == text(memory.record(e, true).history));
-    };
+    auto both = [&](const Event& e) { record_both(store, memory, e); };
     for (int i = 0; i < 12; ++i)
         both(login("x", "10.2.0." + std::to_string(i), 3000 + i,
                    i % 2 ? Outcome::bad_password : Outcome::success));
@@ -236,7 +212,7 @@ TEST_CASE("redis index: take_back_success, clear_lock and restore keep it in ste
 TEST_CASE("redis index: an index left stale by an older version is built again") {
     SKIP_WITHOUT_REDIS();
     Config c = index_config("ix5:");
-    Raw raw;
+    testing::RawRedis raw;
     raw.run({"DEL", "ix5:{y}", "ix5:{y}:lock", "ix5:{y}:seen"});
     RedisStore store(c);
     for (int i = 0; i < 10; ++i)
@@ -254,7 +230,7 @@ TEST_CASE("redis index: an index left stale by an older version is built again")
     memory.put_history("y", store.load("y"), 1LL << 40); // the reference: the hash as it is
     for (int i = 0; i < 12; ++i) {
         Event e = login("y", "10.6.0." + std::to_string(i), 6000 + i, Outcome::bad_password);
-        CHECK(text(store.record(e, true).history) == text(memory.record(e, true).history));
+        record_both(store, memory, e);
     }
     check_in_step(raw, store, "y");
 }

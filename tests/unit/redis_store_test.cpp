@@ -6,6 +6,8 @@
 #include "authguard/redis_store.hpp"
 #include "test_support.hpp"
 
+#include "raw_redis.hpp"
+
 #include <doctest/doctest.h>
 
 #include <hiredis/hiredis.h>
@@ -31,23 +33,6 @@ Config redis_config(const std::string& prefix) {
     return c;
 }
 
-// A raw connection for looking behind the store's back.
-struct Raw {
-    std::unique_ptr<redisContext, void (*)(redisContext*)> c{redisConnectUnix(test_redis()),
-                                                             redisFree};
-    void run(const std::vector<std::string>& argv) {
-        std::vector<const char*> p;
-        std::vector<size_t> l;
-        for (auto& a : argv) {
-            p.push_back(a.data());
-            l.push_back(a.size());
-        }
-        auto* r = static_cast<redisReply*>(
-            redisCommandArgv(c.get(), static_cast<int>(argv.size()), p.data(), l.data()));
-        if (r) freeReplyObject(r);
-    }
-};
-
 Event login(const std::string& user, const std::string& address, std::int64_t time,
             Outcome outcome = Outcome::success) {
     return Event{user, address, time, outcome, "submission", std::nullopt};
@@ -62,7 +47,7 @@ TEST_CASE("redis store: the script is loaded again after SCRIPT FLUSH") {
     }
     Config c = redis_config("u2:");
     RedisStore store(c);
-    Raw raw;
+    testing::RawRedis raw;
     raw.run({"SCRIPT", "FLUSH"});
     auto r = store.record(login("bob", "192.0.2.1", 2000), true);
     CHECK(r.history.observations.size() == 1);

@@ -9,6 +9,8 @@
 #include "authguard/redis_store.hpp"
 #include "test_support.hpp"
 
+#include "raw_redis.hpp"
+
 #include <doctest/doctest.h>
 
 #include <hiredis/hiredis.h>
@@ -23,42 +25,6 @@ using namespace authguard;
 namespace {
 
 const char* test_redis() { return std::getenv("AUTHGUARD_TEST_REDIS"); }
-
-// A raw connection for looking behind the Redis store's back.
-struct Raw {
-    std::unique_ptr<redisContext, void (*)(redisContext*)> c{redisConnectUnix(test_redis()),
-                                                             redisFree};
-    long long integer(const std::vector<std::string>& argv) {
-        std::vector<const char*> p;
-        std::vector<size_t> l;
-        for (auto& a : argv) {
-            p.push_back(a.data());
-            l.push_back(a.size());
-        }
-        auto* r = static_cast<redisReply*>(
-            redisCommandArgv(c.get(), static_cast<int>(argv.size()), p.data(), l.data()));
-        long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-        if (r) freeReplyObject(r);
-        return v;
-    }
-    void run(const std::vector<std::string>& argv) { integer(argv); }
-    // Deletes every key starting with prefix.
-    void clear(const std::string& prefix) {
-        for (;;) {
-            auto* r = static_cast<redisReply*>(
-                redisCommand(c.get(), "SCAN 0 MATCH %s* COUNT 100000", prefix.c_str()));
-            if (!r) return;
-            std::vector<std::string> keys;
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-                for (std::size_t i = 0; i < r->element[1]->elements; ++i)
-                    keys.emplace_back(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
-            freeReplyObject(r);
-            if (keys.empty()) return;
-            keys.insert(keys.begin(), "DEL");
-            run(keys);
-        }
-    }
-};
 
 struct RedisFixture {
     static bool available() { return test_redis() != nullptr; }
@@ -81,7 +47,7 @@ struct RedisFixture {
     static void break_store(Config& c) { c.store.redis = "unix:/nonexistent/redis.sock"; }
     static std::unique_ptr<Store> open(const Config& c) { return std::make_unique<RedisStore>(c); }
 
-    Raw raw;
+    testing::RawRedis raw;
     Config config;
     std::unique_ptr<RedisStore> store;
 };
