@@ -40,19 +40,19 @@ class RawRedis {
         Reply r = command(argv);
         return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     }
-    // Deletes every key starting with prefix.
+    // Deletes every key starting with prefix (the whole keyspace walked:
+    // one SCAN step may find none of them in a large database).
     void clear(const std::string& prefix) {
-        for (;;) {
+        std::string cursor = "0";
+        do {
             std::vector<std::string> keys{"DEL"};
-            Reply r = command({"SCAN", "0", "MATCH", prefix + "*", "COUNT", "100000"});
-            if (!r) return;
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-                for (std::size_t i = 0; i < r->element[1]->elements; ++i)
-                    keys.emplace_back(r->element[1]->element[i]->str,
-                                      r->element[1]->element[i]->len);
-            if (keys.size() == 1) return;
-            run(keys);
-        }
+            Reply r = command({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "10000"});
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return;
+            cursor.assign(r->element[0]->str, r->element[0]->len);
+            for (std::size_t i = 0; i < r->element[1]->elements; ++i)
+                keys.emplace_back(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+            if (keys.size() > 1) run(keys);
+        } while (cursor != "0");
     }
 
   private:
