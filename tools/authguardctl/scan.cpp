@@ -1033,8 +1033,6 @@ struct LogScan::Impl {
         }
     }
 
-    // The wide network most of the user's successful addresses are in (the
-    // first seen among equals), named for people (network_names.hpp).
     // The users, the most alarming first: ids sorted, not summaries (a
     // summary is some 400 bytes and strings, and there may be tens of
     // thousands of brute-force names).
@@ -1087,9 +1085,10 @@ struct LogScan::Impl {
         return s;
     }
 
-    // The wide network with the most successful addresses; of equals, the
-    // one seen first. (Sorted, not counted in a hash map: one allocation a
-    // user, and tens of thousands of users.)
+    // The wide network most of the user's successful addresses are in (the
+    // first seen among equals), named for people (network_names.hpp). The
+    // addresses are sorted by network, not counted in a hash map: one
+    // allocation a user, and there may be tens of thousands of users.
     void busiest(const UserState& u, UserSummary& s) const {
         struct Seen {
             std::uint32_t wide, order, address; // order: of the address among the successes
