@@ -25,7 +25,7 @@ section() { printf '\n== %s\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
 section "build"
-make -s "$B/authguard-checkpw" "$B/authguardctl" "$B/vchkpw-standin" "$B/libauthguard.a"
+make -s "build/authguard-checkpw" "build/authguardctl" "build/vchkpw-standin" "build/libauthguard.a"
 CXX=${CXX:-g++}
 g++ -std=c++20 -O2 -Wall -Wextra -Iinclude -o "$B/asn-lookup" bench/asn-lookup.cpp \
     "$B/libauthguard.a" -lmaxminddb -lz

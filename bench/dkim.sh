@@ -25,8 +25,8 @@ if [ -z "${AG_BENCH_DKIM_NS:-}" ]; then
         echo "bench/dkim.sh: skipped: needs root and unshare -m (a private /etc/resolv.conf)"
         exit 0
     fi
-    make -s "$B/authguard-dkim" "$B/authguard-checkpw" "$B/vchkpw-standin" "$B/qmail-queue-standin" \
-        "$B/authguardctl"
+    make -s "build/authguard-dkim" "build/authguard-checkpw" "build/vchkpw-standin" "build/qmail-queue-standin" \
+        "build/authguardctl"
     AG_BENCH_DKIM_NS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
 BATCHES=${BENCH_DKIM_BATCHES:-4} PER=${BENCH_DKIM_PER_BATCH:-25}

@@ -61,7 +61,7 @@ exec > >(tee "$B/bench/policyd.txt") 2>&1
 section() { printf '\n== %s\n' "$*"; }
 
 section "authguard-policyd benchmark: build"
-make -s B="$BREL" "$B/authguard-policyd" "$B/bench/policyd-load"
+make -s B="$BREL" "$BREL/authguard-policyd" "$BREL/bench/policyd-load" # (paths as the Makefile names them)
 LOAD=$B/bench/policyd-load
 PD=$B/authguard-policyd
 command -v taskset >/dev/null || { echo "bench/policyd.sh: taskset (util-linux) is missing"; exit 1; }

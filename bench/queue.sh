@@ -13,8 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD B=$ROOT/build
-make -s "$B/authguard-queue" "$B/authguard-spp" "$B/authguard-checkpw" "$B/vchkpw-standin" \
-    "$B/qmail-queue-standin" "$B/authguard-spp-mail"
+make -s "build/authguard-queue" "build/authguard-spp" "build/authguard-checkpw" "build/vchkpw-standin" \
+    "build/qmail-queue-standin" "build/authguard-spp-mail"
 BATCHES=${BENCH_QUEUE_BATCHES:-6} PER=${BENCH_QUEUE_PER_BATCH:-40}
 TMP=$(mktemp -d /tmp/authguard-bench-queue.XXXXXX)
 QQ=$(mktemp -d /dev/shm/authguard-bench-qq.XXXXXX)

@@ -31,7 +31,7 @@ if [ -z "${AG_BENCH_SPF_NS:-}" ]; then
         echo "bench/spf.sh: skipped: needs root and unshare -m (a private /etc/resolv.conf)"
         exit 0
     fi
-    make -s "$B/authguard-spf" "$B/authguard-spf-mail"
+    make -s "build/authguard-spf" "build/authguard-spf-mail"
     AG_BENCH_SPF_NS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
 ROUNDS=${BENCH_SPF_ROUNDS:-300}

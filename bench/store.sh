@@ -35,7 +35,7 @@ section() { printf '\n== %s\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
 section "store benchmark: build"
-make -s "$B/libauthguard.a" "$B/authguard-checkpw" "$B/vchkpw-standin" "$B/authguardctl"
+make -s "build/libauthguard.a" "build/authguard-checkpw" "build/vchkpw-standin" "build/authguardctl"
 newer() { [ ! -e "$1" ] || [ -n "$(find "${@:2}" -newer "$1" 2>/dev/null)" ]; }
 if newer "$B/store-load" bench/store-load.cpp "$B/libauthguard.a"; then
     $CXX -std=c++20 -O2 -Wall -Wextra -Iinclude -o "$B/store-load" bench/store-load.cpp \
