@@ -840,11 +840,19 @@ printf '%s\n' "$(sed -n 1,20p "$W/ct.all")" > "$W/nocopy/maillog"
 "$CTL" --control "$CC" follow --state "$W/nocopy.state" "$W/nocopy/maillog" > "$W/nocopy.out" 2>&1 &
 FOLLOWER=$!
 on_exit "kill $FOLLOWER"
-sleep 0.5
 size=$(stat -c %s "$W/nocopy/maillog")
+# (waits on what follow has written, not on sleeps: a loaded machine may
+# take seconds to start it, or to have it look again)
+for _ in $(seq 300); do
+    grep -q "^v2 [0-9]* $(stat -c %i "$W/nocopy/maillog") $size " "$W/nocopy.state" 2>/dev/null && break
+    sleep 0.05
+done
 sed -n 21,30p "$W/ct.all" >> "$W/nocopy/maillog"
 truncate -s 0 "$W/nocopy/maillog"
-sleep 0.6
+for _ in $(seq 300); do
+    grep -q "was truncated" "$W/nocopy.out" && break
+    sleep 0.05
+done
 kill -TERM "$FOLLOWER"; wait "$FOLLOWER"
 check "follow, truncated with no copy: says so, and from which byte lines may be lost" \
     grep -q "was truncated and no copy of it was found beside it .*after byte $size and before the truncation is lost" "$W/nocopy.out"
