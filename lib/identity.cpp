@@ -20,7 +20,8 @@ namespace authguard {
 namespace {
 
 // The first 4 KB of a /proc file, read with one read(2): every login reads
-// up to three of them, and a stream would cost more than the read.
+// two of them (more through a shell or a queue stage), and a stream would
+// cost more than the read.
 std::string read_proc(pid_t pid, const char* name) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), name);
@@ -54,20 +55,28 @@ std::vector<std::string_view> fields_after_name(std::string_view stat, std::size
 }
 
 // Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
-std::string start_time_of(pid_t pid) {
-    std::string stat = read_proc(pid, "stat");
+std::string start_time_in(std::string_view stat) {
     auto fields = fields_after_name(stat, 20);
     return fields.size() == 20 ? std::string(fields[19]) : std::string();
 }
 
 // Field 4 of /proc/PID/stat: the parent's pid (0 when unknown).
-pid_t parent_of(pid_t pid) {
-    std::string stat = read_proc(pid, "stat");
+pid_t parent_in(std::string_view stat) {
     auto fields = fields_after_name(stat, 2);
     if (fields.size() < 2) return 0;
     long ppid = 0;
     std::from_chars(fields[1].data(), fields[1].data() + fields[1].size(), ppid);
     return static_cast<pid_t>(ppid);
+}
+
+// Field 2 of /proc/PID/stat, the command name: the kernel writes there,
+// between "(" and the last ")", the same bytes as /proc/PID/comm (which
+// adds a '\n'), so one read of stat serves all three.
+std::string_view name_in(std::string_view stat) {
+    auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open)
+        return {};
+    return stat.substr(open + 1, close - open - 1);
 }
 
 // A "sh -c COMMAND" between the SMTP server and us does not own the
@@ -91,20 +100,27 @@ bool is_shell_command(pid_t pid) {
 // authguard-queue forks the next queue program (it must see that
 // program's exit code to take back a count), so a stage behind it in the
 // chain (authguard-dkim) has it, not qmail-smtpd, as its parent.
-bool is_forking_queue_stage(pid_t pid) {
-    return read_proc(pid, "comm") == "authguard-queue\n";
+bool is_forking_queue_stage(std::string_view stat) {
+    return name_in(stat) == "authguard-queue";
 }
 
 } // namespace
 
 std::string session_key_of_parent() {
+    // Each process looked at is read once from /proc/PID/stat (its name,
+    // parent and start time), not from comm and stat: every /proc read is
+    // an open, a read and a close on the AUTH's path.
+    auto stat_of = [](pid_t pid) { return pid > 1 ? read_proc(pid, "stat") : std::string(); };
     pid_t parent = ::getppid();
+    std::string stat = stat_of(parent);
     for (int hops = 0;
-         hops < 3 && parent > 1 && (is_shell_command(parent) || is_forking_queue_stage(parent));
-         ++hops)
-        parent = parent_of(parent);
+         hops < 3 && parent > 1 && (is_shell_command(parent) || is_forking_queue_stage(stat));
+         ++hops) {
+        parent = parent_in(stat);
+        stat = stat_of(parent);
+    }
     if (parent <= 1) return {}; // orphaned: no session to speak of
-    std::string started = start_time_of(parent);
+    std::string started = start_time_in(stat);
     if (started.empty()) return {};
     char host[HOST_NAME_MAX + 1] = {};
     ::gethostname(host, sizeof host - 1);

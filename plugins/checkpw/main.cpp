@@ -174,9 +174,12 @@ int guard_stage(int argc, char** argv) {
     event.fingerprint = ag::password_fingerprint(config.fingerprint_secret, config.fingerprint_bits,
                                                  event.user, credentials.password);
 
-    std::string self = self_path();
+    // Our own path (a readlink of /proc/self/exe) only for the
+    // authenticated stage: /bin/true runs without it.
+    std::string self = runs_true(argc, argv) ? std::string() : self_path();
     ag::Pipe credentials_pipe, report, verdict;
-    if (self.empty() || !open_pipes(runs_true(argc, argv), credentials_pipe, report, verdict)) {
+    if ((self.empty() && !runs_true(argc, argv)) ||
+        !open_pipes(runs_true(argc, argv), credentials_pipe, report, verdict)) {
         logger.write(ag::Logger::Level::error, "cannot set up pipes or find myself: " +
                                                    std::string(std::strerror(errno)));
         return cp::exit_temp;
