@@ -277,6 +277,51 @@ for i in 1 2 3 4 5; do scan "$W/moving.log" >/dev/null 2>&1; rcs="$rcs$?"; done
 wait $mover
 check_eq "a file growing and truncated while read: never a crash" "00000" "$rcs"
 
+# --- two threads (--threads 2: one reads and parses, one counts) give
+# what one gives, to the byte: the table, --json and the summary, on every
+# kind of input above, whichever thread parses ---
+"$GEN" --users 200 --days 2 --pop3-share 0 --phone-share 0.7 --phone-new-address \
+    --webmail-share 0.6 --webmail-daily --failure-share 0.08 --bruteforce 3000 \
+    --recipients 50 --inbound-per-user 1 > "$W/shaped.log"
+n=$(wc -l < "$W/maillog")
+mkdir -p "$W/plain"
+head -n $((n / 2)) "$W/maillog" > "$W/plain/maillog.1"
+tail -n +$((n / 2 + 1)) "$W/maillog" > "$W/plain/maillog"
+touch -d '2013-07-25 12:00' "$W/plain/maillog" "$W/plain/maillog.1"
+threads_differ=()
+# same_with_threads NAME SCAN-ARGS...: NAME is listed when any way differs
+same_with_threads() {
+    local name=$1 side t json
+    shift
+    for json in "" --json; do
+        "$CTL" --control "$C" scan $json --threads 1 "$@" > "$W/t1.out" 2> "$W/t1.err" < "${STDIN:-/dev/null}"
+        echo "exit $?" >> "$W/t1.err"
+        for side in balanced reader counter; do
+            AUTHGUARD_TEST_SCAN_PARSE=$side "$CTL" --control "$C" scan $json --threads 2 "$@" \
+                > "$W/t2.out" 2> "$W/t2.err" < "${STDIN:-/dev/null}"
+            echo "exit $?" >> "$W/t2.err"
+            cmp -s "$W/t1.out" "$W/t2.out" && cmp -s "$W/t1.err" "$W/t2.err" ||
+                threads_differ+=("$name${json:+ $json} ($side)")
+        done
+    done
+}
+same_with_threads "syslog" --year 2013 "$W/maillog"
+same_with_threads "multilog" "$W/current"
+same_with_threads "RFC 3339" "$W/maillog.rfc3339"
+same_with_threads "each login logged twice" --year 2013 "$W/maillog.twice"
+same_with_threads "gzip rotations" "$W/rot/maillog" "$W/rot/maillog.1.gz" "$W/rot/maillog.2.gz"
+same_with_threads "plain rotations (the year chain across files)" "$W/plain/maillog" "$W/plain/maillog.1"
+same_with_threads "webmail, phones and a brute-force run" --year 2013 "$W/shaped.log"
+same_with_threads "bad input" --year 2013 "$W/bad.log"
+same_with_threads "an unreadable file among others" --year 2013 "$W/no-such-file" "$W/seed.log"
+same_with_threads "gzip cut short" --year 2013 "$W/cut.gz"
+same_with_threads "--user, --since, --until" --year 2013 --user hello@example.com \
+    --since 2013-07-23 --until 2013-07-24 "$W/maillog"
+STDIN=$W/maillog same_with_threads "standard input" --year 2013 -
+check_eq "--threads 2 = --threads 1, to the byte, on every input (balanced, reader, counter)" \
+    "" "${threads_differ[*]}"
+check_eq "--threads 0: a usage error" 2 "$(scan --threads 0 "$W/seed.log" >/dev/null 2>&1; echo $?)"
+
 # --- report: one self-contained HTML file, rendered by headless Chromium ---
 render() { # HTML PNG: a screenshot 1200x2000
     local profile

@@ -515,7 +515,7 @@ std::vector<ReportUser> from_logs(Context& ctx, std::vector<std::string>& flagge
     std::set<std::string> wanted;
     {
         LogScan first(ctx.config(), options);
-        for (auto& p : paths) first.add_input(p);
+        first.add_inputs(paths);
         std::cerr << "authguardctl: report: " << summary_text(first.totals()) << "\n";
         for (auto& e : first.totals().errors) std::cerr << "authguardctl: " << esc(e) << "\n";
         if (!first.totals().errors.empty()) throw std::runtime_error("cannot read every input");
@@ -527,7 +527,7 @@ std::vector<ReportUser> from_logs(Context& ctx, std::vector<std::string>& flagge
     options.only_users = wanted;
     options.timeline_users = wanted;
     LogScan second(ctx.config(), options);
-    for (auto& p : paths) second.add_input(p);
+    second.add_inputs(paths);
     for (auto& s : second.users()) {
         ReportUser r;
         r.summary = s;

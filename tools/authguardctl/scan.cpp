@@ -16,9 +16,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -388,6 +391,204 @@ std::string ipv4_network_text(std::uint32_t value, int prefix) {
     return out + "/" + std::to_string(prefix);
 }
 
+// The tags of vchkpw's lines so far ("vpopmail", "vchkpw-pop3", ...): only
+// their lines are looked for among the known logins. The reading thread of
+// a threaded scan keeps its own, learning from the same lines in the same
+// order, so that both agree on every index.
+class LoginTags {
+  public:
+    std::size_t size() const { return tags_.size(); }
+    // The tag's index; size() when it is not (yet) one of them.
+    std::size_t index(std::string_view tag) const {
+        std::size_t i = 0;
+        while (i < tags_.size() && std::string_view(tags_[i]) != tag)
+            ++i;
+        return i;
+    }
+    // The known-login hash of a line's text after tag `index`; 0 when
+    // the line cannot be a known login.
+    std::uint64_t hash(std::size_t index, std::string_view body) const {
+        if (index >= tags_.size() || body.size() > KnownLogin::capacity) return 0;
+        return (name_hash(body) ^ index) | std::uint64_t{1} << 63; // (never 0)
+    }
+    // After the parse: a vchkpw login under a new tag makes it one, from
+    // the next line on.
+    void learn(std::size_t index, std::string_view tag, const ls::Line& line) {
+        if (line.kind == ls::Kind::auth && line.auth.source == ls::Source::vchkpw &&
+            index == tags_.size() && tags_.size() < 4 && !tag.empty())
+            tags_.emplace_back(tag);
+    }
+
+  private:
+    std::vector<std::string> tags_;
+};
+
+// A piece of a batch's bytes (LineBatch): offsets, not views, so that
+// a line's record stays small.
+struct Span {
+    std::uint32_t at = 0, size = 0;
+};
+
+// One line as a threaded scan's reading thread hands it over: split, the
+// known-login hash of its text worked out, and parsed unless the counting
+// thread is to parse it (see read_batches), or its text was seen just
+// before (then it is most likely a known login, and the counting thread
+// parses it only if it is not). Kept small: every byte of it crosses from
+// one core's cache to the other's.
+struct HandedLine {
+    std::int64_t time = 0;
+    std::uint64_t login_hash = 0; // LoginTags::hash
+    std::uint64_t number = 0;     // message: msg; auth: session
+    std::uint64_t delivery = 0;   // message: delivery
+    // unparsed: the head's tag, body and text; auth: user, address,
+    // service; message: sender
+    Span first, second, third;
+    Span body;                  // parsed, with a login_hash: the head's body
+    std::uint32_t tag = 0;      // LoginTags::index
+    std::uint32_t attempts = 1; // auth
+    ls::Kind kind = ls::Kind::ignored;
+    ag::Outcome outcome = ag::Outcome::success;
+    ls::Source source = ls::Source::vchkpw;
+    bool parsed = false;
+    bool remote = false, deferred = false; // message
+};
+
+// The login texts the reading thread saw last, by their hash alone: a
+// hint, which the counting thread's known logins (whole texts) settle.
+class SeenTexts {
+  public:
+    // True when `hash` was seen before (and is now remembered).
+    bool seen(std::uint64_t hash) {
+        std::uint64_t& slot = slots_[hash % slots_.size()];
+        bool was = slot == hash;
+        slot = hash;
+        return was;
+    }
+
+  private:
+    std::vector<std::uint64_t> slots_ = std::vector<std::uint64_t>(known_login_slots);
+};
+
+// Lines on their way from the reading thread to the counting one, with
+// the bytes their spans point into: a block allocated once, never moved.
+class LineBatch {
+  public:
+    // Handed over at this many bytes or lines (small enough to stay in
+    // the caches; the lines are never grown).
+    static constexpr std::size_t fill = 128 << 10, max_lines = 2048;
+    // Room a line of n bytes may need: the line, and its unescaped fields
+    // (each no longer than the line).
+    static constexpr std::size_t room(std::size_t n) { return 4 * n + 64; }
+    static constexpr std::size_t capacity = fill + 4 * max_log_line + 64; // room(max_log_line)
+
+    // (Its memory touched here, by the thread that makes it.)
+    LineBatch() : bytes_(std::make_unique<char[]>(capacity)) {
+        lines.resize(max_lines);
+        lines.clear();
+    }
+    bool has_room(std::size_t n) const { return used_ + room(n) <= capacity; }
+    bool full() const { return used_ >= fill || lines.size() >= max_lines; }
+    // A copy of `v` in the batch.
+    Span copy(std::string_view v) {
+        std::memcpy(bytes_.get() + used_, v.data(), v.size());
+        Span span{static_cast<std::uint32_t>(used_), static_cast<std::uint32_t>(v.size())};
+        used_ += v.size();
+        return span;
+    }
+    // `v`, a view of `within` (which is at `within_at`), or else a copy.
+    Span keep(std::string_view v, std::string_view within, Span within_at) {
+        auto at = reinterpret_cast<std::uintptr_t>(v.data()),
+             base = reinterpret_cast<std::uintptr_t>(within.data());
+        if (v.empty()) return {};
+        if (at >= base && at + v.size() <= base + within.size())
+            return {within_at.at + static_cast<std::uint32_t>(at - base),
+                    static_cast<std::uint32_t>(v.size())};
+        return copy(v);
+    }
+    std::string_view view(Span span) const { return {bytes_.get() + span.at, span.size}; }
+    // The bytes copied since `used` taken back (a line the counting
+    // thread has no use for).
+    void rewind(std::size_t used) { used_ = used; }
+    std::size_t used() const { return used_; }
+    void clear() {
+        used_ = 0;
+        lines.clear();
+    }
+
+    std::vector<HandedLine> lines;
+
+  private:
+    std::unique_ptr<char[]> bytes_;
+    std::size_t used_ = 0;
+};
+
+// The hand-over between the two threads: full batches one way, emptied
+// ones back (their memory reused: a fresh page costs a fault), at most
+// `depth` in all, so the reader is never far ahead.
+class BatchQueue {
+  public:
+    static constexpr std::size_t depth = 4;
+
+    // The batches are made here, by the counting thread: from the heap
+    // it has set up for the scan (huge pages), not a new thread's arena.
+    BatchQueue() {
+        for (std::size_t i = 0; i < depth; ++i)
+            free_.push_back(std::make_unique<LineBatch>());
+    }
+
+    // The reader's next batch to fill; nullptr when the scan is stopping.
+    std::unique_ptr<LineBatch> empty_batch() {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return stopping_ || !free_.empty(); });
+        if (stopping_) return nullptr;
+        auto batch = std::move(free_.back());
+        free_.pop_back();
+        return batch;
+    }
+    // Returns how many batches now wait for the counting thread.
+    std::size_t hand_over(std::unique_ptr<LineBatch> batch) {
+        std::lock_guard lock(mutex_);
+        full_.push_back(std::move(batch));
+        changed_.notify_all();
+        return full_.size();
+    }
+    // The reader is done (or failed).
+    void finish() {
+        std::lock_guard lock(mutex_);
+        finished_ = true;
+        changed_.notify_all();
+    }
+    // The counter's next batch; nullptr when the reader is done and every
+    // batch has been taken.
+    std::unique_ptr<LineBatch> full_batch() {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return finished_ || !full_.empty(); });
+        if (full_.empty()) return nullptr;
+        auto batch = std::move(full_.front());
+        full_.pop_front();
+        return batch;
+    }
+    void give_back(std::unique_ptr<LineBatch> batch) {
+        batch->clear();
+        std::lock_guard lock(mutex_);
+        free_.push_back(std::move(batch));
+        changed_.notify_all();
+    }
+    // The counter stops early (an exception): the reader's wait ends.
+    void stop() {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        changed_.notify_all();
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<std::unique_ptr<LineBatch>> full_;
+    std::vector<std::unique_ptr<LineBatch>> free_;
+    bool finished_ = false, stopping_ = false;
+};
+
 } // namespace
 
 struct LogScan::Impl {
@@ -452,9 +653,7 @@ struct LogScan::Impl {
     static std::uint32_t service_bit(std::uint32_t id) { return id < 32 ? 1u << id : 0; }
 
     std::vector<KnownLogin> known_logins = std::vector<KnownLogin>(known_login_slots);
-    // The tags of vchkpw's lines so far ("vpopmail", "vchkpw-pop3", ...):
-    // only their lines are looked for among the known logins.
-    std::vector<std::string> login_tags;
+    LoginTags login_tags;
     // The text of the line being read while it may become a known login
     // (hash 0: it may not).
     struct LoginText {
@@ -474,6 +673,9 @@ struct LogScan::Impl {
     // needs those of the user's whole history at every login).
     ag::NetworkKeyCache network_key_cache;
     ls::Line line_; // reused for every line
+    // A threaded scan's: for the lines the reading thread left unparsed
+    // (`parser` is the reader's meanwhile).
+    ls::Parser body_parser;
 
     Impl(const ag::Config& c, ScanOptions o) : config(c), options(std::move(o)), store(c) {
         if (options.first_year > 0) parser.set_reference(0, options.first_year);
@@ -698,15 +900,39 @@ struct LogScan::Impl {
         ls::Line& line = line_;
         ls::Parser::Head head;
         if (parser.split(text, line, head)) { // (else a line without a time: counted below)
-            std::size_t tag = 0;
-            while (tag < login_tags.size() && std::string_view(login_tags[tag]) != head.tag)
-                ++tag;
-            if (known_login(tag, head.body, line.time)) return;
+            std::size_t tag = login_tags.index(head.tag);
+            if (known_login(tag, login_tags.hash(tag, head.body), head.body, line.time)) return;
             parser.parse_body(head, line);
-            if (line.kind == ls::Kind::auth && line.auth.source == ls::Source::vchkpw &&
-                tag == login_tags.size() && login_tags.size() < 4 && !head.tag.empty())
-                login_tags.emplace_back(head.tag); // from the next line on
+            login_tags.learn(tag, head.tag, line);
         }
+        on_parsed(line);
+    }
+
+    // A line the reading thread handed over (run_threaded): what on_line
+    // does after the split, the known-login shortcut included.
+    void on_handed(const LineBatch& batch, const HandedLine& h) {
+        std::string_view body = batch.view(h.parsed ? h.body : h.second);
+        if (known_login(h.tag, h.login_hash, body, h.time)) return;
+        ls::Line& line = line_;
+        line.time = h.time;
+        line.reason = ls::SkipReason::none;
+        if (!h.parsed) {
+            line.kind = ls::Kind::ignored;
+            body_parser.parse_body({batch.view(h.first), body, batch.view(h.third)}, line);
+        } else if (h.kind == ls::Kind::auth) {
+            line.kind = h.kind;
+            line.auth =
+                ls::AuthRecord{batch.view(h.first), batch.view(h.second), h.outcome, h.source,
+                               batch.view(h.third), h.attempts,           h.number,  {}};
+        } else {
+            line.kind = h.kind;
+            line.message = ls::MessageRecord{h.number, h.delivery, batch.view(h.first),
+                                             {},       h.remote,   h.deferred};
+        }
+        on_parsed(line);
+    }
+
+    void on_parsed(const ls::Line& line) {
         switch (line.kind) {
         case ls::Kind::ignored:
             ++totals.ignored;
@@ -724,6 +950,182 @@ struct LogScan::Impl {
             on_mail(line);
     }
 
+    // The inputs read, split and parsed by a second thread while this one
+    // counts (ScanOptions::threads). The lines reach on_parsed in the order
+    // one thread reads them, so the result is the same to the byte.
+    void run_threaded(const std::vector<std::string>& paths) {
+        BatchQueue queue;
+        std::vector<std::string> errors;
+        std::uint64_t inputs = 0;
+        ScanTotals counted; // by the reader: every line, and those it kept back
+        std::exception_ptr failure;
+        {
+            // The reader's parser lives on its stack while it reads, so that
+            // it shares no cache line with what this thread writes at every
+            // line (Impl's counters).
+            std::thread reader([&] {
+                try {
+                    ls::Parser own = parser;
+                    read_batches(paths, own, queue, errors, inputs, counted);
+                    parser = own; // (the year chain goes on in later inputs)
+                } catch (const Stopped&) {
+                } catch (...) {
+                    failure = std::current_exception();
+                }
+                queue.finish();
+            });
+            struct Joined { // also when counting throws
+                BatchQueue& queue;
+                std::thread& reader;
+                ~Joined() {
+                    queue.stop();
+                    reader.join();
+                }
+            } joined{queue, reader};
+            while (auto batch = queue.full_batch()) {
+                for (const HandedLine& h : batch->lines)
+                    on_handed(*batch, h);
+                queue.give_back(std::move(batch));
+            }
+        }
+        if (failure) std::rethrow_exception(failure);
+        totals.inputs += inputs;
+        for (auto& e : errors)
+            totals.errors.push_back(std::move(e));
+        totals.lines += counted.lines;
+        totals.ignored += counted.ignored;
+        for (std::size_t i = 0; i < totals.skipped.size(); ++i)
+            totals.skipped[i] += counted.skipped[i];
+    }
+
+    struct Stopped {}; // the counting thread gave up: the reader ends
+
+    // The reading thread: every line of every input, split and parsed by
+    // this scan's parser (no other thread touches it meanwhile), into
+    // batches that own their bytes.
+    void read_batches(const std::vector<std::string>& paths, ls::Parser& parser, BatchQueue& queue,
+                      std::vector<std::string>& errors, std::uint64_t& inputs,
+                      ScanTotals& counted) {
+        LoginTags tags; // the reader's own (see LoginTags)
+        SeenTexts seen;
+        std::unique_ptr<LineBatch> batch = queue.empty_batch();
+        if (!batch) return;
+        // Who parses: this thread while the counting one has batches
+        // waiting, else the counting one (which would otherwise wait: on
+        // logs of mostly repeated or ignored lines the reading is the
+        // larger half). Either parse gives the same record.
+        using Side = ScanOptions::ParseSide;
+        bool parse_here = options.parse_side != Side::counter;
+        ls::Line line;
+        auto add = [&](std::string_view text, LineFlags flags) {
+            ++counted.lines;
+            if (flags.too_long || flags.unterminated) {
+                ++counted.skipped[static_cast<std::size_t>(
+                    flags.too_long ? ls::SkipReason::too_long : ls::SkipReason::unterminated)];
+                return;
+            }
+            // Lines of no use are only counted here (less to hand over).
+            auto counted_here = [&] {
+                if (line.kind == ls::Kind::ignored)
+                    ++counted.ignored;
+                else if (line.kind == ls::Kind::skipped)
+                    ++counted.skipped[static_cast<std::size_t>(line.reason)];
+                else
+                    return false;
+                return true;
+            };
+            ls::Parser::Head head;
+            if (!parser.split(text, line, head)) {
+                counted_here();
+                return;
+            }
+            if (batch->full() || !batch->has_room(text.size())) {
+                std::size_t waiting = queue.hand_over(std::move(batch));
+                if (options.parse_side == Side::balanced) parse_here = waiting > 1;
+                batch = queue.empty_batch();
+                if (!batch) throw Stopped{};
+            }
+            std::size_t used_before = batch->used();
+            HandedLine h;
+            h.time = line.time;
+            h.tag = static_cast<std::uint32_t>(tags.index(head.tag));
+            h.login_hash = tags.hash(h.tag, head.body);
+            // The line's bytes in the batch, when they are needed there:
+            // the counting thread compares the text with its known logins,
+            // or parses it.
+            std::string_view within;
+            Span whole;
+            if (h.login_hash != 0 || !parse_here) {
+                within = text;
+                whole = batch->copy(text);
+                if (!parse_here || seen.seen(h.login_hash)) {
+                    h.first = batch->keep(head.tag, within, whole);
+                    h.second = batch->keep(head.body, within, whole);
+                    h.third = batch->keep(head.text, within, whole);
+                    batch->lines.push_back(h);
+                    return;
+                }
+                h.body = batch->keep(head.body, within, whole);
+            }
+            parser.parse_body(head, line);
+            tags.learn(h.tag, head.tag, line);
+            if (counted_here()) {
+                batch->rewind(used_before);
+                return;
+            }
+            // Else only the fields counted are kept: the rest of the line
+            // (most of all of qmail-send's) does not cross to the other core.
+            h.parsed = true;
+            h.kind = line.kind;
+            if (line.kind == ls::Kind::auth) {
+                const ls::AuthRecord& a = line.auth;
+                h.first = batch->keep(a.user, within, whole);
+                h.second = batch->keep(a.address, within, whole);
+                h.third = batch->keep(a.service, within, whole);
+                h.outcome = a.outcome;
+                h.source = a.source;
+                h.attempts = a.attempts;
+                h.number = a.session;
+            } else {
+                const ls::MessageRecord& m = line.message;
+                h.first = batch->keep(m.sender, within, whole);
+                h.number = m.msg;
+                h.delivery = m.delivery;
+                h.remote = m.remote;
+                h.deferred = m.deferred;
+            }
+            batch->lines.push_back(h);
+        };
+        for (const auto& path : paths) {
+            ++inputs;
+            std::unique_ptr<LogReader> reader = open_input(path, parser, errors);
+            if (!reader) continue;
+            std::string error = reader->read_all(add);
+            if (!error.empty()) errors.push_back(error);
+        }
+        if (!batch->lines.empty()) queue.hand_over(std::move(batch));
+    }
+
+    // An input opened for reading, the parser's year reference set from
+    // it; nullptr (and the reason in `errors`) when it cannot be opened.
+    static std::unique_ptr<LogReader> open_input(const std::string& path, ls::Parser& parser,
+                                                 std::vector<std::string>& errors) {
+        authguard::Fd fd;
+        try {
+            fd = open_log(path);
+        } catch (const std::exception& e) {
+            errors.push_back(e.what());
+            return nullptr;
+        }
+        // The year of a syslog line is told by the file's time (see logscan.hpp).
+        struct stat st {};
+        if (path != "-" && ::fstat(fd.get(), &st) == 0)
+            parser.set_reference(st.st_mtime);
+        else
+            parser.set_reference(static_cast<std::int64_t>(std::time(nullptr)));
+        return std::make_unique<LogReader>(std::move(fd), path == "-" ? "standard input" : path);
+    }
+
     // An event's time within --since/--until (else counted and left out),
     // which also moves the clock of the scan's housekeeping.
     bool admitted(std::int64_t time) {
@@ -738,10 +1140,11 @@ struct LogScan::Impl {
     // A vchkpw line's text (after the tag at login_tags[tag]) seen before
     // is that login again: true when it was counted so. Otherwise, when it
     // may become a known login, login_text keeps it for remember_login.
-    bool known_login(std::size_t tag, std::string_view body, std::int64_t time) {
+    // `hash` is LoginTags::hash(tag, body): 0 when the line cannot be one.
+    bool known_login(std::size_t tag, std::uint64_t hash, std::string_view body,
+                     std::int64_t time) {
         login_text.hash = 0;
-        if (tag >= login_tags.size() || body.size() > KnownLogin::capacity) return false;
-        std::uint64_t hash = (name_hash(body) ^ tag) | std::uint64_t{1} << 63; // (never 0)
+        if (hash == 0) return false;
         const KnownLogin& known = known_logins[hash % known_login_slots];
         if (known.hash != hash || known.tag != tag || known.length != body.size() ||
             std::memcmp(known.text, body.data(), body.size()) != 0) {
@@ -1178,23 +1581,21 @@ LogScan::~LogScan() = default;
 
 void LogScan::add_input(const std::string& path) {
     ++impl_->totals.inputs;
-    authguard::Fd fd;
-    try {
-        fd = open_log(path);
-    } catch (const std::exception& e) {
-        impl_->totals.errors.push_back(e.what());
-        return;
-    }
-    // The year of a syslog line is told by the file's time (see logscan.hpp).
-    struct stat st {};
-    if (path != "-" && ::fstat(fd.get(), &st) == 0)
-        impl_->parser.set_reference(st.st_mtime);
-    else
-        impl_->parser.set_reference(static_cast<std::int64_t>(std::time(nullptr)));
-    LogReader reader(std::move(fd), path == "-" ? "standard input" : path);
-    std::string error = reader.read_all(
+    std::unique_ptr<LogReader> reader =
+        impl_->open_input(path, impl_->parser, impl_->totals.errors);
+    if (!reader) return;
+    std::string error = reader->read_all(
         [this](std::string_view line, LineFlags flags) { impl_->on_line(line, flags); });
     if (!error.empty()) impl_->totals.errors.push_back(error);
+}
+
+void LogScan::add_inputs(const std::vector<std::string>& paths) {
+    if (impl_->options.threads > 1 && !paths.empty()) {
+        impl_->run_threaded(paths);
+        return;
+    }
+    for (const auto& path : paths)
+        add_input(path);
 }
 
 const ScanTotals& LogScan::totals() const {

@@ -7,6 +7,7 @@
 #include "authguard/network_names.hpp"
 
 #include <malloc.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -172,6 +173,24 @@ ScanOptions scan_options(Context& ctx) {
         if (year < 1970 || year > 9999) throw UsageError("--year wants a year such as 2013");
         o.first_year = year;
     }
+    // A reader and a counter at most (see scan.hpp): by default both when
+    // this process may run on two CPUs or more.
+    o.threads = 2;
+    if (cpu_set_t cpus; ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2)
+        o.threads = 1;
+    if (ctx.options.count("threads")) {
+        int threads = ctx.options["threads"].as<int>();
+        if (threads < 1) throw UsageError("--threads wants 1 or 2, not " + std::to_string(threads));
+        o.threads = std::min(threads, 2);
+    }
+    // For the tests: who parses in a threaded scan (scan.hpp: ParseSide).
+    if (const char* side = std::getenv("AUTHGUARD_TEST_SCAN_PARSE")) {
+        using Side = ScanOptions::ParseSide;
+        std::string_view s = side;
+        o.parse_side = s == "reader"    ? Side::reader
+                       : s == "counter" ? Side::counter
+                                        : Side::balanced;
+    }
     return o;
 }
 
@@ -185,7 +204,10 @@ void add_scan_options(po::options_description& d) {
         "year", po::value<int>()->value_name("YEAR"),
         "the year of the first syslog line (default: told by the file's time)")(
         "replay-all", po::bool_switch(),
-        "replay every login through the detector's store (slower, the same results)");
+        "replay every login through the detector's store (slower, the same results)")(
+        "threads", po::value<int>()->value_name("N"),
+        "1: one thread; 2: one reads and parses the logs while another counts, the same "
+        "results (default: 2 when this process may use two CPUs or more; more is 2)");
 }
 
 std::vector<std::string> input_paths(const Context& ctx) {
@@ -281,7 +303,7 @@ int cmd_scan(Context& ctx) {
     std::vector<std::string> paths = input_paths(ctx);
     keep_heap_for_scan();
     LogScan scan(ctx.config(), options);
-    for (auto& path : paths) scan.add_input(path);
+    scan.add_inputs(paths);
     const ScanTotals& totals = scan.totals();
 
     std::vector<UserSummary> users = scan.take_users();
