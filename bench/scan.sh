@@ -34,10 +34,16 @@
 #   bruteforce  500 users over three days, 30% of logins failing first, and
 #               30,000 names tried once each;
 #   large       50,000 users in one day, a few logins each, one or two
-#               recipients, no inbound mail (fewer qmail-send lines).
+#               recipients, no inbound mail (fewer qmail-send lines);
+#   gigabyte    the default shape at 5,500 users over two weeks: 1.04 GB
+#               (maillog-gen takes some 3 minutes and 10 GB of memory).
 # SCAN_BENCH_BASELINE=/path/to/another/authguardctl times that one too, in
 # the same rounds (an earlier build: before and after, side by side), and
-# checks that its JSON output equals scan's. SCAN_BENCH_LOCALES (default
+# checks that its JSON output equals scan's; SCAN_BENCH_BASELINE_ARGS are
+# added to its arguments. SCAN_BENCH_THREADS=N runs scan with --threads N
+# (default: scan's own default). One and two threads side by side:
+#   SCAN_BENCH_THREADS=2 SCAN_BENCH_BASELINE=build/authguardctl \
+#   SCAN_BENCH_BASELINE_ARGS="--threads 1" bench/scan.sh SCAN_BENCH_LOCALES (default
 # "C.UTF-8 C") and SCAN_BENCH_LAYOUTS (default "free pinned") cut the run
 # short.
 set -euo pipefail
@@ -65,8 +71,9 @@ bruteforce)
 large)
     GEN=(--users 50000 --days 1 --pop3-share 0 --phone-share 0.2 --home-logins 1
         --inbound-per-user 0 --recipients 2) ;;
+gigabyte) GEN=(--users 5500 --days 14) ;;
 *)
-    echo "SCAN_BENCH_SHAPE: default, webmail, bruteforce or large, not '$SHAPE'" >&2
+    echo "SCAN_BENCH_SHAPE: default, webmail, bruteforce, large or gigabyte, not '$SHAPE'" >&2
     exit 2 ;;
 esac
 LOG=$W/maillog-$SHAPE
@@ -89,7 +96,7 @@ cat > "$W/first-stage" <<'EOF'
 grep 'login success' "$1" | wc -l
 EOF
 chmod +x "$W/first-stage"
-SCAN=("$CTL" --control "$W/control" scan --year 2013 "$LOG")
+SCAN=("$CTL" --control "$W/control" scan --year 2013 ${SCAN_BENCH_THREADS:+--threads "$SCAN_BENCH_THREADS"} "$LOG")
 
 bytes=$(stat -L -c %s "$LOG")
 lines=$(wc -l < "$LOG")
@@ -112,7 +119,7 @@ if ! cmp -s "$W/pipeline.out" "$W/scan.out"; then
     exit 1
 fi
 echo "distinct successful addresses per user: scan = pipeline, $(wc -l < "$W/scan.out") users"
-BASELINE=(${SCAN_BENCH_BASELINE:+"$SCAN_BENCH_BASELINE" --control "$W/control" scan --year 2013 "$LOG"})
+BASELINE=(${SCAN_BENCH_BASELINE:+"$SCAN_BENCH_BASELINE" --control "$W/control" scan --year 2013 ${SCAN_BENCH_BASELINE_ARGS:-} "$LOG"})
 if [ ${#BASELINE[@]} -gt 0 ]; then
     if ! cmp -s <("${SCAN[@]}" --json 2>/dev/null) <("${BASELINE[@]}" --json 2>/dev/null); then
         echo "scan and the baseline ($SCAN_BENCH_BASELINE) disagree (--json)" >&2
