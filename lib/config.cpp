@@ -175,14 +175,18 @@ class Loader {
             if (!b) fail(line.number, "'" + key + "' wants yes or no, not '" + v + "'");
             return *b;
         };
+        // One of two words, each meaning a value.
+        auto either = [&](const char* first, auto first_value, const char* second,
+                          decltype(first_value) second_value) {
+            if (v == first) return first_value;
+            if (v == second) return second_value;
+            fail(line.number,
+                 "'" + key + "' wants " + first + " or " + second + ", not '" + v + "'");
+        };
 
         if (key == "store") {
-            if (v == "lmdb")
-                config_.store.kind = StoreConfig::Kind::lmdb;
-            else if (v == "redis")
-                config_.store.kind = StoreConfig::Kind::redis;
-            else
-                fail(line.number, "'store' wants redis or lmdb, not '" + v + "'");
+            config_.store.kind =
+                either("redis", StoreConfig::Kind::redis, "lmdb", StoreConfig::Kind::lmdb);
             store_named_ = true;
         } else if (key == "lmdb-path") {
             if (v.empty() || v.front() != '/')
@@ -191,12 +195,8 @@ class Loader {
         } else if (key == "lmdb-lock-timeout-ms") {
             config_.store.lmdb_lock_timeout_ms = integer(10, 60000);
         } else if (key == "lmdb-sync") {
-            if (v == "always")
-                config_.store.lmdb_sync = StoreConfig::LmdbSync::always;
-            else if (v == "periodic")
-                config_.store.lmdb_sync = StoreConfig::LmdbSync::periodic;
-            else
-                fail(line.number, "'lmdb-sync' wants always or periodic, not '" + v + "'");
+            config_.store.lmdb_sync = either("always", StoreConfig::LmdbSync::always, "periodic",
+                                             StoreConfig::LmdbSync::periodic);
         } else if (key == "lmdb-map-size") {
             auto size = parse_size(v);
             if (!size || *size < (1LL << 20) || *size > (1LL << 40))

@@ -279,6 +279,14 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
         observation_suffix(mode == "f" ? event.fingerprint : std::nullopt, event.service);
     if (!fingerprint.empty()) fingerprint.erase(0, 1);
     std::string now = event.time > 0 ? std::to_string(event.time) : "";
+    // The places in `eval` that the transaction below reads or rewrites.
+    enum : std::size_t {
+        command_at = 0,
+        script_at = 1,
+        observations_at = 3,
+        lock_at = 4,
+        mode_at = 7
+    };
     std::vector<std::string> eval{"EVALSHA",
                                   record_lua_sha1,
                                   "3",
@@ -313,11 +321,11 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
     };
     auto transaction = [&](std::vector<std::vector<std::string>> commands) {
         for (;;) {
-            const bool atomic = eval[7] != "-";
+            const bool atomic = eval[mode_at] != "-";
             if (atomic) commands.push_back({"MULTI"});
             commands.push_back(eval);
-            commands.push_back({"HGETALL", eval[3]});
-            commands.push_back({"HGETALL", eval[4]});
+            commands.push_back({"HGETALL", eval[observations_at]});
+            commands.push_back({"HGETALL", eval[lock_at]});
             if (atomic) commands.push_back({"EXEC"});
             Replies r{pipeline(commands)};
             const std::size_t n = r.replies.size();
@@ -332,10 +340,10 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
             r.script = three[0], r.obs = three[1], r.lock = three[2];
             if (r.script->type != REDIS_REPLY_ERROR) return r;
             std::string message(r.script->str, r.script->len);
-            if (message.rfind("NOSCRIPT", 0) != 0 || eval[0] == "EVAL")
-                throw StoreError(server() + ": " + eval[0] + ": " + message);
-            eval[0] = "EVAL"; // first use since Redis started
-            eval[1] = record_lua;
+            if (message.rfind("NOSCRIPT", 0) != 0 || eval[command_at] == "EVAL")
+                throw StoreError(server() + ": " + eval[command_at] + ": " + message);
+            eval[command_at] = "EVAL"; // first use since Redis started
+            eval[script_at] = record_lua;
             commands.clear(); // what went before it did its work
         }
     };
@@ -351,7 +359,7 @@ RecordResult RedisStore::record(const Event& event, const RecordOptions& options
             std::string_view(e.what()).find("OOM command not allowed") == std::string_view::npos)
             throw;
         result.note = std::string("not recorded: ") + e.what();
-        eval[7] = "-"; // read only
+        eval[mode_at] = "-"; // read only
         reply = transaction({});
     }
     result.now = as_int(reply.script);

@@ -24,6 +24,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace authguardctl {
 
@@ -1472,6 +1473,16 @@ struct LogScan::Impl {
         return ids;
     }
 
+    // Every user's summary, the most alarming first: moved out of a
+    // non-const Impl (LogScan::take_users), copied out of a const one.
+    template <class Self> static std::vector<UserSummary> ranked_summaries(Self& self) {
+        std::vector<UserSummary> out;
+        out.reserve(self.users.size());
+        for (auto id : self.ranking())
+            out.push_back(self.summary_of(self.users[id]));
+        return out;
+    }
+
     // A user's summary with what is worked out only at the end. State is
     // UserState (the summary is moved out: LogScan::take_users) or const
     // UserState (copied).
@@ -1603,20 +1614,11 @@ const ScanTotals& LogScan::totals() const {
 }
 
 std::vector<UserSummary> LogScan::users() const {
-    const Impl& impl = *impl_;
-    std::vector<UserSummary> out;
-    out.reserve(impl.users.size());
-    for (auto id : impl.ranking())
-        out.push_back(impl.summary_of(impl.users[id]));
-    return out;
+    return Impl::ranked_summaries(std::as_const(*impl_));
 }
 
 std::vector<UserSummary> LogScan::take_users() {
-    std::vector<UserSummary> out;
-    out.reserve(impl_->users.size());
-    for (auto id : impl_->ranking())
-        out.push_back(impl_->summary_of(impl_->users[id]));
-    return out;
+    return Impl::ranked_summaries(*impl_);
 }
 
 std::optional<UserSummary> LogScan::user(const std::string& name) const {
