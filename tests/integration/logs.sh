@@ -321,6 +321,23 @@ STDIN=$W/maillog same_with_threads "standard input" --year 2013 -
 check_eq "--threads 2 = --threads 1, to the byte, on every input (balanced, reader, counter)" \
     "" "${threads_differ[*]}"
 check_eq "--threads 0: a usage error" 2 "$(scan --threads 0 "$W/seed.log" >/dev/null 2>&1; echo $?)"
+# No second thread to be had (pthread_create refuses, as under a process
+# limit): the scan runs in one, with the same output.
+cat > "$W/nothread.c" <<'EOF'
+#include <errno.h>
+#include <pthread.h>
+int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*f)(void *), void *arg) {
+    (void)t, (void)a, (void)f, (void)arg;
+    return EAGAIN;
+}
+EOF
+gcc -shared -fPIC -o "$W/nothread.so" "$W/nothread.c"
+scan --threads 1 "$W/maillog" > "$W/t1.out" 2> "$W/t1.err"
+# (an ASan build wants its runtime first in the list: told not to check)
+LD_PRELOAD=$W/nothread.so ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+    scan --threads 2 "$W/maillog" > "$W/t2.out" 2> "$W/t2.err"
+check_eq "no thread to be had: one thread, the same output (exit, table, summary)" "0 same" \
+    "$? $(cmp -s "$W/t1.out" "$W/t2.out" && cmp -s "$W/t1.err" "$W/t2.err" && echo same)"
 
 # --- report: one self-contained HTML file, rendered by headless Chromium ---
 render() { # HTML PNG: a screenshot 1200x2000

@@ -21,6 +21,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -953,8 +954,9 @@ struct LogScan::Impl {
 
     // The inputs read, split and parsed by a second thread while this one
     // counts (ScanOptions::threads). The lines reach on_parsed in the order
-    // one thread reads them, so the result is the same to the byte.
-    void run_threaded(const std::vector<std::string>& paths) {
+    // one thread reads them, so the result is the same to the byte. False,
+    // with nothing read, when no thread can be started.
+    bool run_threaded(const std::vector<std::string>& paths) {
         BatchQueue queue;
         std::vector<std::string> errors;
         std::uint64_t inputs = 0;
@@ -964,7 +966,7 @@ struct LogScan::Impl {
             // The reader's parser lives on its stack while it reads, so that
             // it shares no cache line with what this thread writes at every
             // line (Impl's counters).
-            std::thread reader([&] {
+            auto read = [&] {
                 try {
                     ls::Parser own = parser;
                     read_batches(paths, own, queue, errors, inputs, counted);
@@ -974,7 +976,13 @@ struct LogScan::Impl {
                     failure = std::current_exception();
                 }
                 queue.finish();
-            });
+            };
+            std::thread reader;
+            try {
+                reader = std::thread(read);
+            } catch (const std::system_error&) {
+                return false; // no thread to be had (a process limit): nothing read yet
+            }
             struct Joined { // also when counting throws
                 BatchQueue& queue;
                 std::thread& reader;
@@ -997,6 +1005,7 @@ struct LogScan::Impl {
         totals.ignored += counted.ignored;
         for (std::size_t i = 0; i < totals.skipped.size(); ++i)
             totals.skipped[i] += counted.skipped[i];
+        return true;
     }
 
     struct Stopped {}; // the counting thread gave up: the reader ends
@@ -1601,10 +1610,7 @@ void LogScan::add_input(const std::string& path) {
 }
 
 void LogScan::add_inputs(const std::vector<std::string>& paths) {
-    if (impl_->options.threads > 1 && !paths.empty()) {
-        impl_->run_threaded(paths);
-        return;
-    }
+    if (impl_->options.threads > 1 && !paths.empty() && impl_->run_threaded(paths)) return;
     for (const auto& path : paths)
         add_input(path);
 }
