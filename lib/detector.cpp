@@ -3,6 +3,7 @@
 
 #include "authguard/address.hpp"
 #include "authguard/asn/table.hpp"
+#include "authguard/hash.hpp"
 #include "authguard/network_names.hpp"
 
 #include <algorithm>
@@ -42,19 +43,7 @@ NetworkKeys network_keys(std::string_view address_text, const Config& config) {
 }
 
 std::size_t NetworkKeyCache::Hash::operator()(std::string_view s) const {
-    constexpr std::uint64_t multiplier = 0xff51afd7ed558ccdULL;
-    std::uint64_t h = s.size() * 0x9e3779b97f4a7c15ULL;
-    std::size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-        std::uint64_t word;
-        std::memcpy(&word, s.data() + i, 8);
-        h = (h ^ word) * multiplier;
-        h ^= h >> 32;
-    }
-    std::uint64_t rest = 0;
-    if (i < s.size()) std::memcpy(&rest, s.data() + i, s.size() - i); // (data() may be null)
-    h = (h ^ rest) * multiplier;
-    return static_cast<std::size_t>(h ^ (h >> 29));
+    return static_cast<std::size_t>(table_hash(s));
 }
 
 const NetworkKeys& NetworkKeyCache::keys(std::string_view address_text, const Config& config) {
