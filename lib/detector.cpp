@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 namespace authguard {
@@ -46,10 +47,44 @@ std::size_t NetworkKeyCache::Hash::operator()(std::string_view s) const {
     return static_cast<std::size_t>(table_hash(s));
 }
 
-const NetworkKeys& NetworkKeyCache::keys(std::string_view address_text, const Config& config) {
-    if (auto it = keys_.find(address_text); it != keys_.end()) return it->second;
-    return keys_.emplace(std::string(address_text), network_keys(address_text, config))
-        .first->second;
+const NetworkKeyCache::Entry& NetworkKeyCache::entry(std::string_view address_text,
+                                                     const Config& config) {
+    const std::uint64_t hash = table_hash(address_text) | 1; // (never an empty slot's)
+    if (!slots_.empty()) {
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t i = (hash >> 1) & mask; slots_[i].hash != 0; i = (i + 1) & mask)
+            if (slots_[i].hash == hash && slots_[i].node->address == address_text)
+                return slots_[i].node->entry;
+    }
+    auto node = std::make_unique<Node>();
+    node->address = address_text;
+    Entry& e = node->entry;
+    e.keys = network_keys(address_text, config);
+    e.net = number(e.keys.net);
+    e.wide = number(e.keys.wide);
+    e.prefix = number(e.keys.prefix);
+    e.ipv6 = e.keys.prefix.find(':') != std::string::npos;
+    nodes_.push_back(std::move(node));
+    if (2 * nodes_.size() > slots_.size()) { // grown: every slot placed again
+        std::vector<Slot> old = std::move(slots_);
+        slots_.assign(std::max<std::size_t>(1024, 2 * old.size()), Slot{});
+        for (const Slot& slot : old)
+            if (slot.hash != 0) insert(slot);
+    }
+    insert(Slot{hash, nodes_.back().get()});
+    return e;
+}
+
+void NetworkKeyCache::insert(Slot slot) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = (slot.hash >> 1) & mask; // (its bit 0 is always set)
+    while (slots_[i].hash != 0)
+        i = (i + 1) & mask;
+    slots_[i] = slot;
+}
+
+std::uint32_t NetworkKeyCache::number(const std::string& key) {
+    return numbers_.try_emplace(key, static_cast<std::uint32_t>(numbers_.size())).first->second;
 }
 
 std::string describe_network(std::string_view wide_key, std::string_view address_text,
@@ -64,7 +99,7 @@ namespace {
 
 struct Keyed {
     const Observation* observation;
-    const NetworkKeys* keys; // in Analysis::cache
+    const NetworkKeyCache::Entry* keys; // in Analysis::cache
 };
 
 // The user's live observations with their network keys (from the caller's
@@ -73,20 +108,20 @@ struct Analysis {
     NetworkKeyCache own; // when the caller keeps none
     NetworkKeyCache* cache;
     std::vector<Keyed> successes, failures;
-    // When each key first had a success, over known-period (the keys are
-    // the cache's strings).
-    std::unordered_map<std::string_view, std::int64_t> wide_first_seen, prefix_first_seen;
+    // When each key first had a success, over known-period (by the
+    // cache's numbers).
+    std::unordered_map<std::uint32_t, std::int64_t> wide_first_seen, prefix_first_seen;
 
     Analysis(const History& history, std::int64_t now, const Config& config, NetworkKeyCache* keys)
         : cache(keys ? keys : &own) {
-        auto earliest = [](auto& map, std::string_view key, std::int64_t t) {
+        auto earliest = [](auto& map, std::uint32_t key, std::int64_t t) {
             auto [it, fresh] = map.emplace(key, t);
             if (!fresh) it->second = std::min(it->second, t);
         };
         successes.reserve(history.observations.size());
         for (auto& o : history.observations) {
             if (o.last < now - config.known_period) continue; // expired, not yet pruned
-            Keyed k{&o, &cache->keys(o.address, config)};
+            Keyed k{&o, &cache->entry(o.address, config)};
             if (o.kind == Observation::Kind::success) {
                 earliest(wide_first_seen, k.keys->wide, o.first);
                 earliest(prefix_first_seen, k.keys->prefix, o.first);
@@ -108,25 +143,27 @@ struct Analysis {
     }
 };
 
-bool is_ipv6(std::string_view key) {
-    return key.find(':') != std::string_view::npos;
-}
-
-// How many distinct strings: sorted in place (a few dozen at most, the
-// user's history; std::set allocated a node for each at every event).
-int distinct(std::vector<std::string_view>& keys) {
+// How many distinct keys: sorted in place (the user's history, a hundred
+// at most; a std::set allocated a node for each at every event).
+int distinct(std::vector<std::uint32_t>& keys) {
     std::sort(keys.begin(), keys.end());
     return static_cast<int>(std::unique(keys.begin(), keys.end()) - keys.begin());
 }
 
 void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
-    std::vector<std::string_view> nets, wides, new_wides, failing_wides;
+    std::vector<std::uint32_t> nets, wides, new_wides, failing_wides;
     nets.reserve(a.successes.size());
     wides.reserve(a.successes.size());
-    // By provider and address family: an IPv4 /16 and an IPv6 /28 are not
-    // the same unit, and a provider's pool mixing both must not add them.
-    std::map<std::pair<std::string_view, bool>, std::set<std::string_view>>
-        new_prefixes_by_provider;
+    // The new prefixes inside each provider, by provider and address
+    // family: an IPv4 /16 and an IPv6 /28 are not the same unit, and a
+    // provider's pool mixing both must not add them.
+    struct NewPrefix {
+        std::uint32_t wide;
+        bool ipv6;
+        std::uint32_t prefix;
+        const std::string* wide_text;
+    };
+    std::vector<NewPrefix> new_prefixes;
     for (auto& k : a.successes) {
         if (k.observation->last < since) continue;
         ++out.addresses;
@@ -134,8 +171,8 @@ void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
         wides.push_back(k.keys->wide);
         if (a.new_since(k) >= since) new_wides.push_back(k.keys->wide);
         if (a.prefix_first_seen.at(k.keys->prefix) >= since && k.keys->prefix != k.keys->wide)
-            new_prefixes_by_provider[{k.keys->wide, is_ipv6(k.keys->prefix)}].insert(
-                k.keys->prefix);
+            new_prefixes.push_back(
+                {k.keys->wide, k.keys->ipv6, k.keys->prefix, &k.keys->keys.wide});
     }
     for (auto& k : a.failures) {
         if (k.observation->last < since) continue;
@@ -147,11 +184,27 @@ void count_window(const Analysis& a, std::int64_t since, WindowCounts& out) {
     out.wide_networks = distinct(wides);
     out.new_wide_networks = distinct(new_wides);
     out.failing_wide_networks = distinct(failing_wides);
-    for (auto& [provider, new_prefixes] : new_prefixes_by_provider) {
-        if (static_cast<int>(new_prefixes.size()) <= out.provider_new_prefixes) continue;
-        out.provider_new_prefixes = static_cast<int>(new_prefixes.size());
-        out.busiest_provider = std::string(provider.first);
+    // The provider with the most new prefixes; among equals the first by
+    // its key's text (then IPv4 first), as it always was.
+    std::sort(new_prefixes.begin(), new_prefixes.end(), [](const NewPrefix& x, const NewPrefix& y) {
+        return std::tie(x.wide, x.ipv6, x.prefix) < std::tie(y.wide, y.ipv6, y.prefix);
+    });
+    const NewPrefix* best = nullptr;
+    for (std::size_t i = 0, j = 0; i < new_prefixes.size(); i = j) {
+        const NewPrefix& group = new_prefixes[i];
+        int count = 0;
+        for (j = i; j < new_prefixes.size() && new_prefixes[j].wide == group.wide &&
+                    new_prefixes[j].ipv6 == group.ipv6;
+             ++j)
+            if (j == i || new_prefixes[j].prefix != new_prefixes[j - 1].prefix) ++count;
+        if (count > out.provider_new_prefixes ||
+            (count == out.provider_new_prefixes && best &&
+             std::tie(*group.wide_text, group.ipv6) < std::tie(*best->wide_text, best->ipv6))) {
+            out.provider_new_prefixes = count;
+            best = &group;
+        }
     }
+    if (best) out.busiest_provider = *best->wide_text;
 }
 
 // The new wide networks, oldest first, each with its addresses:
@@ -165,12 +218,12 @@ std::string lock_evidence(const Analysis& a, std::int64_t since, const std::stri
         if (provider.empty()) {
             auto first = a.new_since(k);
             if (first < since) continue;
-            by_network[{a.wide_first_seen.at(k.keys->wide), k.keys->wide}].push_back(
+            by_network[{a.wide_first_seen.at(k.keys->wide), k.keys->keys.wide}].push_back(
                 k.observation->address);
         } else {
             auto first = a.prefix_first_seen.at(k.keys->prefix);
-            if (k.keys->wide != provider || first < since) continue;
-            by_network[{first, k.keys->prefix}].push_back(k.observation->address);
+            if (k.keys->keys.wide != provider || first < since) continue;
+            by_network[{first, k.keys->keys.prefix}].push_back(k.observation->address);
         }
     }
     std::string out;
@@ -189,7 +242,7 @@ Signals signals_of(const Analysis& a, const Event& event, const Config& config) 
     count_window(a, event.time - config.window_short, s.short_window);
     count_window(a, event.time - config.window_long, s.long_window);
 
-    std::map<std::uint16_t, std::set<std::string_view>> wides_by_fingerprint;
+    std::map<std::uint16_t, std::set<std::uint32_t>> wides_by_fingerprint;
     for (auto& k : a.failures)
         if (k.observation->fingerprint && k.observation->last >= event.time - config.window_long)
             wides_by_fingerprint[*k.observation->fingerprint].insert(k.keys->wide);
@@ -199,7 +252,7 @@ Signals signals_of(const Analysis& a, const Event& event, const Config& config) 
 
     // Known: the user succeeded from this provider (or, as before asn-db,
     // this prefix) before this event.
-    const NetworkKeys& event_keys = a.cache->keys(event.address, config);
+    const NetworkKeyCache::Entry& event_keys = a.cache->entry(event.address, config);
     for (auto& k : a.successes) {
         if (k.keys->wide != event_keys.wide && k.keys->prefix != event_keys.prefix) continue;
         bool this_event_only = k.observation->address == event.address &&

@@ -28,6 +28,7 @@
 #include "authguard/event.hpp"
 #include "authguard/history.hpp"
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -110,16 +111,41 @@ NetworkKeys network_keys(std::string_view address_text, const Config& config);
 // table); grows with the distinct addresses looked up.
 class NetworkKeyCache {
   public:
-    const NetworkKeys& keys(std::string_view address_text, const Config& config);
-    std::size_t size() const { return keys_.size(); }
+    // An address's keys, and each key as a number: within one cache, equal
+    // numbers are equal keys, so that a decision compares and sorts numbers
+    // (an attacked user's history is a hundred addresses, decided again at
+    // every login of a replay).
+    struct Entry {
+        std::uint32_t net = 0, wide = 0, prefix = 0;
+        bool ipv6 = false;
+        NetworkKeys keys;
+    };
+    const Entry& entry(std::string_view address_text, const Config& config);
+    const NetworkKeys& keys(std::string_view address_text, const Config& config) {
+        return entry(address_text, config).keys;
+    }
+    std::size_t size() const { return nodes_.size(); }
 
   private:
     struct Hash { // a few words of an address's text, mixed: cheaper than std::hash's
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const;
     };
-    // node-based: the references handed out stay valid as it grows
-    std::unordered_map<std::string, NetworkKeys, Hash, std::equal_to<>> keys_;
+    struct Node { // the address and its numbers first: one cache line for a lookup
+        std::string address;
+        Entry entry;
+    };
+    // Open addressing by a hash of the address (a lookup touches its slot
+    // and its node: a node-based map touched three places, and divided).
+    struct Slot {
+        std::uint64_t hash = 0; // 0: empty
+        Node* node = nullptr;
+    };
+    void insert(Slot slot);
+    std::uint32_t number(const std::string& key);
+    std::vector<std::unique_ptr<Node>> nodes_; // never moved: references stay valid
+    std::vector<Slot> slots_;                  // a power of two, at most half full
+    std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> numbers_;
 };
 
 // "AS17676 SoftBank Corp." for a provider key and one of its addresses
