@@ -228,6 +228,13 @@ check_eq "--since/--until: the same as a scan of that day's lines" \
     "yes $(wc -l < "$W/jul23-sliced.json")" \
     "$(cmp -s "$W/jul23-sliced.json" "$W/jul23-range.json" && echo yes || echo no) $(wc -l < "$W/jul23-range.json")"
 check_eq "--since: a bad time is a usage error" 2 "$(scan --since yesterday "$W/maillog" >/dev/null 2>&1; echo $?)"
+check_eq "--until not after --since: a usage error" 2 \
+    "$(scan --since 2013-07-23 --until 2013-07-21 "$W/maillog" >/dev/null 2>&1; echo $?)"
+# --user: the other senders' messages count as lines of other users, not
+# as messages "from senders without a login" (which they may have had)
+summary=$(scan --user hello@example.com "$W/maillog" 2>&1 >/dev/null)
+check "--user: the others' messages are lines of other users, not of senders without a login" \
+    test "$(echo "$summary" | grep -c 'of other users')/$(echo "$summary" | grep -c 'without a login')" = 1/0
 check_eq "no file: a usage error" 2 "$(scan >/dev/null 2>&1; echo $?)"
 scan "$W/no-such-file" "$W/seed.log" > "$W/out" 2> "$W/err"
 check_eq "an unreadable file: exit 5, the others scanned" "5 1" "$? $(grep -c hello "$W/out")"

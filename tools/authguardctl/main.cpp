@@ -145,20 +145,22 @@ const std::vector<CommandSpec>& commands() {
          no_options,
          cmd_check_config},
         {"scan",
-         "scan FILE... [--user USER] [--since TIME]",
+         "scan FILE... [--user USER] [--since TIME] [--until TIME] [--year YEAR] [--threads N]",
          "every user of a mail log, with the detector's verdict",
          "Reads mail logs (\"-\" for standard input; gzip-compressed files too; rotated\n"
          "files such as maillog.2.gz maillog.1 maillog are read oldest first) and\n"
          "prints, per user who logged in: successful logins, distinct addresses,\n"
-         "networks (/24) and wide networks (/16), the most distinct addresses and\n"
-         "wide networks in any sliding hour and day, failures and failing addresses,\n"
-         "messages and recipients the user sent (qmail-send's lines), and the\n"
-         "verdict the detector would have reached with the current control files,\n"
-         "with the time it would have locked. Nothing is written to the store.\n"
+         "networks (/24) and wide networks (providers with asn-db, else /16), the\n"
+         "most distinct addresses and wide networks in any sliding hour and day,\n"
+         "failures and failing addresses, messages and recipients the user sent\n"
+         "(qmail-send's lines), and the verdict the detector would have reached\n"
+         "with the current control files, with the time it would have locked.\n"
+         "Nothing is written to the store.\n"
          "\n"
          "Lines: vchkpw (login success, password fail, user not found, access\n"
          "denied), authguard's own decision lines, qmail-smtpd's Accept::AUTH and\n"
          "Reject::AUTH (Hoffmann's AUTH logging), Dovecot logins and auth failures,\n"
+         "Postfix smtpd's SASL logins and failures (client=..., sasl_username=U),\n"
          "qmail-send's info msg / starting delivery / end msg. A login logged twice\n"
          "(by vchkpw and by authguard-checkpw) counts once. Formats: syslog (the\n"
          "year told by the file's time or --year), RFC 3339 syslog, multilog\n"
@@ -167,8 +169,10 @@ const std::vector<CommandSpec>& commands() {
          "A summary goes to stderr: lines read, used, ignored, and skipped by reason\n"
          "(unknown-format, malformed, bad-address, bad-user, invalid-utf8, too-long,\n"
          "unterminated). With --json one object per user, one per line.\n"
-         "With two CPUs or more one thread reads and parses the logs while another\n"
-         "counts (--threads 1: one thread); the output is the same to the byte.\n"
+         "When this process may run on two CPUs or more (see taskset), one thread\n"
+         "reads the logs while another counts, each line parsed by the less busy\n"
+         "one; --threads 1 does all in one (more than 2 is 2). The output is the\n"
+         "same to the byte.\n"
          "Exit 1 when --user is given and has no logins; 5 when an input cannot be\n"
          "read (the others are still scanned).",
          {"FILE"},

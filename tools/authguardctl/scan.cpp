@@ -1528,6 +1528,10 @@ struct LogScan::Impl {
         switch (line.kind) {
         case ls::Kind::message: {
             std::uint32_t user = user_for(m.sender, false);
+            if (user == unwanted) { // a user --user leaves out
+                ++totals.other_users;
+                return;
+            }
             if (user >= unwanted) { // inbound mail, bounces, local senders
                 ++totals.unattributed_messages;
                 return;

@@ -96,7 +96,7 @@ struct ScanTotals {
     std::uint64_t ignored = 0;      // well-formed lines of no use here
     std::uint64_t duplicates = 0;   // one login logged twice (vchkpw and authguard, ...)
     std::uint64_t outside_range = 0;
-    std::uint64_t other_users = 0;  // not asked for (--user)
+    std::uint64_t other_users = 0; // lines (logins, messages) of users not asked for (--user)
     std::uint64_t unattributed_messages = 0; // senders who never logged in
     std::array<std::uint64_t, static_cast<std::size_t>(authguard::logscan::SkipReason::count_)> skipped{};
     std::vector<std::string> errors; // inputs that could not be read to the end

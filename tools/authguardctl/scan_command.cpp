@@ -159,6 +159,8 @@ ScanOptions scan_options(Context& ctx) {
                              "2013-07-22T09:00:00Z or @1374483600, not '" + text + "'");
         (std::string(name) == "since" ? o.since : o.until) = t;
     }
+    if (o.since && o.until && *o.until <= *o.since)
+        throw UsageError("--until must come after --since: the range is empty");
     if (ctx.options.count("user")) {
         for (auto& raw : ctx.options["user"].as<std::vector<std::string>>()) {
             std::string user;
@@ -180,7 +182,9 @@ ScanOptions scan_options(Context& ctx) {
         o.threads = 1;
     if (ctx.options.count("threads")) {
         int threads = ctx.options["threads"].as<int>();
-        if (threads < 1) throw UsageError("--threads wants 1 or 2, not " + std::to_string(threads));
+        if (threads < 1)
+            throw UsageError("--threads wants 1 or more (more than 2 is 2), not " +
+                             std::to_string(threads));
         o.threads = std::min(threads, 2);
     }
     // For the tests: who parses in a threaded scan (scan.hpp: ParseSide).
@@ -206,8 +210,9 @@ void add_scan_options(po::options_description& d) {
         "replay-all", po::bool_switch(),
         "replay every login through the detector's store (slower, the same results)")(
         "threads", po::value<int>()->value_name("N"),
-        "1: one thread; 2: one reads and parses the logs while another counts, the same "
-        "results (default: 2 when this process may use two CPUs or more; more is 2)");
+        "1: one thread; 2: one reads the logs while another counts, each line parsed by the "
+        "less busy one, the same results (default: 2 when this process may run on two CPUs "
+        "or more; more than 2 is 2)");
 }
 
 std::vector<std::string> input_paths(const Context& ctx) {
