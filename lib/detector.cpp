@@ -67,7 +67,9 @@ const NetworkKeyCache::Entry& NetworkKeyCache::entry(std::string_view address_te
     nodes_.push_back(std::move(node));
     if (2 * nodes_.size() > slots_.size()) { // grown: every slot placed again
         std::vector<Slot> old = std::move(slots_);
-        slots_.assign(std::max<std::size_t>(1024, 2 * old.size()), Slot{});
+        // (from small: decide() without a caller's cache fills one for a
+        // single decision in a fresh process, where every page costs a fault)
+        slots_.assign(std::max<std::size_t>(16, 2 * old.size()), Slot{});
         for (const Slot& slot : old)
             if (slot.hash != 0) insert(slot);
     }
