@@ -988,9 +988,10 @@ struct LogScan::Impl {
 
     struct Stopped {}; // the counting thread gave up: the reader ends
 
-    // The reading thread: every line of every input, split and parsed by
-    // this scan's parser (no other thread touches it meanwhile), into
-    // batches that own their bytes.
+    // The reading thread: every line of every input split by `parser` (a
+    // copy of the scan's, which run_threaded takes back after the last
+    // input: the year chain goes on) and parsed by the less busy thread,
+    // into batches that own their bytes.
     void read_batches(const std::vector<std::string>& paths, ls::Parser& parser, BatchQueue& queue,
                       std::vector<std::string>& errors, std::uint64_t& inputs,
                       ScanTotals& counted) {
