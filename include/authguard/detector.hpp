@@ -127,7 +127,7 @@ class NetworkKeyCache {
     std::size_t size() const { return nodes_.size(); }
 
   private:
-    struct Hash { // a few words of an address's text, mixed: cheaper than std::hash's
+    struct Hash { // table_hash of a key's text (numbers_)
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const;
     };

@@ -377,7 +377,6 @@ std::string ipv4_network_text(std::uint32_t value, int prefix) {
 // order, so that both agree on every index.
 class LoginTags {
   public:
-    std::size_t size() const { return tags_.size(); }
     // The tag's index; size() when it is not (yet) one of them.
     std::size_t index(std::string_view tag) const {
         std::size_t i = 0;
