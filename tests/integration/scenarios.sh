@@ -23,10 +23,16 @@ mkdir -p "$out"
 
 # replay NAME JOBS [traffic-gen options]: generates, drives; leaves
 # $out/NAME.traffic, $out/NAME.results and the control dir control-scen-NAME.
+# The store's timeouts are raised from 100 ms to 5 s: these checks are about
+# the detector's verdicts, and on a loaded 2-core CI machine a Redis answer
+# now and then took longer than 100 ms, so that login went on unjudged
+# (on-store-failure = allow, logged as an error): a bot let in after the
+# lock. Store failures have their own tests (faults.sh).
 replay() {
     local name=$1 jobs=$2; shift 2
     local control
-    control=$(new_control "scen-$name" </dev/null)
+    control=$(printf 'connect-timeout-ms = 5000\ncommand-timeout-ms = 5000\n' |
+        new_control "scen-$name")
     [ -f "$out/$name.allow" ] && cp "$out/$name.allow" "$control/authguard-allow"
     "$gen" "$@" > "$out/$name.traffic" || { echo "# traffic-gen $* failed"; return 1; }
     "$drive" "$control" "$jobs" < "$out/$name.traffic" > "$out/$name.results"
@@ -74,12 +80,17 @@ r=$out/seed-day.results
 check_driven seed-day
 lock_at=$(awk '$2 == "hello@example.com" && $4 == 1 && $6 != 0 { print $1; exit }' "$r")
 check "seed-day: hello@example.com is locked" [ -n "$lock_at" ]
-bots_in=$(awk -v t="${lock_at:-0}" '$5 == "bot" && $4 == 1 && $6 == 0 && $1 < t' "$r" | wc -l)
+bots_in=$(awk '$2 == "hello@example.com" && $4 == 1 && $6 != 0 { exit }
+               $5 == "bot" && $4 == 1 && $6 == 0' "$r" | wc -l)
 check "seed-day: locked after at most 10 bot logins (let in: $bots_in)" [ "$bots_in" -le 10 ]
 check_eq "seed-day: lock recorded in the log" 1 \
     "$(grep -c '^@[0-9a-f]\{24\} lock user=hello@example.com ' "$(control_of seed-day)/authguard.log")"
+# In the order the logins were made (one user's logins stay in one worker, in
+# order; drive's sort is stable), not by time: a login let in and the one
+# that locked may share a second.
 check_eq "seed-day: no bot login let in after the lock" 0 \
-    "$(awk -v t="${lock_at:-0}" '$5 == "bot" && $6 == 0 && $1 >= t' "$r" | wc -l)"
+    "$(awk '$2 == "hello@example.com" && $4 == 1 && $6 != 0 { locked = 1 }
+            locked && $5 == "bot" && $6 == 0' "$r" | wc -l)"
 check "seed-day: the old password's retries are all refused" \
     [ "$(awk '$5 == "bot" && $4 == 0 && $6 != 0' "$r" | wc -l)" -gt 20 ]
 normal=$(awk '$5 != "bot" && $5 != "owner"' "$r")
