@@ -209,6 +209,7 @@ struct StoredObservation {
 
 struct AddressSlot { // one (user, address) pair
     std::uint32_t address = 0;
+    std::uint32_t order = 0; // its place among the user's addresses, first seen first
     Stamp first = 0, last = 0, first_success = 0;
     std::uint32_t successes = 0, failures = 0;
     std::uint32_t wide = 0;   // its WideSlot
@@ -220,6 +221,9 @@ struct AddressSlot { // one (user, address) pair
 struct WideSlot { // one (user, wide network) pair
     bool succeeded = false, failed = false;
     WindowLinks window;
+    // Its successful addresses: how many, and the first seen of them (its
+    // AddressSlot::order and address id), for the user's busiest network.
+    std::uint32_t success_addresses = 0, first_order = none, first_address = none;
 };
 
 struct UserState {
@@ -245,6 +249,10 @@ struct UserState {
     ag::QuietLimits quiet;          // below these the detector would allow (replay.hpp)
     UserSummary summary;
     std::vector<std::uint32_t> address_slots; // into Impl::pairs, first seen first
+    // The WideSlot with the most successful addresses, the one whose first
+    // is seen first among equals (none: no success yet). Kept as logins
+    // come: looking it up at the end read every pair of every user again.
+    std::uint32_t busiest_wide = none;
     std::map<std::int64_t, HourSummary> hours;
 };
 
@@ -589,19 +597,23 @@ struct LogScan::Impl {
     std::vector<std::string> other_networks;
     FlatMap<std::uint32_t> provider_networks; // AS number -> dense network id ("AS17676")
 
-    StringMap<std::uint32_t> user_ids;
+    // A hash of the name -> id, checked against the name. A name whose hash
+    // another name already has (rare) goes to colliding_user_ids instead:
+    // a node and a copy of the name a user were a tenth of a scan of
+    // brute-force names seen once.
+    FlatMap<std::uint32_t> user_by_hash;
+    StringMap<std::uint32_t> colliding_user_ids;
     // Names as logged -> user id, or bad_name / unwanted / none (no such
     // user yet: valid while users.size() is still `known_users`). Keyed by
     // a hash of the name, the name itself compared: one probe for the
     // names of every login and message.
     struct RawName {
-        std::uint32_t text = 0; // index in raw_name_texts
+        std::uint32_t text = 0, length = 0; // in raw_name_texts
         std::uint32_t id = 0;
         std::uint32_t known_users = 0;
     };
     FlatMap<RawName> raw_names;
-    std::vector<std::string> raw_name_texts;
-    FlatMap<std::uint32_t> user_by_hash;   // a hash of the name -> id (checked against the name)
+    std::string raw_name_texts;            // one after the other: no allocation a name
     FlatMap<std::uint32_t> ipv4_addresses; // canonical dotted quads -> address id
     // A deque: users never move. A vector copied every user's state (600
     // bytes) into fresh pages at each doubling, and a log with many names
@@ -775,13 +787,18 @@ struct LogScan::Impl {
     // The user's id, created on first sight when `create`; none otherwise.
     std::uint32_t user_id(const std::string& name, bool create) {
         std::uint64_t h = std::hash<std::string_view>{}(name) & ~(std::uint64_t{1} << 63);
-        if (std::uint32_t* id = user_by_hash.find(h); id && users[*id].summary.user == name)
-            return *id;
-        if (auto it = user_ids.find(name); it != user_ids.end()) return it->second;
+        if (options.colliding_name_hashes) h &= 3;
+        std::uint32_t* by_hash = user_by_hash.find(h);
+        if (by_hash && users[*by_hash].summary.user == name) return *by_hash;
+        if (by_hash && !colliding_user_ids.empty())
+            if (auto it = colliding_user_ids.find(name); it != colliding_user_ids.end())
+                return it->second;
         if (!create) return none;
         auto id = static_cast<std::uint32_t>(users.size());
-        user_ids.emplace(name, id);
-        user_by_hash.try_emplace(h, id); // the first of colliding names only
+        if (by_hash)
+            colliding_user_ids.emplace(name, id);
+        else
+            user_by_hash.try_emplace(h, id);
         UserState& u = users.emplace_back();
         u.summary.user = name;
         u.quiet = ag::quiet_limits(config.thresholds_for(name));
@@ -796,8 +813,10 @@ struct LogScan::Impl {
     // its id, created when `create`; none, bad_name or unwanted.
     std::uint32_t user_for(std::string_view raw, bool create) {
         std::uint64_t key = name_hash(raw);
+        if (options.colliding_name_hashes) key &= 3;
         RawName* known = raw_names.find(key);
-        bool same = known && raw_name_texts[known->text] == raw;
+        bool same =
+            known && std::string_view(raw_name_texts).substr(known->text, known->length) == raw;
         if (same && (known->id != none || (!create && known->known_users == users.size())))
             return known->id;
         std::uint32_t id;
@@ -807,7 +826,8 @@ struct LogScan::Impl {
             id = unwanted;
         else
             id = user_id(scratch_user, create);
-        if (raw_names.size() > 1000000) { // a cache: bounded
+        if (raw_names.size() > 1000000 ||
+            raw_name_texts.size() > (std::size_t{64} << 20)) { // a cache: bounded
             raw_names = {};
             raw_name_texts.clear();
             known = nullptr;
@@ -818,8 +838,9 @@ struct LogScan::Impl {
             known->known_users = static_cast<std::uint32_t>(users.size());
         } else if (!known) { // (another name with this hash: not cached)
             raw_names.try_emplace(key, RawName{static_cast<std::uint32_t>(raw_name_texts.size()),
-                                               id, static_cast<std::uint32_t>(users.size())});
-            raw_name_texts.emplace_back(raw);
+                                               static_cast<std::uint32_t>(raw.size()), id,
+                                               static_cast<std::uint32_t>(users.size())});
+            raw_name_texts.append(raw);
         }
         return id;
     }
@@ -1253,6 +1274,7 @@ struct LogScan::Impl {
                 fresh.first = fresh.last = stamp(t);
                 fresh.wide = *wide_at;
                 fresh.allowlisted = info.allowlisted;
+                fresh.order = static_cast<std::uint32_t>(u.address_slots.size());
                 pairs.push_back(fresh);
                 u.address_slots.push_back(pair_index);
             }
@@ -1271,6 +1293,7 @@ struct LogScan::Impl {
             if (slot.successes++ == 0) {
                 ++s.success_addresses;
                 slot.first_success = stamp(t);
+                count_busiest(u, wide_index, slot);
                 if (h) ++h->new_addresses;
                 if (user_networks.try_emplace(pair_key(user_index, info.network), true).second)
                     ++s.success_networks;
@@ -1333,6 +1356,28 @@ struct LogScan::Impl {
             history.observations.push_back(std::move(k.second));
         store.put_history(u.summary.user, std::move(history), u.stored_expire);
         u.in_store = true;
+    }
+
+    // An address of the user's succeeded for the first time: its wide
+    // network counts one more, and may now be the busiest. Counts only grow
+    // and a network's first address only gets earlier, so the busiest is
+    // either what it was or this one, in whatever order the logins come.
+    void count_busiest(UserState& u, std::uint32_t wide_index, const AddressSlot& slot) {
+        WideSlot& w = wides[wide_index];
+        ++w.success_addresses;
+        if (w.first_order == none || slot.order < w.first_order) {
+            w.first_order = slot.order;
+            w.first_address = slot.address;
+        }
+        if (u.busiest_wide == wide_index) return;
+        if (u.busiest_wide == none) {
+            u.busiest_wide = wide_index;
+            return;
+        }
+        const WideSlot& best = wides[u.busiest_wide];
+        if (w.success_addresses > best.success_addresses ||
+            (w.success_addresses == best.success_addresses && w.first_order < best.first_order))
+            u.busiest_wide = wide_index;
     }
 
     void replay(UserState& u, AddressSlot& slot, const AddressInfo& info, std::int64_t t,
@@ -1487,40 +1532,16 @@ struct LogScan::Impl {
     }
 
     // The wide network most of the user's successful addresses are in (the
-    // first seen among equals), named for people (network_names.hpp). The
-    // addresses are sorted by network, not counted in a hash map: one
-    // allocation a user, and there may be tens of thousands of users.
+    // first seen among equals: count_busiest), named for people
+    // (network_names.hpp).
     void busiest(const UserState& u, UserSummary& s) const {
-        struct Seen {
-            std::uint32_t wide, order, address; // order: of the address among the successes
-        };
-        std::vector<Seen> seen;
-        for (auto index : u.address_slots) { // first seen first
-            const AddressSlot& slot = pairs[index];
-            if (slot.successes == 0) continue;
-            seen.push_back({addresses[slot.address].wide, static_cast<std::uint32_t>(seen.size()),
-                            slot.address});
-        }
-        if (seen.empty()) return;
-        std::sort(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) {
-            return a.wide != b.wide ? a.wide < b.wide : a.order < b.order;
-        });
-        const Seen* best = nullptr; // the first address of the best network
-        std::size_t best_count = 0;
-        for (std::size_t i = 0; i < seen.size();) {
-            std::size_t j = i;
-            while (j < seen.size() && seen[j].wide == seen[i].wide)
-                ++j;
-            if (j - i > best_count || (j - i == best_count && seen[i].order < best->order)) {
-                best = &seen[i];
-                best_count = j - i;
-            }
-            i = j;
-        }
-        s.busiest_wide_network = network_name(best->wide);
+        if (u.busiest_wide == none) return;
+        const WideSlot& best = wides[u.busiest_wide];
+        const AddressInfo& first = addresses[best.first_address];
+        s.busiest_wide_network = network_name(first.wide);
         s.busiest_wide_network_label =
-            ag::describe_network(s.busiest_wide_network, addresses[best->address].text, config);
-        s.busiest_wide_addresses = static_cast<std::int64_t>(best_count);
+            ag::describe_network(s.busiest_wide_network, first.text, config);
+        s.busiest_wide_addresses = best.success_addresses;
     }
 
     void on_mail(const ls::Line& line) {

@@ -41,6 +41,9 @@ struct ScanOptions {
     // waiting, else the counter (balanced); or always the one named (for
     // the tests: every way gives the same result).
     enum class ParseSide { balanced, reader, counter } parse_side = ParseSide::balanced;
+    // For the tests: user names hashed into four values, so that the
+    // lookups' rare paths (another name with the same hash) are taken.
+    bool colliding_name_hashes = false;
 };
 
 struct UserSummary {

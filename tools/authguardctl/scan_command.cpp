@@ -195,6 +195,7 @@ ScanOptions scan_options(Context& ctx) {
                        : s == "counter" ? Side::counter
                                         : Side::balanced;
     }
+    o.colliding_name_hashes = std::getenv("AUTHGUARD_TEST_SCAN_COLLIDING_NAMES") != nullptr;
     return o;
 }
 
