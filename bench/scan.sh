@@ -128,7 +128,7 @@ if [ ${#BASELINE[@]} -gt 0 ]; then
     echo "baseline $SCAN_BENCH_BASELINE: the same --json output"
 fi
 
-echo "== $ROUNDS rounds each, the two alternating (which goes first swaps every round); one warm-up round"
+echo "== $ROUNDS rounds each, the commands taking turns (each in every place of a round, both ways); one warm-up round"
 echo "   wall time, CPU time (user+sys, all processes), and the median of each round's ratio"
 echo "   (pipeline/scan of two runs side by side: this machine's speed swings between rounds)"
 python3 - "$ROUNDS" "$W/pipeline" "$W/first-stage" "$LOG" "${SCAN_BENCH_LOCALES:-C.UTF-8 C}" \
@@ -165,7 +165,12 @@ for locale in locales:
         used = {name: [] for name in runs}
         ratios, grep_ratios, baseline_ratios = [], [], []
         for r in range(rounds + 1):
-            order = list(runs) if r % 2 else list(runs)[::-1]
+            # Every command in every place in turn, each direction: a
+            # command run right after the pipeline (its sort leaves memory
+            # to be reclaimed) was measured slower, and before, the scan
+            # always came next to the pipeline and the baseline never did.
+            names = list(runs) if (r // len(runs)) % 2 else list(runs)[::-1]
+            order = names[r % len(names):] + names[:r % len(names)]
             took = {name: run(runs[name], env) for name in order}
             if r == 0:
                 continue  # warms the page cache
