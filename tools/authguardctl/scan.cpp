@@ -1505,21 +1505,16 @@ struct LogScan::Impl {
         return ids;
     }
 
-    // Every user's summary, the most alarming first: moved out of a
-    // non-const Impl (LogScan::take_users), copied out of a const one.
-    template <class Self> static std::vector<UserSummary> ranked_summaries(Self& self) {
-        std::vector<UserSummary> out;
-        out.reserve(self.users.size());
-        for (auto id : self.ranking())
-            out.push_back(self.summary_of(self.users[id]));
-        return out;
+    // A user's summary with what is worked out only at the end, copied.
+    UserSummary summary_of(const UserState& u) const {
+        UserSummary s = u.summary;
+        finish(u, s);
+        return s;
     }
 
-    // A user's summary with what is worked out only at the end. State is
-    // UserState (the summary is moved out: LogScan::take_users) or const
-    // UserState (copied).
-    template <class State> UserSummary summary_of(State& u) const {
-        UserSummary s = std::move(u.summary);
+    // What is worked out only at the end, into `s`: u's summary itself
+    // (LogScan::ranked_users) or a copy of it.
+    void finish(const UserState& u, UserSummary& s) const {
         for (std::size_t i = 0; i < service_names.size() && i < 32; ++i)
             if (u.service_bits & (1u << i)) s.services.push_back(service_names[i]);
         std::sort(s.services.begin(), s.services.end());
@@ -1528,7 +1523,6 @@ struct LogScan::Impl {
         s.max_networks_1h = u.wide_windows.max_hour();
         s.max_networks_24h = u.wide_windows.max_day();
         busiest(u, s);
-        return s;
     }
 
     // The wide network most of the user's successful addresses are in (the
@@ -1623,11 +1617,22 @@ const ScanTotals& LogScan::totals() const {
 }
 
 std::vector<UserSummary> LogScan::users() const {
-    return Impl::ranked_summaries(std::as_const(*impl_));
+    std::vector<UserSummary> out;
+    out.reserve(impl_->users.size());
+    for (auto id : impl_->ranking())
+        out.push_back(impl_->summary_of(impl_->users[id]));
+    return out;
 }
 
-std::vector<UserSummary> LogScan::take_users() {
-    return Impl::ranked_summaries(*impl_);
+std::vector<std::reference_wrapper<const UserSummary>> LogScan::ranked_users() {
+    std::vector<std::reference_wrapper<const UserSummary>> out;
+    out.reserve(impl_->users.size());
+    for (auto id : impl_->ranking()) {
+        UserState& u = impl_->users[id];
+        impl_->finish(u, u.summary);
+        out.push_back(std::cref(u.summary));
+    }
+    return out;
 }
 
 std::optional<UserSummary> LogScan::user(const std::string& name) const {

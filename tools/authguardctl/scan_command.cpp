@@ -312,9 +312,9 @@ int cmd_scan(Context& ctx) {
     scan.add_inputs(paths);
     const ScanTotals& totals = scan.totals();
 
-    std::vector<UserSummary> users = scan.take_users();
+    std::vector<std::reference_wrapper<const UserSummary>> users = scan.ranked_users();
     if (ctx.json) {
-        for (auto& s : users) {
+        for (const UserSummary& s : users) {
             Json j;
             user_json(j, s);
             print_json(j);
@@ -323,11 +323,11 @@ int cmd_scan(Context& ctx) {
         std::cout << "no logins found\n";
     } else {
         UserTable table(ctx.config().asn_table != nullptr);
-        for (auto& s : users)
+        for (const UserSummary& s : users)
             table.measure(s);
         std::string out;
         table.print_header(out);
-        for (auto& s : users) {
+        for (const UserSummary& s : users) {
             table.print(s, out);
             if (out.size() >= 1 << 16) {
                 std::cout.write(out.data(), static_cast<std::streamsize>(out.size()));
