@@ -266,6 +266,8 @@ void vchkpw_line(Line& l, sv logname, sv text, std::string& scratch_service) {
             !starts_with(after(text, close + 2), "login success "))
             return;
         outcome = Outcome::success;
+    } else if (starts_with(text, "login success ")) { // older vpopmail: no auth type
+        outcome = Outcome::success;
     } else if (starts_with(text, "password fail ") ||
                starts_with(text, "vpopmail user not found ") ||
                starts_with(text, "system password fail ") ||

@@ -157,6 +157,35 @@ scan --json "$W/current" 2>/dev/null | users_json "$W/multilog.users"
 check "multilog @TAI64N: the same per-user results" same_counts "$W/multilog.users"
 scan --json "$W/maillog.rfc3339" 2>/dev/null | users_json "$W/rfc3339.users"
 check "RFC 3339 syslog: the same per-user results" same_counts "$W/rfc3339.users"
+# multilog's rotations (@<TAI64N>.s, named by when each was closed) and its
+# current, given newest first: read in the order they were written.
+mkdir -p "$W/ml"
+n=$(wc -l < "$W/current")
+head -n $((n / 3)) "$W/current" > "$W/ml/@400000005200000000000000.s"
+sed -n "$((n / 3 + 1)),$((2 * n / 3))p" "$W/current" > "$W/ml/@400000005200000100000000.s"
+tail -n +$((2 * n / 3 + 1)) "$W/current" > "$W/ml/current"
+scan --json "$W/ml/current" "$W/ml/@400000005200000100000000.s" "$W/ml/@400000005200000000000000.s" \
+    2>/dev/null | users_json "$W/ml.users"
+check "multilog rotations, given newest first: the same per-user results" same_counts "$W/ml.users"
+# A message counts for its sender only after a successful login of theirs:
+# not while every login of the sender failed, nor for a name vpopmail did
+# not know (as follow counts).
+cat > "$W/msgfail.log" <<'LOG'
+Jul 22 10:00:00 mx vpopmail[1]: vchkpw-smtp: password fail eve@example.com:192.0.2.1
+Jul 22 10:05:00 mx qmail: 1374487500.000001 info msg 500: bytes 900 from <eve@example.com> qp 77 uid 89
+Jul 22 10:05:00 mx qmail: 1374487500.000002 starting delivery 9: msg 500 to remote v@example.net
+Jul 22 10:05:30 mx vpopmail[1]: vchkpw-smtp: vpopmail user not found mallory@example.com:192.0.2.2
+Jul 22 10:05:40 mx qmail: 1374487540.000001 info msg 502: bytes 900 from <mallory@example.com> qp 79 uid 89
+Jul 22 10:06:00 mx vpopmail[1]: vchkpw-smtp: login success eve@example.com:192.0.2.1
+Jul 22 10:07:00 mx qmail: 1374487620.000001 info msg 501: bytes 900 from <eve@example.com> qp 78 uid 89
+Jul 22 10:07:00 mx qmail: 1374487620.000002 starting delivery 10: msg 501 to remote v@example.net
+LOG
+scan --json "$W/msgfail.log" 2> "$W/msgfail.err" | users_json "$W/msgfail.users"
+check_eq "messages of senders who had not logged in (an older vpopmail's success line): not theirs" \
+    "1 1 1 0" "$(pyq "$W/msgfail.users" '" ".join(str(x) for x in (u["eve@example.com"]["logins"],
+        u["eve@example.com"]["messages"], u["eve@example.com"]["recipients"],
+        u["mallory@example.com"]["messages"]))')"
+check "... and counted as from senders without a login" grep -q '2 messages from senders without a login' "$W/msgfail.err"
 mkdir -p "$W/rot"
 n=$(wc -l < "$W/maillog")
 head -n $((n / 3)) "$W/maillog" | gzip > "$W/rot/maillog.2.gz"

@@ -166,3 +166,22 @@ TEST_CASE("logfile: a SIGBUS that is not the mapping's goes to the caller's hand
     CHECK(seen.lines == lines);
     REQUIRE(::sigaction(SIGBUS, &before, nullptr) == 0);
 }
+
+TEST_CASE("logfile: rotated files in the order they were written, whatever the order given") {
+    using authguardctl::rotation_order;
+    using V = std::vector<std::string>;
+    CHECK(rotation_order(V{"log/maillog", "log/maillog.1", "log/maillog.2.gz"}) ==
+          V{"log/maillog.2.gz", "log/maillog.1", "log/maillog"});
+    CHECK(rotation_order(V{"maillog", "maillog-20240103", "maillog-20240102.gz"}) ==
+          V{"maillog-20240102.gz", "maillog-20240103", "maillog"});
+    // multilog: @<TAI64N>.s (or .u) by name, then `current` of the same directory.
+    CHECK(
+        rotation_order(V{"ml/current", "ml/@4000000065ee498a00000000.s",
+                         "ml/@4000000065eba68a00000000.u", "ml/@4000000065EC000000000000.s.gz"}) ==
+        V{"ml/@4000000065eba68a00000000.u", "ml/@4000000065EC000000000000.s.gz",
+          "ml/@4000000065ee498a00000000.s", "ml/current"});
+    // Other logs keep the order they were given in; a name that only looks
+    // like multilog's (too short) is a log of its own.
+    CHECK(rotation_order(V{"b/current", "a/@4000000065ee498a00000000.s", "a/current", "@4000.s"}) ==
+          V{"b/current", "a/@4000000065ee498a00000000.s", "a/current", "@4000.s"});
+}

@@ -122,6 +122,16 @@ TEST_CASE("logscan: every vchkpw line") {
     REQUIRE(l.kind == Kind::auth);
     CHECK(l.auth.address.empty());
     CHECK(l.auth.service == "unknown");
+    // older vpopmail releases log a success without the auth type
+    l = auth("vchkpw: login success old@example.com:192.0.2.6");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.outcome == Outcome::success);
+    CHECK(l.auth.user == "old@example.com");
+    CHECK(l.auth.address == "192.0.2.6");
+    l = auth("vchkpw-smtp: login success old2@example.com:192.0.2.6");
+    REQUIRE(l.kind == Kind::auth);
+    CHECK(l.auth.outcome == Outcome::success);
+    CHECK(l.auth.service == "smtp");
     l = auth("vchkpw-smtp: system password fail root:192.0.2.8");
     REQUIRE(l.kind == Kind::auth);
     CHECK(l.auth.user == "root");

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <stdexcept>
+#include <string_view>
 
 namespace authguardctl {
 
@@ -274,8 +276,9 @@ std::vector<std::string> rotation_order(const std::vector<std::string>& paths) {
     struct Entry {
         std::string path;
         std::size_t group;
-        int kind;         // 0 numbered (oldest first), 1 dated, 2 the live file
-        long long number; // the rotation number or the date
+        int kind;          // 0 numbered (oldest first), 1 dated, 2 the live file
+        long long number;  // the rotation number or the date
+        std::string label; // multilog's: the TAI64N of its last line, in hex
         std::size_t given;
     };
     std::map<std::string, std::size_t> groups;
@@ -286,6 +289,7 @@ std::vector<std::string> rotation_order(const std::vector<std::string>& paths) {
             base.resize(base.size() - 3);
         int kind = 2;
         long long number = 0;
+        std::string label;
         auto digits_after = [&](char sep) -> bool {
             auto at = base.rfind(sep);
             if (at == std::string::npos || at + 1 >= base.size() ||
@@ -299,18 +303,36 @@ std::vector<std::string> rotation_order(const std::vector<std::string>& paths) {
             base.resize(at);
             return true;
         };
-        if (digits_after('.'))
-            kind = 0;
-        else if (digits_after('-'))
+        // multilog's rotated files, @<TAI64N>.s (or .u: cut short), are
+        // named by when they were closed, and its live file is `current`
+        // beside them. The hex of a TAI64N sorts as the time does.
+        auto slash = base.rfind('/');
+        std::size_t at = slash == std::string::npos ? 0 : slash + 1;
+        std::string_view name = std::string_view(base).substr(at);
+        bool multilog = name.size() == 27 && name[0] == '@' && name[25] == '.' &&
+                        (name[26] == 's' || name[26] == 'u') &&
+                        std::all_of(name.begin() + 1, name.begin() + 25, [](char c) {
+                            return std::isxdigit(static_cast<unsigned char>(c));
+                        });
+        if (multilog) {
             kind = 1;
+            for (char c : name.substr(1, 24))
+                label.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+            base = base.substr(0, at) + "current";
+        } else if (digits_after('.')) {
+            kind = 0;
+        } else if (digits_after('-')) {
+            kind = 1;
+        }
         auto [it, fresh] = groups.emplace(base, groups.size());
-        entries.push_back({paths[i], it->second, kind, number, i});
+        entries.push_back({paths[i], it->second, kind, number, label, i});
     }
     std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
         if (a.group != b.group) return a.group < b.group;
         if (a.kind != b.kind) return a.kind < b.kind;
         if (a.kind == 0) return a.number > b.number;
-        return a.number < b.number;
+        if (a.number != b.number) return a.number < b.number;
+        return a.label < b.label;
     });
     std::vector<std::string> out;
     for (auto& e : entries)

@@ -141,7 +141,8 @@ class LogReader {
 authguard::Fd open_log(const std::string& path);
 
 // Puts rotated files in the order they were written: maillog.3.gz,
-// maillog.2.gz, maillog.1, maillog; dated ones (maillog-20240102) by date.
+// maillog.2.gz, maillog.1, maillog; dated ones (maillog-20240102) by date;
+// multilog's @<TAI64N>.s by their names, then `current` beside them.
 // Files of different logs keep the order they were given in.
 std::vector<std::string> rotation_order(const std::vector<std::string>& paths);
 

@@ -1547,7 +1547,10 @@ struct LogScan::Impl {
                 ++totals.other_users;
                 return;
             }
-            if (user >= unwanted) { // inbound mail, bounces, local senders
+            // Inbound mail, bounces, local senders, and senders whose
+            // every login failed so far: none of it came through a login
+            // of theirs (as follow counts, and the man page says).
+            if (user >= unwanted || users[user].summary.logins == 0) {
                 ++totals.unattributed_messages;
                 return;
             }
