@@ -219,11 +219,12 @@ struct AddressSlot { // one (user, address) pair
 };
 
 struct WideSlot { // one (user, wide network) pair
-    bool succeeded = false, failed = false;
+    bool failed = false;
     WindowLinks window;
-    // Its successful addresses: how many, and the first seen of them (its
-    // AddressSlot::order and address id), for the user's busiest network.
-    std::uint32_t success_addresses = 0, first_order = none, first_address = none;
+    // Its successful addresses (0: none yet): how many, and the place of
+    // the first seen of them among the user's addresses (AddressSlot::order),
+    // for the user's busiest network.
+    std::uint32_t success_addresses = 0, first_order = none;
 };
 
 struct UserState {
@@ -1293,16 +1294,13 @@ struct LogScan::Impl {
             if (slot.successes++ == 0) {
                 ++s.success_addresses;
                 slot.first_success = stamp(t);
+                if (wide.success_addresses == 0) ++s.success_wide_networks;
                 count_busiest(u, wide_index, slot);
                 if (h) ++h->new_addresses;
                 if (user_networks.try_emplace(pair_key(user_index, info.network), true).second)
                     ++s.success_networks;
             } else {
                 slot.first_success = std::min(slot.first_success, stamp(t));
-            }
-            if (!wide.succeeded) {
-                wide.succeeded = true;
-                ++s.success_wide_networks;
             }
             u.address_windows.touch(pairs, pair_index, t);
             u.wide_windows.touch(wides, wide_index, t);
@@ -1365,10 +1363,7 @@ struct LogScan::Impl {
     void count_busiest(UserState& u, std::uint32_t wide_index, const AddressSlot& slot) {
         WideSlot& w = wides[wide_index];
         ++w.success_addresses;
-        if (w.first_order == none || slot.order < w.first_order) {
-            w.first_order = slot.order;
-            w.first_address = slot.address;
-        }
+        w.first_order = std::min(w.first_order, slot.order); // (none is the largest)
         if (u.busiest_wide == wide_index) return;
         if (u.busiest_wide == none) {
             u.busiest_wide = wide_index;
@@ -1531,7 +1526,7 @@ struct LogScan::Impl {
     void busiest(const UserState& u, UserSummary& s) const {
         if (u.busiest_wide == none) return;
         const WideSlot& best = wides[u.busiest_wide];
-        const AddressInfo& first = addresses[best.first_address];
+        const AddressInfo& first = addresses[pairs[u.address_slots[best.first_order]].address];
         s.busiest_wide_network = network_name(first.wide);
         s.busiest_wide_network_label =
             ag::describe_network(s.busiest_wide_network, first.text, config);
